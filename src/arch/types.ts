@@ -1,0 +1,46 @@
+// The architecture seam: everything that changes between x86-64 and aarch64 is behind this interface.
+
+export interface Instruction {
+  address: bigint;
+  size: number;
+  bytes: Uint8Array;
+  mnemonic: string;
+  opStr: string;
+  /** Direct branch/call target, when the instruction has one. */
+  target?: bigint;
+  isCall: boolean;
+  isBranch: boolean;
+  isReturn: boolean;
+  /** nop, int3 or other filler used for alignment. */
+  isPadding: boolean;
+}
+
+export interface RegisterSet {
+  /** Register name -> value, names as users type them after '$' ("rip", "rsp", "rax", "eflags", "fs_base"…). */
+  values: Record<string, bigint>;
+}
+
+export interface Arch {
+  name: 'x86_64' | 'aarch64';
+  /** Size in bytes of the native register block the kernel returns (PTRACE_GETREGS / GETREGSET NT_PRSTATUS). */
+  regsSize: number;
+  decodeRegs(buf: Buffer): RegisterSet;
+  encodeRegs(regs: RegisterSet, into: Buffer): void;
+  pcName: string;
+  spName: string;
+  registerNames: string[];
+  /** Smallest direct jump the redirect writes at a function entry. */
+  shortJumpSize: number;
+  /** Bytes of a direct jump from `from` to `to`, or undefined when out of reach. */
+  encodeShortJump(from: bigint, to: bigint): Uint8Array | undefined;
+  /** Bytes of a register-free absolute jump placed at `from` (used in veneers). */
+  encodeAbsoluteJump(from: bigint, to: bigint): Uint8Array;
+  /** Largest distance the short jump reaches either way. */
+  shortJumpReach: bigint;
+  disassemble(code: Uint8Array, address: bigint, count?: number): Promise<Instruction[]>;
+  /**
+   * Re-encode whole instructions taken from `from` so they run at `to`, then append a jump back to
+   * `from + bytes consumed`. Throws HotpatchError E_RELOCATE when something cannot be moved.
+   */
+  relocate(code: Uint8Array, from: bigint, minBytes: number, to: bigint): Promise<{ bytes: Uint8Array; consumed: number; instructions: number }>;
+}

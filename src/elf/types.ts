@@ -1,0 +1,97 @@
+// The shapes the ELF reader returns: plain data, addresses as bigint (file virtual addresses, no load bias).
+
+export type SymbolType = 'func' | 'object' | 'notype' | 'section' | 'file' | 'tls' | 'ifunc' | 'common' | 'other';
+export type SymbolBind = 'local' | 'global' | 'weak' | 'unique' | 'other';
+
+export interface ElfSymbol {
+  name: string;
+  /** st_value: a virtual address in the file (add the module's load bias for run time). */
+  value: bigint;
+  size: number;
+  type: SymbolType;
+  bind: SymbolBind;
+  /** st_shndx; 0 (SHN_UNDEF) means an undefined (imported) symbol. */
+  shndx: number;
+  defined: boolean;
+  /** For locals: the source file named by the nearest preceding STT_FILE entry of .symtab. */
+  file?: string;
+  /** Which table it came from; a symbol in both is reported once, as 'symtab'. */
+  table: 'symtab' | 'dynsym';
+  /** Symbol version from .gnu.version/.gnu.version_d/.gnu.version_r, e.g. "GLIBC_2.2.5", when known. */
+  version?: string;
+}
+
+export interface ElfSegment {
+  type: number;          // p_type (PT_LOAD = 1, PT_DYNAMIC = 2, PT_TLS = 7, PT_GNU_RELRO = 0x6474e552 …)
+  flags: number;         // p_flags (PF_X = 1, PF_W = 2, PF_R = 4)
+  offset: bigint;
+  vaddr: bigint;
+  filesz: bigint;
+  memsz: bigint;
+  align: bigint;
+}
+
+export interface ElfSection {
+  name: string;
+  type: number;          // sh_type
+  flags: bigint;
+  addr: bigint;
+  offset: bigint;
+  size: bigint;
+  link: number;
+  info: number;
+  entsize: bigint;
+}
+
+export interface ElfRelocation {
+  /** r_offset: the place to patch (file virtual address). */
+  offset: bigint;
+  /** ELF64_R_TYPE, e.g. R_X86_64_RELATIVE = 8. */
+  type: number;
+  /** Index into .dynsym (0 = none). */
+  symIndex: number;
+  /** Name of the referenced symbol ('' when none). */
+  symName: string;
+  /** The referenced .dynsym entry itself, when symIndex != 0. */
+  sym?: ElfSymbol;
+  addend: bigint;
+  /** Which table: '.rela.dyn' or '.rela.plt' (from DT_RELA / DT_JMPREL). */
+  table: 'rela.dyn' | 'rela.plt';
+}
+
+export interface ElfDynamic {
+  needed: string[];
+  soname?: string;
+  runpath?: string;
+  flags: bigint;         // DT_FLAGS
+  flags1: bigint;        // DT_FLAGS_1
+  initArray?: { addr: bigint; size: bigint };
+  init?: bigint;         // DT_INIT
+  hasTextrel: boolean;
+}
+
+export interface ElfFile {
+  path: string;
+  /** e_type: 2 = ET_EXEC, 3 = ET_DYN. */
+  type: number;
+  /** e_machine: 62 = EM_X86_64, 183 = EM_AARCH64. */
+  machine: number;
+  entry: bigint;
+  segments: ElfSegment[];
+  sections: ElfSection[];
+  /** GNU build-id as lowercase hex, when a PT_NOTE/.note.gnu.build-id holds one. */
+  buildId?: string;
+  /** .gnu_debuglink: the debug file's name and CRC32. */
+  debugLink?: { file: string; crc: number };
+  /** True when .symtab is present (not stripped). */
+  hasSymtab: boolean;
+  /** .symtab and .dynsym merged (each symbol once), STT_FILE locals labelled. Parsed on first call, cached. */
+  symbols(): ElfSymbol[];
+  /** Only .dynsym, in table order (index = dynsym index). */
+  dynamicSymbols(): ElfSymbol[];
+  dynamic(): ElfDynamic | undefined;
+  /** Relocations of the dynamic tables (DT_RELA and DT_JMPREL). */
+  relocations(): ElfRelocation[];
+  /** Bytes at a file virtual address range, from the file (for disassembling what is not mapped, padding checks). */
+  readVirtual(vaddr: bigint, size: number): Buffer | undefined;
+}

@@ -1,0 +1,45 @@
+// The shapes of the live address space: modules as mapped in the target, symbols at run-time addresses.
+import type { ElfSymbol } from '../elf/types.js';
+
+export interface MapEntry {
+  start: bigint;
+  end: bigint;
+  perms: string;          // "r-xp"
+  offset: bigint;
+  dev: string;
+  inode: number;
+  path: string;           // '' for anonymous, "[stack]", "/usr/lib/…/libc.so.6"
+}
+
+export interface Module {
+  /** Basename of the mapped file: the name users type before '!'. */
+  name: string;
+  path: string;
+  /** Run-time address = file virtual address + loadBias. */
+  loadBias: bigint;
+  /** Lowest and highest mapped address of the module. */
+  start: bigint;
+  end: bigint;
+  maps: MapEntry[];
+}
+
+export interface RuntimeSymbol {
+  name: string;
+  /** Run-time address (load bias applied). */
+  address: bigint;
+  size: number;
+  type: ElfSymbol['type'];
+  bind: ElfSymbol['bind'];
+  /** Source file of a local symbol (from STT_FILE). */
+  file?: string;
+  module: string;
+  table: ElfSymbol['table'];
+}
+
+/** An address given back with its best name: `module!sym+off` pieces. */
+export interface Symbolized {
+  address: bigint;
+  module?: string;
+  symbol?: RuntimeSymbol;
+  offset: bigint;
+}
