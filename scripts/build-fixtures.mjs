@@ -1,1 +1,175 @@
-console.log("fixtures: none yet")
+// Builds the C fixtures (targets and patch libraries) into fixtures/build/ with gcc; skips what is up to date.
+//
+// One table lists every output: its sources, its gcc flags, and for the odd
+// ones a custom build step. An output is rebuilt when it is missing or older
+// than any of its sources, the outputs it depends on, or this script.
+// Each output is written under a temporary name and renamed into place, so a
+// fixture that a test is running is never overwritten in place (ETXTBSY) and
+// two builds at once cannot leave a half-written file.
+import { execFileSync } from "node:child_process";
+import { copyFileSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
+import { dirname, join, relative } from "node:path";
+import { fileURLToPath } from "node:url";
+
+const scriptPath = fileURLToPath(import.meta.url);
+const repoRoot = dirname(dirname(scriptPath));
+const sourceDir = join(repoRoot, "fixtures");
+const buildDir = join(sourceDir, "build");
+
+const common = ["-g", "-Wall", "-Werror"];
+const patchLib = ["-O2", "-shared", "-fPIC"];
+
+/**
+ * name: output path under fixtures/build; sources: files under fixtures/;
+ * flags: gcc flags before the sources; libs: after them; deps: other outputs;
+ * extraOutputs: files the step also writes; build: a custom step instead of gcc.
+ */
+const targets = [
+  // -rdynamic: a PIE exports nothing by default; tests need compute, g_value, … in .dynsym.
+  { name: "counter", sources: ["counter.c"], flags: ["-O2", "-rdynamic"] },
+  {
+    name: "stripped",
+    sources: ["counter.c"],
+    flags: ["-O2", "-rdynamic"],
+    extraOutputs: ["stripped.debug", ".debug/stripped.debug"],
+    build: buildStripped,
+  },
+  { name: "threads", sources: ["threads.c"], flags: ["-O1", "-pthread", "-rdynamic"] },
+  {
+    name: "statics",
+    sources: ["statics_main.c", "statics_a.c", "statics_b.c"],
+    flags: ["-O0", "-rdynamic"],
+  },
+  { name: "libfoo.so", sources: ["libfoo.c"], flags: ["-O2", "-shared", "-fPIC"] },
+  {
+    name: "uselib",
+    sources: ["uselib.c"],
+    deps: ["libfoo.so"],
+    flags: ["-O2"],
+    libs: [`-L${buildDir}`, "-lfoo", "-Wl,-rpath,$ORIGIN"],
+  },
+  { name: "blocking", sources: ["blocking.c"], flags: ["-O1", "-pthread"] },
+  { name: "signals", sources: ["signals.c"], flags: ["-O1"] },
+  { name: "sigqueue", sources: ["sigqueue.c"], flags: ["-O1"] },
+  { name: "locks", sources: ["locks.c"], flags: ["-O1", "-pthread"] },
+  { name: "callbench", sources: ["callbench.c"], flags: ["-O2", "-rdynamic"] },
+  { name: "demo", sources: ["demo.c"], flags: ["-O2", "-rdynamic"] },
+  ...[
+    "patch_tick",
+    "patch_compute",
+    "patch_statics",
+    "patch_ambig",
+    "patch_foo",
+    "patch_missing",
+    "patch_malloc",
+    "patch_callbench",
+    "demo_fix",
+  ].map((base) => ({ name: `patches/${base}.so`, sources: [`${base}.c`], flags: patchLib })),
+  { name: "patches/not_elf.so", sources: [], build: buildNotElf },
+  { name: "patches/elf32.so", sources: [], deps: ["patches/patch_tick.so"], build: buildElf32 },
+];
+
+function mtimeMs(path) {
+  try {
+    return statSync(path).mtimeMs;
+  } catch {
+    return undefined;
+  }
+}
+
+function isUpToDate(target) {
+  const outputs = [target.name, ...(target.extraOutputs ?? [])].map((o) => join(buildDir, o));
+  const inputs = [
+    scriptPath,
+    ...target.sources.map((s) => join(sourceDir, s)),
+    ...(target.deps ?? []).map((d) => join(buildDir, d)),
+  ];
+  const oldestOutput = Math.min(...outputs.map((o) => mtimeMs(o) ?? -Infinity));
+  const newestInput = Math.max(...inputs.map((i) => mtimeMs(i) ?? Infinity));
+  return oldestOutput >= newestInput;
+}
+
+function run(command, args) {
+  execFileSync(command, args, { cwd: sourceDir, stdio: ["ignore", "pipe", "pipe"] });
+}
+
+function tempPath(out) {
+  return `${out}.tmp-${process.pid}`;
+}
+
+function gcc(target, out) {
+  const sources = target.sources.map((s) => join(sourceDir, s));
+  run("gcc", [...common, ...target.flags, "-o", out, ...sources, ...(target.libs ?? [])]);
+}
+
+function buildWithGcc(target, out) {
+  const tmp = tempPath(out);
+  gcc(target, tmp);
+  renameSync(tmp, out);
+}
+
+// counter.c again, its symbols moved to a separate debug file found through .gnu_debuglink
+// (next to the binary, and in .debug/ as gdb also looks there).
+function buildStripped(target, out) {
+  const tmp = tempPath(out);
+  const debugFile = join(buildDir, "stripped.debug");
+  const debugTmp = tempPath(debugFile);
+  gcc(target, tmp);
+  run("objcopy", ["--only-keep-debug", tmp, debugTmp]);
+  renameSync(debugTmp, debugFile);
+  run("strip", ["--strip-all", tmp]);
+  // The link stores the file's basename ("stripped.debug") and its CRC.
+  run("objcopy", [`--add-gnu-debuglink=${debugFile}`, tmp]);
+  mkdirSync(join(buildDir, ".debug"), { recursive: true });
+  const copyTmp = tempPath(join(buildDir, ".debug", "stripped.debug"));
+  copyFileSync(debugFile, copyTmp);
+  renameSync(copyTmp, join(buildDir, ".debug", "stripped.debug"));
+  renameSync(tmp, out);
+}
+
+function buildNotElf(target, out) {
+  writeFileSync(out, "this is not an ELF file: the loader must refuse it\n");
+}
+
+// A 64-bit library relabelled as ELFCLASS32 (e_ident[EI_CLASS] = 1): the loader must refuse it.
+function buildElf32(target, out) {
+  const bytes = readFileSync(join(buildDir, "patches/patch_tick.so"));
+  bytes[4] = 1;
+  const tmp = tempPath(out);
+  writeFileSync(tmp, bytes);
+  renameSync(tmp, out);
+}
+
+function main() {
+  mkdirSync(join(buildDir, "patches"), { recursive: true });
+  const started = Date.now();
+  const built = [];
+  for (const target of targets) {
+    if (isUpToDate(target)) continue;
+    const out = join(buildDir, target.name);
+    try {
+      (target.build ?? buildWithGcc)(target, out);
+    } catch (err) {
+      for (const o of [out, ...(target.extraOutputs ?? []).map((e) => join(buildDir, e))]) {
+        rmSync(tempPath(o), { force: true });
+      }
+      const detail = err.stderr?.toString().trim() || err.message;
+      console.error(`fixtures: building ${target.name} failed:\n${detail}`);
+      process.exit(1);
+    }
+    built.push(target.name);
+  }
+  const where = relative(process.cwd(), buildDir) || ".";
+  const ms = Date.now() - started;
+  console.log(
+    built.length === 0
+      ? `fixtures: ${targets.length} up to date in ${where} (${ms} ms)`
+      : `fixtures: built ${built.length} of ${targets.length} in ${where} (${ms} ms): ${built.join(", ")}`,
+  );
+}
+
+if (!existsSync(sourceDir)) {
+  console.error(`fixtures: no ${sourceDir}`);
+  process.exit(1);
+}
+main();

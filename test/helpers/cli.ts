@@ -1,0 +1,74 @@
+// Test helpers that run the built hotpatch command (dist/src/cli/main.js) as a user would, and collect its output.
+import { spawn } from "node:child_process";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+
+/** The repository root: this file runs as dist/test/helpers/cli.js. */
+const repoRoot = join(dirname(fileURLToPath(import.meta.url)), "..", "..", "..");
+export const cliPath = join(repoRoot, "dist", "src", "cli", "main.js");
+
+export interface CliOptions {
+  /** Written to stdin, which is then closed. Without it stdin is closed at once. */
+  input?: string;
+  /** Kill the command (SIGKILL, by its PID) and reject after this long. Default 20 s. */
+  timeoutMs?: number;
+  /** Added to the environment. */
+  env?: Record<string, string>;
+  cwd?: string;
+}
+
+export interface CliResult {
+  /** Exit code, or null if a signal ended it. */
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs `node dist/src/cli/main.js ...args` and resolves with its exit code and output. */
+export function runCli(args: string[], opts: CliOptions = {}): Promise<CliResult> {
+  const timeoutMs = opts.timeoutMs ?? 20_000;
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [cliPath, ...args], {
+      cwd: opts.cwd ?? repoRoot,
+      env: { ...process.env, NO_COLOR: "1", ...opts.env },
+      stdio: ["pipe", "pipe", "pipe"],
+    });
+    let stdout = "";
+    let stderr = "";
+    child.stdout.setEncoding("utf8").on("data", (chunk: string) => (stdout += chunk));
+    child.stderr.setEncoding("utf8").on("data", (chunk: string) => (stderr += chunk));
+    const timer = setTimeout(() => {
+      if (child.pid !== undefined) process.kill(child.pid, "SIGKILL");
+      reject(new Error(`hotpatch ${args.join(" ")}: no exit within ${timeoutMs} ms\nstdout:\n${stdout}\nstderr:\n${stderr}`));
+    }, timeoutMs);
+    child.on("error", (err) => {
+      clearTimeout(timer);
+      reject(err);
+    });
+    child.on("close", (code, signal) => {
+      clearTimeout(timer);
+      resolve({ code, signal, stdout, stderr });
+    });
+    // The command may exit before reading its input: ignore EPIPE.
+    child.stdin.on("error", () => {});
+    child.stdin.end(opts.input ?? "");
+  });
+}
+
+/** runCli, plus every non-empty stdout line parsed as JSON (a line that is not JSON fails the call, with the output). */
+export async function runCliJson<T = unknown>(args: string[], opts: CliOptions = {}): Promise<CliResult & { json: T[] }> {
+  const result = await runCli(args, opts);
+  const json: T[] = [];
+  for (const line of result.stdout.split("\n")) {
+    if (line.trim() === "") continue;
+    try {
+      json.push(JSON.parse(line) as T);
+    } catch {
+      throw new Error(
+        `hotpatch ${args.join(" ")}: stdout line is not JSON: ${line}\nexit ${result.code}\nstderr:\n${result.stderr}`,
+      );
+    }
+  }
+  return { ...result, json };
+}
