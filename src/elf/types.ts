@@ -41,6 +41,8 @@ export interface ElfSection {
   link: number;
   info: number;
   entsize: bigint;
+  /** sh_addralign (notes are laid out at 4 or 8 bytes by it). */
+  addralign?: bigint;
 }
 
 export interface ElfRelocation {
@@ -83,8 +85,10 @@ export interface ElfFile {
   buildId?: string;
   /** .gnu_debuglink: the debug file's name and CRC32. */
   debugLink?: { file: string; crc: number };
-  /** True when .symtab is present (not stripped). */
+  /** True when .symtab is present (not stripped), or merged in from a separate debug file. */
   hasSymtab: boolean;
+  /** The separate debug file whose .symtab was merged in (see mergeDebugSymbols). */
+  debugFile?: string;
   /** .symtab and .dynsym merged (each symbol once), STT_FILE locals labelled. Parsed on first call, cached. */
   symbols(): ElfSymbol[];
   /** Only .dynsym, in table order (index = dynsym index). */

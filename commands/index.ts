@@ -1,0 +1,30 @@
+// The command table: every console command, in the order help shows them.
+import type { CommandSpec } from '../src/command.js';
+import { attach } from './attach.js';
+import { detach } from './detach.js';
+import { stop, cont } from './stop.js';
+import { syms } from './syms.js';
+import { symbols } from './symbols.js';
+import { disasm } from './disasm.js';
+import { peek } from './peek.js';
+import { poke } from './poke.js';
+import { regs } from './regs.js';
+import { threads } from './threads.js';
+import { maps } from './maps.js';
+import { help } from './help.js';
+import { explain } from './explain.js';
+import { quit } from './quit.js';
+
+const COMMANDS: CommandSpec[] = [attach, detach, stop, cont, syms, symbols, disasm, peek, regs, threads, maps, poke, explain, help, quit];
+
+export function allCommands(): CommandSpec[] {
+  return COMMANDS;
+}
+
+export function registerCommand(spec: CommandSpec): void {
+  if (!COMMANDS.includes(spec)) COMMANDS.push(spec);
+}
+
+export function findCommand(name: string): CommandSpec | undefined {
+  return COMMANDS.find((c) => c.name === name || c.aliases?.includes(name));
+}

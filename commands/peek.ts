@@ -1,0 +1,73 @@
+// peek: read memory without stopping the process, as a hexdump or typed values.
+import type { CommandSpec } from '../src/command.js';
+import { parseNumber } from '../src/command.js';
+import { hex, text, type Block } from '../src/result.js';
+import { HotpatchError } from '../src/errors.js';
+
+const VIEWS: Record<string, { size: number; read: (b: Buffer, o: number) => bigint | number }> = {
+  x8: { size: 1, read: (b, o) => b.readUInt8(o) },
+  u8: { size: 1, read: (b, o) => b.readUInt8(o) },
+  i8: { size: 1, read: (b, o) => b.readInt8(o) },
+  x16: { size: 2, read: (b, o) => b.readUInt16LE(o) },
+  u16: { size: 2, read: (b, o) => b.readUInt16LE(o) },
+  i16: { size: 2, read: (b, o) => b.readInt16LE(o) },
+  x32: { size: 4, read: (b, o) => b.readUInt32LE(o) },
+  u32: { size: 4, read: (b, o) => b.readUInt32LE(o) },
+  i32: { size: 4, read: (b, o) => b.readInt32LE(o) },
+  x64: { size: 8, read: (b, o) => b.readBigUInt64LE(o) },
+  u64: { size: 8, read: (b, o) => b.readBigUInt64LE(o) },
+  i64: { size: 8, read: (b, o) => b.readBigInt64LE(o) },
+  ptr: { size: 8, read: (b, o) => b.readBigUInt64LE(o) },
+  f32: { size: 4, read: (b, o) => b.readFloatLE(o) },
+  f64: { size: 8, read: (b, o) => b.readDoubleLE(o) },
+};
+
+const MAX_PEEK = 256 << 20;
+
+export const peek: CommandSpec = {
+  name: 'peek',
+  aliases: ['x', 'read'],
+  stage: 'explore',
+  usage: 'peek WHERE [LEN] [--as x8|x32|x64|u32|i32|i64|f64|ptr|str]',
+  summary: 'read memory (no stop needed): hexdump or typed values',
+  why: 'see a variable or code bytes as they are now, while the process runs',
+  args: [
+    { name: 'where', kind: 'address' },
+    { name: 'len', kind: 'number', optional: true, help: 'bytes to read (default: the symbol size, else 64)' },
+  ],
+  options: [{ name: 'as', kind: 'string', values: [...Object.keys(VIEWS), 'str', 'hex'], help: 'how to show the bytes' }],
+  needsTarget: true,
+  async run({ session }, { args, options }) {
+    const target = session.requireTarget();
+    const where = await session.resolve(args.where as string);
+    const view = (options.as as string | undefined) ?? 'hex';
+    const symSize = where.symbol && where.symbol.address === where.address && where.symbol.size > 0 ? where.symbol.size : undefined;
+    const len = args.len !== undefined ? parseNumber(args.len as string, 'LEN') : view === 'str' ? 256 : symSize ?? 64;
+    if (len === 0 || len > MAX_PEEK) throw new HotpatchError('E_USAGE', `peek: LEN must be 1..${MAX_PEEK}`);
+    const bytes = view === 'str' ? target.readMemory(where.address, len) : target.readExact(where.address, len);
+    if (view === 'str') {
+      if (bytes.length === 0) throw new HotpatchError('EFAULT', `${hex(where.address)} is not mapped`, 'see `maps`');
+      const end = bytes.indexOf(0);
+      const s = bytes.subarray(0, end < 0 ? bytes.length : end).toString('utf8');
+      return { data: { address: hex(where.address), string: s }, blocks: [text(`${where.description}: ${JSON.stringify(s)}`)] };
+    }
+    if (view === 'hex') {
+      return {
+        data: { address: hex(where.address), length: bytes.length, hex: bytes.toString('hex') },
+        blocks: [text(where.description, 'dim'), { type: 'hexdump', address: where.address, bytes }],
+      };
+    }
+    const v = VIEWS[view];
+    const values: (bigint | number)[] = [];
+    for (let o = 0; o + v.size <= bytes.length; o += v.size) values.push(v.read(bytes, o));
+    const show = (x: bigint | number) => (view.startsWith('x') || view === 'ptr' ? '0x' + x.toString(16) : x.toString());
+    const blocks: Block[] = [
+      {
+        type: 'table',
+        columns: ['address', view],
+        rows: values.map((x, i) => [hex(where.address + BigInt(i * v.size)), show(x) + (view === 'ptr' ? `  ${session.describe(BigInt(x))}` : '')]),
+      },
+    ];
+    return { data: { address: hex(where.address), as: view, values: values.map((x) => (typeof x === 'bigint' ? x.toString() : x)) }, blocks };
+  },
+};

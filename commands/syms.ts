@@ -1,0 +1,55 @@
+// syms: symbols of the executable and every loaded library, at their run-time addresses.
+import type { CommandSpec } from '../src/command.js';
+import { hex } from '../src/result.js';
+import { demangleAll } from '../src/symbols/demangle.js';
+import { resolveModuleName } from '../src/symbols/resolve.js';
+import type { SymbolType } from '../src/elf/types.js';
+
+export const syms: CommandSpec = {
+  name: 'syms',
+  aliases: ['symbols-list'],
+  stage: 'explore',
+  usage: 'syms [GLOB] [--module M] [--type func|object] [--local]',
+  summary: 'find functions and variables by name (locals too, with their source file)',
+  why: 'a patch starts by finding the function to replace; static functions show their file so two of the same name can be told apart',
+  args: [{ name: 'pattern', kind: 'symbol', optional: true, help: 'glob (* ?) or a part of the name' }],
+  options: [
+    { name: 'module', kind: 'string', valueName: 'M', help: 'only this module (basename, e.g. libc.so.6)' },
+    { name: 'type', kind: 'string', values: ['func', 'object'], help: 'only functions or only variables' },
+    { name: 'local', kind: 'flag', help: 'only local (static) symbols' },
+  ],
+  needsTarget: true,
+  async run({ session }, { args, options }) {
+    const space = session.space();
+    const module = options.module ? resolveModuleName(options.module as string, space.modules) : undefined;
+    const found = space.index.match((args.pattern as string | undefined) ?? '*', {
+      module,
+      type: options.type as SymbolType | undefined,
+      localOnly: options.local === true,
+    });
+    found.sort((a, b) => (a.address < b.address ? -1 : a.address > b.address ? 1 : 0));
+    const names = demangleAll(found.map((s) => s.name));
+    const data = found.map((s) => ({
+      name: s.name,
+      demangled: names.get(s.name) !== s.name ? names.get(s.name) : undefined,
+      address: hex(s.address),
+      size: s.size,
+      type: s.type,
+      bind: s.bind,
+      file: s.file,
+      module: s.module,
+    }));
+    return {
+      data,
+      blocks: [
+        {
+          type: 'table',
+          columns: ['address', 'size', 'type', 'bind', 'name', 'file', 'module'],
+          rows: found.map((s) => [hex(s.address), String(s.size), s.type, s.bind, names.get(s.name) ?? s.name, s.file ?? '', s.module]),
+          alignRight: [1],
+        },
+        { type: 'text', text: `${found.length} symbol${found.length === 1 ? '' : 's'}`, tone: 'dim' },
+      ],
+    };
+  },
+};

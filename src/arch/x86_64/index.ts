@@ -1,0 +1,31 @@
+// The x86-64 implementation of the architecture seam: registers, jumps, disassembly and relocation in one object.
+import type { Arch } from '../types.js';
+import { decodeRegs, encodeRegs, REGISTER_NAMES, USER_REGS_SIZE } from './regs.js';
+import { encodeJmpAbs14, encodeJmpRel32, JMP_REL32_REACH, JMP_REL32_SIZE } from './jump.js';
+import { disassemble } from './disasm.js';
+import { relocate } from './relocate.js';
+
+export const x86_64: Arch = {
+  name: 'x86_64',
+  regsSize: USER_REGS_SIZE,
+  decodeRegs,
+  encodeRegs,
+  pcName: 'rip',
+  spName: 'rsp',
+  registerNames: [...REGISTER_NAMES],
+  shortJumpSize: JMP_REL32_SIZE,
+  encodeShortJump: encodeJmpRel32,
+  // The absolute form is position independent, so where it is placed does not matter.
+  encodeAbsoluteJump: (_from, to) => encodeJmpAbs14(to),
+  shortJumpReach: JMP_REL32_REACH,
+  disassemble,
+  relocate,
+};
+
+export { decodeRegs, encodeRegs, readRegisterByName, formatEflags, REG_OFFSET, REGISTER_NAMES, USER_REGS_SIZE } from './regs.js';
+export {
+  encodeJmpRel32, encodeJmpAbs14, jumpTargetOf, rel32Between, JMP_REL32_SIZE, JMP_ABS14_SIZE, JMP_REL32_REACH,
+  REL32_MIN, REL32_MAX, type DecodedJump,
+} from './jump.js';
+export { disassemble, paddingAfter } from './disasm.js';
+export { relocate, branchesInto, type Relocated } from './relocate.js';

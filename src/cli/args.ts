@@ -1,0 +1,72 @@
+// The command line of the hotpatch binary: a contract scripts rely on.
+import { HotpatchError } from '../errors.js';
+
+export interface CliOptions {
+  pid?: number;
+  commands: string[];
+  files: string[];
+  json: boolean;
+  help: boolean;
+  version: boolean;
+  color: boolean;
+}
+
+export const USAGE = `usage: hotpatch [-p PID | PID] [-e CMD]... [-x FILE] [--json] [--no-color]
+  hotpatch PID               interactive console attached to PID (hotpatch alone: no target yet)
+  hotpatch -p PID -e CMD …   run each command in order, detach, exit
+  hotpatch -p PID -x FILE    commands from FILE, one a line, # comments
+  cmd | hotpatch -p PID      commands from standard input when it is not a terminal
+  --json                     one JSON object per command: {"command","ok","result"|"error"}
+exit status: 0 all commands succeeded, 1 one failed (the rest is not run), 2 usage error`;
+
+export function parseCli(argv: string[]): CliOptions {
+  const o: CliOptions = { commands: [], files: [], json: false, help: false, version: false, color: !process.env.NO_COLOR };
+  const needValue = (flag: string, i: number) => {
+    const v = argv[i + 1];
+    if (v === undefined) throw new HotpatchError('E_USAGE', `${flag} needs a value`, USAGE.split('\n')[0]);
+    return v;
+  };
+  const setPid = (text: string) => {
+    if (!/^\d+$/.test(text) || Number(text) <= 0) throw new HotpatchError('E_USAGE', `"${text}" is not a process id`, 'give a positive number');
+    if (o.pid !== undefined) throw new HotpatchError('E_USAGE', 'give one process id', USAGE.split('\n')[0]);
+    o.pid = Number(text);
+  };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    switch (a) {
+      case '-p':
+      case '--pid':
+        setPid(needValue(a, i));
+        i++;
+        break;
+      case '-e':
+      case '--eval':
+        o.commands.push(needValue(a, i));
+        i++;
+        break;
+      case '-x':
+      case '--file':
+        o.files.push(needValue(a, i));
+        i++;
+        break;
+      case '--json':
+        o.json = true;
+        break;
+      case '--no-color':
+        o.color = false;
+        break;
+      case '-h':
+      case '--help':
+        o.help = true;
+        break;
+      case '-V':
+      case '--version':
+        o.version = true;
+        break;
+      default:
+        if (a.startsWith('-')) throw new HotpatchError('E_USAGE', `unknown option ${a}`, 'hotpatch --help shows the options');
+        setPid(a);
+    }
+  }
+  return o;
+}

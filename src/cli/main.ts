@@ -1,0 +1,85 @@
+#!/usr/bin/env node
+// The hotpatch binary: batch mode for scripts, or the interactive console. Never leaves a process stopped or traced.
+import { readFileSync } from 'node:fs';
+import { parseCli, USAGE } from './args.js';
+import { runBatch, readCommandFile } from './batch.js';
+import { errorText } from './render-plain.js';
+import { Session } from '../session.js';
+import { toHotpatchError } from '../errors.js';
+
+async function main(): Promise<number> {
+  let opts;
+  try {
+    opts = parseCli(process.argv.slice(2));
+  } catch (err) {
+    process.stderr.write(errorText(toHotpatchError(err)) + '\n' + USAGE + '\n');
+    return 2;
+  }
+  if (opts.help) {
+    process.stdout.write(USAGE + '\n');
+    return 0;
+  }
+  if (opts.version) {
+    const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8'));
+    process.stdout.write(`hotpatch ${pkg.version}\n`);
+    return 0;
+  }
+  const notices: string[] = [];
+  const session = new Session({ notice: (m) => notices.push(m) });
+  installExitGuards(session);
+
+  const batch = opts.commands.length > 0 || opts.files.length > 0 || !process.stdin.isTTY;
+  if (batch) {
+    let lines: string[] = [];
+    try {
+      for (const f of opts.files) lines.push(...readCommandFile(f));
+    } catch (err) {
+      process.stderr.write(errorText(toHotpatchError(err)) + '\n');
+      return 2;
+    }
+    lines.push(...opts.commands);
+    if (opts.commands.length === 0 && opts.files.length === 0) lines = readFileSync(0, 'utf8').split('\n');
+    const out = (s: string) => process.stdout.write(s);
+    const code = await runBatch({ pid: opts.pid, lines, json: opts.json }, session, out);
+    for (const n of notices) process.stderr.write(`note: ${n}\n`);
+    return code;
+  }
+  const { runInteractive } = await import('./interactive.js');
+  return runInteractive(session, opts);
+}
+
+/** Ctrl-C, SIGTERM, SIGHUP, a crash: detach first, then go. */
+function installExitGuards(session: Session): void {
+  let leaving = false;
+  const leave = async (code: number) => {
+    if (leaving) return;
+    leaving = true;
+    try {
+      if (session.target?.attached) await session.detach();
+    } finally {
+      process.exit(code);
+    }
+  };
+  process.on('SIGTERM', () => void leave(143));
+  process.on('SIGHUP', () => void leave(129));
+  process.on('uncaughtException', (err) => {
+    process.stderr.write(`hotpatch: internal error: ${err?.message ?? err}\n`);
+    void leave(70);
+  });
+  process.on('unhandledRejection', (err) => {
+    process.stderr.write(`hotpatch: internal error: ${(err as Error)?.message ?? err}\n`);
+    void leave(70);
+  });
+  (globalThis as { __hotpatchLeave?: (c: number) => Promise<void> }).__hotpatchLeave = leave;
+  process.on('SIGINT', () => void leave(130));
+}
+
+main().then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (err) => {
+    process.stderr.write(errorText(toHotpatchError(err)) + '\n');
+    process.exitCode = 1;
+  },
+);

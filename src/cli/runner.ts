@@ -1,0 +1,40 @@
+// Runs one console line: parse it against the command table, check the target, run, and wrap the outcome.
+import { splitWords, parseArgs } from '../command.js';
+import { HotpatchError, toHotpatchError } from '../errors.js';
+import type { CommandResult } from '../result.js';
+import type { Session } from '../session.js';
+import { findCommand, allCommands } from '../../commands/index.js';
+
+export interface Outcome {
+  line: string;
+  command: string;
+  ok: boolean;
+  result?: CommandResult;
+  error?: HotpatchError;
+  quit?: boolean;
+}
+
+/** A line with nothing to run (blank, or a # comment) gives undefined. */
+export async function runLine(session: Session, line: string, signal?: AbortSignal): Promise<Outcome | undefined> {
+  const trimmed = line.trim();
+  if (trimmed === '' || trimmed.startsWith('#')) return undefined;
+  let command = trimmed;
+  try {
+    const words = splitWords(trimmed);
+    const spec = findCommand(words[0]);
+    if (!spec) throw unknownCommand(words[0]);
+    command = spec.name;
+    const input = parseArgs(spec, words.slice(1));
+    if (spec.needsTarget) session.requireTarget();
+    const result = await spec.run({ session, signal }, input);
+    return { line: trimmed, command: trimmed, ok: true, result, quit: spec.name === 'quit' };
+  } catch (err) {
+    return { line: trimmed, command: trimmed, ok: false, error: toHotpatchError(err) };
+  }
+}
+
+function unknownCommand(word: string): HotpatchError {
+  const names = allCommands().flatMap((c) => [c.name, ...(c.aliases ?? [])]);
+  const close = names.filter((n) => n.startsWith(word.slice(0, 2)) || word.startsWith(n)).slice(0, 3);
+  return new HotpatchError('E_UNKNOWN_COMMAND', `unknown command "${word}"`, close.length ? `did you mean ${close.join(', ')}? (help lists all)` : 'type help for the list');
+}

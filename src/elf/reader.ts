@@ -1,0 +1,97 @@
+// Opens an ELF64 file: headers and identity at once, symbol tables, dynamic section and relocations on first use.
+import { SHT_SYMTAB } from './constants.js';
+import type { ElfDynamic, ElfFile, ElfRelocation, ElfSection, ElfSymbol } from './types.js';
+import { memorySource, withFileSource, elfBad, type ByteSource } from './source.js';
+import { readLayout, sectionBytes, type ElfLayout } from './headers.js';
+import { VirtualImage } from './image.js';
+import { locateDynsym, readDynamicTable, type DynamicTable } from './dynamic.js';
+import { readRelocations } from './relocations.js';
+import { readBuildId, readDebugLink } from './notes.js';
+import { parseAllSymbols, StringTable, type SymbolTableInput } from './symtab.js';
+import { parseMergedSymbols } from './merge.js';
+
+/** Computes on first call, then answers from the cache; a failure is not cached, so it repeats the same way. */
+function once<T>(compute: () => T): () => T {
+  let done = false;
+  let value: T;
+  return () => {
+    if (!done) {
+      value = compute();
+      done = true;
+    }
+    return value;
+  };
+}
+
+function symtabInput(source: ByteSource, sections: ElfSection[]): SymbolTableInput | undefined {
+  const table = sections.find((s) => s.type === SHT_SYMTAB);
+  if (!table) return undefined;
+  const strings = sections[table.link];
+  if (!strings) throw elfBad(source.path, `.symtab links to section ${table.link}, which does not exist`);
+  return {
+    entries: sectionBytes(source, table),
+    names: new StringTable(sectionBytes(source, strings), source.path, strings.name || 'the symbol string table'),
+    table: 'symtab',
+  };
+}
+
+/** A copy, so a caller that writes into it changes neither the image nor the read cache. */
+function readVirtualCopy(source: ByteSource, image: VirtualImage, vaddr: bigint, size: number): Buffer | undefined {
+  if (!Number.isSafeInteger(size) || size < 0) return undefined;
+  const bytes = source.batch(() => image.tryRead(vaddr, size, `bytes at 0x${vaddr.toString(16)}`));
+  return bytes && Buffer.from(bytes);
+}
+
+function buildElfFile(source: ByteSource, layout: ElfLayout): ElfFile {
+  const { header, segments, sections } = layout;
+  const image = new VirtualImage(source, segments);
+  const dynamicTable = once((): DynamicTable | undefined => source.batch(() => readDynamicTable(source, segments, sections, image)));
+  const dynsymInput = once(() => source.batch(() => locateDynsym(source, sections, dynamicTable(), image)));
+  const dynamicSymbols = once((): ElfSymbol[] => {
+    const input = dynsymInput();
+    return input ? parseAllSymbols(input) : [];
+  });
+  const symbols = once((): ElfSymbol[] => source.batch(() => {
+    const symtab = symtabInput(source, sections);
+    const dynsym = dynsymInput();
+    if (symtab) return parseMergedSymbols(symtab, dynsym);
+    // Stripped: the .dynsym entries themselves, shared with dynamicSymbols().
+    return dynamicSymbols().filter((s, index) => index > 0 && s.type !== 'section' && s.type !== 'file');
+  }));
+  const dynamic = once((): ElfDynamic | undefined => source.batch(() => dynamicTable()?.describe()));
+  const relocations = once((): ElfRelocation[] => source.batch(() => {
+    const table = dynamicTable();
+    return table ? readRelocations(table, image, dynamicSymbols) : [];
+  }));
+
+  const elf: ElfFile = {
+    path: source.path,
+    type: header.type,
+    machine: header.machine,
+    entry: header.entry,
+    segments,
+    sections,
+    hasSymtab: sections.some((s) => s.type === SHT_SYMTAB),
+    symbols,
+    dynamicSymbols,
+    dynamic,
+    relocations,
+    readVirtual: (vaddr, size) => readVirtualCopy(source, image, vaddr, size),
+  };
+  const buildId = readBuildId(source, segments, sections);
+  if (buildId !== undefined) elf.buildId = buildId;
+  const debugLink = readDebugLink(source, sections);
+  if (debugLink !== undefined) elf.debugLink = debugLink;
+  return elf;
+}
+
+/** Reads an ELF64 file's headers, build-id and debuglink now; the rest when first asked for. */
+export function openElf(path: string): ElfFile {
+  return withFileSource(path, (source) => buildElfFile(source, readLayout(source)));
+}
+
+/** The same over an image already in memory (tests, files read by other means); `bytes` is used in place, not copied. */
+export function parseElf(bytes: Buffer, path = '<memory>'): ElfFile {
+  const source = memorySource(bytes, path);
+  return buildElfFile(source, readLayout(source));
+}

@@ -1,0 +1,136 @@
+// Symbol tables (.symtab, .dynsym): raw entries to ElfSymbol, with STT_FILE labels for locals.
+import { isAscii } from 'node:buffer';
+import {
+  STB_GLOBAL, STB_GNU_UNIQUE, STB_LOCAL, STB_WEAK, STT_COMMON, STT_FILE, STT_FUNC, STT_GNU_IFUNC,
+  STT_NOTYPE, STT_OBJECT, STT_SECTION, STT_TLS, SYMBOL_ENTRY_SIZE,
+} from './constants.js';
+import type { ElfSymbol, SymbolBind, SymbolType } from './types.js';
+import { elfBad } from './source.js';
+
+/** Names out of a string table. Most tables are pure ASCII: decode those once and take substrings, no per-name Buffer work. */
+export class StringTable {
+  private readonly text: string | undefined;
+
+  constructor(readonly bytes: Buffer, private readonly path: string, private readonly what: string) {
+    this.text = isAscii(bytes) ? bytes.toString('latin1') : undefined;
+  }
+
+  get length(): number {
+    return this.bytes.length;
+  }
+
+  name(offset: number): string {
+    if (offset >= this.bytes.length) {
+      if (offset === 0) return '';
+      throw elfBad(this.path, `name offset ${offset} is past the end of ${this.what} (${this.bytes.length} bytes)`);
+    }
+    if (this.text !== undefined) {
+      const end = this.text.indexOf('\0', offset);
+      return this.text.slice(offset, end < 0 ? undefined : end);
+    }
+    const end = this.bytes.indexOf(0, offset);
+    return this.bytes.toString('utf8', offset, end < 0 ? this.bytes.length : end);
+  }
+}
+
+const TYPES: Record<number, SymbolType> = {
+  [STT_NOTYPE]: 'notype', [STT_OBJECT]: 'object', [STT_FUNC]: 'func', [STT_SECTION]: 'section',
+  [STT_FILE]: 'file', [STT_COMMON]: 'common', [STT_TLS]: 'tls', [STT_GNU_IFUNC]: 'ifunc',
+};
+const BINDS: Record<number, SymbolBind> = {
+  [STB_LOCAL]: 'local', [STB_GLOBAL]: 'global', [STB_WEAK]: 'weak', [STB_GNU_UNIQUE]: 'unique',
+};
+
+export interface SymbolTableInput {
+  entries: Buffer;
+  names: StringTable;
+  table: 'symtab' | 'dynsym';
+  /** Version of the symbol at a dynsym index, when the file has version tables. */
+  versionOf?: (index: number) => string | undefined;
+}
+
+const TWO_TO_32 = 0x1_0000_0000;
+
+/** Typed-array views of a raw symbol table: 107k entries are read field by field without Buffer method calls. */
+export class SymbolEntries {
+  readonly count: number;
+  private readonly bytes: Uint8Array;
+  private readonly words: Uint32Array;
+  private readonly wide: BigUint64Array;
+
+  constructor(entries: Buffer) {
+    this.count = Math.floor(entries.length / SYMBOL_ENTRY_SIZE);
+    // Typed views need an 8-byte aligned start; a slice of a bigger buffer may not have one.
+    const aligned = entries.byteOffset % 8 === 0 ? entries : Buffer.from(entries);
+    this.bytes = new Uint8Array(aligned.buffer, aligned.byteOffset, this.count * SYMBOL_ENTRY_SIZE);
+    this.words = new Uint32Array(aligned.buffer, aligned.byteOffset, this.count * 6);
+    this.wide = new BigUint64Array(aligned.buffer, aligned.byteOffset, this.count * 3);
+  }
+
+  nameOffset(index: number): number { return this.words[index * 6]; }
+  kind(index: number): number { return this.bytes[index * SYMBOL_ENTRY_SIZE + 4] & 0xf; }
+  binding(index: number): number { return this.bytes[index * SYMBOL_ENTRY_SIZE + 4] >> 4; }
+  shndx(index: number): number { return this.words[index * 6 + 1] >>> 16; }
+  value(index: number): bigint { return this.wide[index * 3 + 1]; }
+  /** st_value as a number: exact below 2^53, which covers every address a real file uses. */
+  valueNumber(index: number): number { return this.words[index * 6 + 2] + this.words[index * 6 + 3] * TWO_TO_32; }
+  /** A 32-bit mix of st_value, for hash tables keyed by value. */
+  valueHash(index: number): number {
+    return Math.imul(this.words[index * 6 + 2] ^ Math.imul(this.words[index * 6 + 3], 0x85ebca6b), 0x9e3779b1);
+  }
+  /** Compares st_value word by word: no BigInt made. */
+  sameValue(index: number, other: SymbolEntries, otherIndex: number): boolean {
+    return this.words[index * 6 + 2] === other.words[otherIndex * 6 + 2] && this.words[index * 6 + 3] === other.words[otherIndex * 6 + 3];
+  }
+  size(index: number): number { return this.words[index * 6 + 4] + this.words[index * 6 + 5] * TWO_TO_32; }
+}
+
+export function symbolAt(input: SymbolTableInput, entries: SymbolEntries, index: number): ElfSymbol {
+  const shndx = entries.shndx(index);
+  const symbol: ElfSymbol = {
+    name: input.names.name(entries.nameOffset(index)),
+    value: entries.value(index),
+    size: entries.size(index),
+    type: TYPES[entries.kind(index)] ?? 'other',
+    bind: BINDS[entries.binding(index)] ?? 'other',
+    shndx,
+    defined: shndx !== 0,
+    table: input.table,
+  };
+  const version = input.versionOf?.(index);
+  if (version !== undefined) symbol.version = version;
+  return symbol;
+}
+
+/** Every entry, in table order: index i of the result is symbol index i (0 is the null symbol). */
+export function parseAllSymbols(input: SymbolTableInput): ElfSymbol[] {
+  const entries = new SymbolEntries(input.entries);
+  const symbols = new Array<ElfSymbol>(entries.count);
+  for (let index = 0; index < entries.count; index++) symbols[index] = symbolAt(input, entries, index);
+  return symbols;
+}
+
+/**
+ * The entries worth looking up: no null symbol, no STT_SECTION or STT_FILE entries; each local
+ * labelled with the nearest preceding STT_FILE name, which is how two `static helper`s in a.c and
+ * b.c are told apart. `onSymbol` may adjust each symbol before it is kept.
+ */
+export function parseNamedSymbols(input: SymbolTableInput,
+  onSymbol?: (symbol: ElfSymbol, entries: SymbolEntries, index: number) => void): ElfSymbol[] {
+  const entries = new SymbolEntries(input.entries);
+  const symbols: ElfSymbol[] = [];
+  let currentFile: string | undefined;
+  for (let index = 1; index < entries.count; index++) {
+    const kind = entries.kind(index);
+    if (kind === STT_FILE) {
+      currentFile = input.names.name(entries.nameOffset(index)) || undefined;
+      continue;
+    }
+    if (kind === STT_SECTION) continue;
+    const symbol = symbolAt(input, entries, index);
+    if (symbol.bind === 'local' && currentFile !== undefined) symbol.file = currentFile;
+    onSymbol?.(symbol, entries, index);
+    symbols.push(symbol);
+  }
+  return symbols;
+}

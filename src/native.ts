@@ -1,0 +1,79 @@
+// Loads the native addon and gives its plain-object API a type; nothing else.
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+import { dirname, join } from 'node:path';
+
+export type OpKind = 'regs' | 'setregs' | 'fpregs' | 'read' | 'write' | 'call' | 'syscall';
+
+export interface NativeOp {
+  kind: OpKind;
+  tid?: number;
+  addr?: bigint;
+  len?: number;
+  data?: Buffer;
+  args?: bigint[];
+  sysno?: bigint;
+  stackDataArg?: number;
+  onlyIfPreviousZero?: boolean;
+  expect?: bigint;
+  timeoutMs?: number;
+}
+
+export interface NativePlan {
+  stopAll?: boolean;
+  keepStopped?: boolean;
+  captureThreads?: boolean;
+  guard?: [bigint, bigint][];
+  guardAttempts?: number;
+  ops: NativeOp[];
+}
+
+export interface NativeOpResult {
+  ran: boolean;
+  value: bigint;
+  tid: number;
+  data: Buffer;
+}
+
+export interface NativePlanResult {
+  pauseNs: number;
+  stopNs: number;
+  workNs: number;
+  threadsPaused: number;
+  guardRetries: number;
+  results: NativeOpResult[];
+  threads: { tid: number; regs: Buffer; groupStopped: boolean }[];
+}
+
+export interface NativeEvent {
+  type: 'exit' | 'exec' | 'thread-start' | 'thread-exit';
+  pid: number;
+  tid: number;
+  status: number;
+  signaled: boolean;
+}
+
+export interface NativeTracer {
+  seize(pid: number): Promise<number[]>;
+  detach(): Promise<void>;
+  run(plan: NativePlan): Promise<NativePlanResult>;
+  resume(): Promise<number>;
+  close(): void;
+}
+
+interface NativeModule {
+  Tracer: new (onEvent: (ev: NativeEvent) => void) => NativeTracer;
+  readMemory(pid: number, addr: bigint, len: number): Buffer;
+  writeMemory(pid: number, addr: bigint, data: Buffer): number;
+}
+
+const here = dirname(fileURLToPath(import.meta.url));
+// dist/src/native.js → repo root is two levels up.
+const addonPath = join(here, '..', '..', 'build', 'Release', 'hotpatch_native.node');
+
+let loaded: NativeModule | undefined;
+
+export function native(): NativeModule {
+  loaded ??= createRequire(import.meta.url)(addonPath) as NativeModule;
+  return loaded;
+}

@@ -1,0 +1,36 @@
+// What a command gives back: data for JSON and scripts, and blocks that renderers (plain, Ink) turn into output.
+import type { Pause } from './target/target.js';
+
+export interface DisasmLine {
+  address: bigint;
+  /** `sym+off` of the instruction. */
+  location: string;
+  bytes: string;
+  mnemonic: string;
+  operands: string;
+  /** Symbol of a branch or call target. */
+  comment?: string;
+  /** Threads whose pc stands here. */
+  currentThreads?: number[];
+}
+
+export type Block =
+  | { type: 'text'; text: string; tone?: 'plain' | 'ok' | 'warn' | 'error' | 'dim' | 'heading' }
+  | { type: 'table'; columns: string[]; rows: string[][]; alignRight?: number[] }
+  | { type: 'hexdump'; address: bigint; bytes: Buffer }
+  | { type: 'disasm'; lines: DisasmLine[] }
+  | { type: 'pairs'; pairs: [string, string][] };
+
+export interface CommandResult {
+  /** The result as data: what `--json` prints under "result". */
+  data: unknown;
+  blocks: Block[];
+  /** The pause this command caused, if it stopped the target. */
+  pause?: Pause;
+  /** Step-by-step account for `explain on`. */
+  explain?: string[];
+}
+
+export const text = (t: string, tone?: 'plain' | 'ok' | 'warn' | 'error' | 'dim' | 'heading'): Block => ({ type: 'text', text: t, tone });
+
+export const hex = (v: bigint | number): string => '0x' + v.toString(16);

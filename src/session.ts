@@ -1,0 +1,107 @@
+// The state of one console: the target, its address space, settings, and what we loaded and patched.
+import { HotpatchError } from './errors.js';
+import { Target } from './target/target.js';
+import { ElfCache, SpaceCache, type AddressSpace } from './symbols/space.js';
+import { resolveAddress, type ResolvedAddress } from './symbols/resolve.js';
+import { currentArch } from './arch/index.js';
+import type { Arch } from './arch/types.js';
+import type { Symbolized } from './symbols/types.js';
+
+export interface SessionEvents {
+  /** Something happened to the target on its own (it exited, exec'd). */
+  notice?: (message: string) => void;
+}
+
+export class Session {
+  target?: Target;
+  explain = false;
+  readonly elves = new ElfCache();
+  private spaces = new SpaceCache(this.elves);
+  private _arch?: Arch;
+  /** Per-session bag for later stages (loaded libraries, patches) keyed by owner. */
+  readonly state = new Map<string, unknown>();
+
+  constructor(private events: SessionEvents = {}) {}
+
+  get arch(): Arch {
+    this._arch ??= currentArch();
+    return this._arch;
+  }
+
+  requireTarget(): Target {
+    if (!this.target || !this.target.attached) {
+      if (this.target && !this.target.attached) this.target = undefined;
+      throw new HotpatchError('E_NO_TARGET', 'no process attached', 'attach PID first (or start with hotpatch -p PID)');
+    }
+    return this.target;
+  }
+
+  async attach(pid: number): Promise<Target> {
+    if (this.target?.attached) {
+      throw new HotpatchError('E_ATTACHED', `already attached to ${this.target.pid} (${this.target.name})`, 'detach first');
+    }
+    const target = await Target.attach(pid);
+    this.target = target;
+    this.spaces.invalidate();
+    target.listen((ev) => {
+      if (ev.type === 'exit') {
+        this.events.notice?.(`process ${target.pid} ${ev.signaled ? `was killed by signal ${ev.status}` : `exited with status ${ev.status}`}; no process attached`);
+        this.spaces.invalidate();
+      } else if (ev.type === 'exec') {
+        this.spaces.invalidate();
+        this.events.notice?.(`process ${target.pid} called exec: symbols reloaded`);
+      }
+    });
+    return target;
+  }
+
+  async detach(): Promise<number | undefined> {
+    const t = this.target;
+    this.target = undefined;
+    this.spaces.invalidate();
+    if (t) await t.detach();
+    return t?.pid;
+  }
+
+  space(): AddressSpace {
+    const t = this.requireTarget();
+    return this.spaces.current(t.pid, t.exe);
+  }
+
+  invalidateSpace(): void {
+    this.spaces.invalidate();
+  }
+
+  /** Resolve an address expression; registers (`$rip`) are read from the main thread when named. */
+  async resolve(text: string): Promise<ResolvedAddress> {
+    const target = this.requireTarget();
+    const space = this.space();
+    let regs: Record<string, bigint> | undefined;
+    if (text.includes('$')) {
+      regs = this.arch.decodeRegs(await target.registers()).values;
+    }
+    return resolveAddress(text, {
+      index: space.index,
+      modules: space.modules,
+      readRegister: regs ? (name) => regs![name] ?? readAlias(this.arch, regs!, name) : undefined,
+    });
+  }
+
+  symbolize(address: bigint): Symbolized {
+    return this.space().index.symbolize(address);
+  }
+
+  /** `sym+0x10` / `module+0x123` / `0x…` for an address. */
+  describe(address: bigint): string {
+    const s = this.symbolize(address);
+    if (s.symbol) return s.offset === 0n ? s.symbol.name : `${s.symbol.name}+0x${s.offset.toString(16)}`;
+    if (s.module) return `${s.module}+0x${s.offset.toString(16)}`;
+    return '0x' + address.toString(16);
+  }
+}
+
+function readAlias(arch: Arch, regs: Record<string, bigint>, name: string): bigint | undefined {
+  if (name === 'pc') return regs[arch.pcName];
+  if (name === 'sp') return regs[arch.spName];
+  return undefined;
+}

@@ -1,0 +1,88 @@
+// The address space of the target: modules from /proc/PID/maps with their symbols, rebuilt only when the mappings change.
+import { statSync } from 'node:fs';
+import { openElf } from '../elf/reader.js';
+import { findDebugFile, mergeDebugSymbols } from '../elf/debugfile.js';
+import type { ElfFile } from '../elf/types.js';
+import { readMaps, modulesFromMaps } from './maps.js';
+import { SymbolIndex } from './index.js';
+import type { MapEntry, Module } from './types.js';
+
+export interface AddressSpace {
+  maps: MapEntry[];
+  modules: Module[];
+  index: SymbolIndex;
+  /** The main executable's module. */
+  main?: Module;
+  elfOf(module: Module): ElfFile | undefined;
+}
+
+/** ELF files by path and identity, shared across commands (and sessions in one process). */
+export class ElfCache {
+  private files = new Map<string, { key: string; elf: ElfFile | undefined }>();
+  /** Debug files the user named with `symbols MODULE FILE`, by module name. */
+  readonly userDebugFiles = new Map<string, string>();
+
+  open(path: string, moduleName?: string): ElfFile | undefined {
+    let key = '';
+    try {
+      const st = statSync(path);
+      key = `${st.ino}:${st.mtimeMs}:${st.size}`;
+    } catch {
+      return undefined;
+    }
+    const hit = this.files.get(path);
+    if (hit && hit.key === key) return hit.elf;
+    let elf: ElfFile | undefined;
+    try {
+      elf = openElf(path);
+      const named = moduleName ? this.userDebugFiles.get(moduleName) : undefined;
+      const debugPath = named ?? (elf.hasSymtab ? undefined : findDebugFile(elf));
+      if (debugPath && elf) elf = mergeDebugSymbols(elf, openElf(debugPath));
+    } catch {
+      elf = undefined;
+    }
+    this.files.set(path, { key, elf });
+    return elf;
+  }
+
+  forget(path: string): void {
+    this.files.delete(path);
+  }
+}
+
+export class SpaceCache {
+  private space?: AddressSpace;
+  private signature = '';
+
+  constructor(readonly elves: ElfCache) {}
+
+  invalidate(): void {
+    this.space = undefined;
+    this.signature = '';
+  }
+
+  /** The address space now; the symbol index is reused while the file mappings stay the same. */
+  current(pid: number, exe?: string): AddressSpace {
+    const maps = readMaps(pid);
+    const signature = maps.filter((m) => m.path.startsWith('/')).map((m) => `${m.start}:${m.path}`).join('|');
+    if (this.space && signature === this.signature) {
+      this.space.maps = maps;
+      return this.space;
+    }
+    const elfByPath = new Map<string, ElfFile | undefined>();
+    const loadElf = (path: string) => {
+      if (!elfByPath.has(path)) elfByPath.set(path, this.elves.open(path, path.split('/').pop()));
+      return elfByPath.get(path);
+    };
+    const modules = modulesFromMaps(maps, (path) => loadElf(path)?.segments);
+    const index = new SymbolIndex();
+    for (const m of modules) {
+      const elf = loadElf(m.path);
+      if (elf) index.addModule(m, elf.symbols());
+    }
+    const main = modules.find((m) => m.path === exe) ?? modules[0];
+    this.space = { maps, modules, index, main, elfOf: (m) => loadElf(m.path) };
+    this.signature = signature;
+    return this.space;
+  }
+}

@@ -1,0 +1,215 @@
+// The live process: attach without stopping it, pause it only inside one plan, read and write its memory.
+import { native, type NativeOp, type NativePlan, type NativePlanResult, type NativeTracer, type NativeEvent } from '../native.js';
+import { HotpatchError, toHotpatchError } from '../errors.js';
+import { listThreads, readStat, tracerPid, processName, yamaScope, executablePath } from './procfs.js';
+
+export interface Pause {
+  /** How long the target (or the threads named) stood still, first stop to last resume. */
+  micros: number;
+  threads: number;
+  /** Of that, the work done while stopped. */
+  workMicros: number;
+}
+
+export type TargetListener = (event: NativeEvent) => void;
+
+export class Target {
+  readonly pid: number;
+  readonly name: string;
+  readonly exe: string | undefined;
+  readonly startTime: bigint;
+  private tracer: NativeTracer;
+  private alive = true;
+  private frozen = false;
+  lastPause?: Pause;
+  private listeners = new Set<TargetListener>();
+
+  private constructor(pid: number, tracer: NativeTracer, startTime: bigint) {
+    this.pid = pid;
+    this.tracer = tracer;
+    this.startTime = startTime;
+    this.name = processName(pid);
+    this.exe = executablePath(pid);
+  }
+
+  /** Seize every thread and leave them all running. */
+  static async attach(pid: number): Promise<Target> {
+    if (!Number.isInteger(pid) || pid <= 0) {
+      throw new HotpatchError('E_BAD_PID', `"${pid}" is not a process id`, 'give a positive number, e.g. attach 4242');
+    }
+    if (pid === process.pid) throw new HotpatchError('E_SELF', 'hotpatch cannot attach to itself');
+    const stat = readStat(pid);
+    if (stat.state === 'Z') throw new HotpatchError('ESRCH', `process ${pid} is a zombie (it has exited)`, 'nothing left to patch');
+    const tracer = tracerPid(pid);
+    if (tracer !== 0) {
+      throw new HotpatchError(
+        'EBUSY',
+        `process ${pid} is already traced by pid ${tracer} (${processName(tracer)})`,
+        'a process has one tracer at a time: detach gdb/strace first',
+      );
+    }
+    if (stat.ppid === process.pid) {
+      // Node's child_process reaps its own children's wait statuses, ptrace stops included.
+      throw new HotpatchError('E_OWN_CHILD', `process ${pid} is a child of this hotpatch process`, 'start the target from another process (e.g. a shell) and attach to that');
+    }
+    let events: Target | undefined;
+    const t = new (native().Tracer)((ev) => events?.onEvent(ev));
+    try {
+      await t.seize(pid);
+    } catch (err) {
+      t.close();
+      throw attachError(pid, err);
+    }
+    const target = new Target(pid, t, stat.startTime);
+    events = target;
+    return target;
+  }
+
+  get attached(): boolean {
+    return this.alive;
+  }
+
+  get isFrozen(): boolean {
+    return this.frozen;
+  }
+
+  onEvent(ev: NativeEvent): void {
+    if (ev.type === 'exit') this.alive = false;
+    for (const l of this.listeners) l(ev);
+  }
+
+  listen(l: TargetListener): () => void {
+    this.listeners.add(l);
+    return () => this.listeners.delete(l);
+  }
+
+  threads(): number[] {
+    return listThreads(this.pid);
+  }
+
+  /** Refuse to act on a pid that now names another process, or one someone else traces. */
+  checkIdentity(): void {
+    if (!this.alive) throw new HotpatchError('ESRCH', `process ${this.pid} has exited`, 'attach to another process');
+    let stat;
+    try {
+      stat = readStat(this.pid);
+    } catch {
+      this.alive = false;
+      throw new HotpatchError('ESRCH', `process ${this.pid} has exited`, 'attach to another process');
+    }
+    if (stat.startTime !== this.startTime) {
+      this.alive = false;
+      throw new HotpatchError('E_PID_REUSED', `pid ${this.pid} now names another process (${stat.comm})`, 'the target exited; attach again');
+    }
+  }
+
+  /** Run a plan on the tracer thread: stop, ops, resume in one go. Records the pause. */
+  async run(plan: NativePlan): Promise<NativePlanResult> {
+    this.checkIdentity();
+    try {
+      const res = await this.tracer.run(plan);
+      this.lastPause = {
+        micros: res.pauseNs / 1000,
+        threads: plan.stopAll === false ? 1 : res.threadsPaused,
+        workMicros: res.workNs / 1000,
+      };
+      if (plan.keepStopped) this.frozen = true;
+      return res;
+    } catch (err) {
+      throw this.explainFailure(err);
+    }
+  }
+
+  private explainFailure(err: unknown): HotpatchError {
+    const e = toHotpatchError(err);
+    if (e.code === 'ESRCH' && !this.alive) return new HotpatchError('ESRCH', `process ${this.pid} exited`, 'attach to another process');
+    return e;
+  }
+
+  async stop(): Promise<Pause> {
+    await this.run({ stopAll: true, keepStopped: true, ops: [] });
+    this.frozen = true;
+    return this.lastPause!;
+  }
+
+  async cont(): Promise<void> {
+    this.checkIdentity();
+    await this.tracer.resume();
+    this.frozen = false;
+  }
+
+  async registers(tid?: number): Promise<Buffer> {
+    const res = await this.run({ stopAll: false, ops: [{ kind: 'regs', tid: tid ?? this.pid }] });
+    return res.results[0].data;
+  }
+
+  /** Every thread's registers, taken in one pause. */
+  async allRegisters(): Promise<{ tid: number; regs: Buffer; groupStopped: boolean }[]> {
+    const res = await this.run({ stopAll: true, captureThreads: true, ops: [] });
+    return res.threads;
+  }
+
+  /** Read what is readable: a shorter buffer means memory stops being mapped there. */
+  readMemory(address: bigint, length: number): Buffer {
+    this.checkIdentity();
+    try {
+      return native().readMemory(this.pid, address, length);
+    } catch (err) {
+      const e = toHotpatchError(err);
+      if (e.code === 'EFAULT' || e.code === 'EIO') {
+        throw new HotpatchError('EFAULT', `address 0x${address.toString(16)} is not mapped in process ${this.pid}`, 'see `maps` for what is mapped');
+      }
+      throw e;
+    }
+  }
+
+  /** Read exactly `length` bytes or say which part is unmapped. */
+  readExact(address: bigint, length: number): Buffer {
+    const got = this.readMemory(address, length);
+    if (got.length < length) {
+      const from = address + BigInt(got.length);
+      throw new HotpatchError(
+        'EFAULT',
+        `0x${from.toString(16)}..0x${(address + BigInt(length)).toString(16)} is not mapped (read ${got.length} of ${length} bytes)`,
+        'see `maps` for what is mapped',
+      );
+    }
+    return got;
+  }
+
+  /**
+   * Write bytes while every thread is stopped, through /proc/PID/mem (works on read-only code pages).
+   * `guard`: ranges no thread's pc may stand in while writing.
+   */
+  async writeWhileStopped(writes: { address: bigint; bytes: Uint8Array }[], guard: [bigint, bigint][] = []): Promise<Buffer[]> {
+    const ops: NativeOp[] = writes.map((w) => ({ kind: 'write', addr: w.address, data: Buffer.from(w.bytes) }));
+    const res = await this.run({ stopAll: true, guard, ops });
+    return res.results.map((r) => r.data);
+  }
+
+  async detach(): Promise<void> {
+    if (!this.alive) {
+      this.tracer.close();
+      return;
+    }
+    try {
+      await this.tracer.detach();
+    } finally {
+      this.alive = false;
+      this.tracer.close();
+    }
+  }
+}
+
+function attachError(pid: number, err: unknown): HotpatchError {
+  const e = toHotpatchError(err);
+  if (e.code === 'EPERM') {
+    const scope = yamaScope();
+    const why = scope !== undefined && scope > 0
+      ? `/proc/sys/kernel/yama/ptrace_scope is ${scope}`
+      : process.getuid?.() === 0 ? 'the kernel refused (another tracer, or a protected process)' : 'the process belongs to another user or is protected';
+    return new HotpatchError('EPERM', `cannot attach to process ${pid}: ${why}`, 'run as the same user with ptrace_scope 0, or as root / with CAP_SYS_PTRACE');
+  }
+  if (e.code === 'ESRCH' || e.code === 'ENOENT') return new HotpatchError('ESRCH', `no process with pid ${pid}`, 'check the pid with ps or pgrep');
+  return e;
+}
