@@ -21,12 +21,17 @@ export interface ElfHeader {
 }
 
 const ELF_MAGIC = Buffer.from([0x7f, 0x45, 0x4c, 0x46]);
+const NOT_ELF_HINT = 'give the path of an executable or a shared library';
 
 function checkIdentity(source: ByteSource): void {
   const path = source.path;
-  if (source.sizeBytes < 16) throw new HotpatchError('E_NOT_ELF', `${path}: not an ELF file (only ${source.sizeBytes} bytes)`);
+  if (source.sizeBytes < 16) {
+    throw new HotpatchError('E_NOT_ELF', `${path}: not an ELF file (only ${source.sizeBytes} bytes)`, NOT_ELF_HINT);
+  }
   const ident = source.read(0, 16, 'ELF identification');
-  if (!ident.subarray(0, 4).equals(ELF_MAGIC)) throw new HotpatchError('E_NOT_ELF', `${path}: not an ELF file (no \\x7fELF magic)`);
+  if (!ident.subarray(0, 4).equals(ELF_MAGIC)) {
+    throw new HotpatchError('E_NOT_ELF', `${path}: not an ELF file (no \\x7fELF magic)`, NOT_ELF_HINT);
+  }
   const elfClass = ident[4];
   if (elfClass === ELFCLASS32) {
     throw new HotpatchError('E_ELF_CLASS', `${path}: a 32-bit ELF (ELFCLASS32); hotpatch reads 64-bit ELF only`,

@@ -65,7 +65,9 @@ function openForReading(path: string): number {
 
 function identityOf(fd: number, path: string): FileIdentity {
   const st = fstatSync(fd);
-  if (!st.isFile()) throw new HotpatchError('E_NOT_ELF', `${path}: not a regular file`);
+  if (!st.isFile()) {
+    throw new HotpatchError('E_NOT_ELF', `${path}: not a regular file`, 'give the path of an executable or a shared library');
+  }
   return { sizeBytes: st.size, mtimeMs: st.mtimeMs, ino: st.ino };
 }
 

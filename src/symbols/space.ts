@@ -37,7 +37,14 @@ export class ElfCache {
       elf = openElf(path);
       const named = moduleName ? this.userDebugFiles.get(moduleName) : undefined;
       const debugPath = named ?? (elf.hasSymtab ? undefined : findDebugFile(elf));
-      if (debugPath && elf) elf = mergeDebugSymbols(elf, openElf(debugPath));
+      if (debugPath && elf) {
+        const base = elf;
+        try {
+          elf = mergeDebugSymbols(base, openElf(debugPath));
+        } catch {
+          elf = base;  // a debug file from another build: keep what the module itself has
+        }
+      }
     } catch {
       elf = undefined;
     }
