@@ -14,8 +14,11 @@ import { maps } from './maps.js';
 import { help } from './help.js';
 import { explain } from './explain.js';
 import { quit } from './quit.js';
+import { load } from './load.js';
+import { libs, unload } from './libs.js';
+import { redirect, revert, patches } from './redirect.js';
 
-const COMMANDS: CommandSpec[] = [attach, detach, stop, cont, syms, symbols, disasm, peek, regs, threads, maps, poke, explain, help, quit];
+const COMMANDS: CommandSpec[] = [attach, detach, stop, cont, syms, symbols, disasm, peek, regs, threads, maps, load, libs, unload, poke, redirect, revert, patches, explain, help, quit];
 
 export function allCommands(): CommandSpec[] {
   return COMMANDS;

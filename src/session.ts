@@ -1,9 +1,10 @@
 // The state of one console: the target, its address space, settings, and what we loaded and patched.
 import { HotpatchError } from './errors.js';
 import { Target } from './target/target.js';
-import { ElfCache, SpaceCache, type AddressSpace } from './symbols/space.js';
+import { ElfCache, SpaceCache, type AddressSpace, type ExtraModule } from './symbols/space.js';
 import { resolveAddress, type ResolvedAddress } from './symbols/resolve.js';
 import { currentArch } from './arch/index.js';
+import { loadRecord, type LoadedLibrary } from './patch/record.js';
 import type { Arch } from './arch/types.js';
 import type { Symbolized } from './symbols/types.js';
 
@@ -65,7 +66,22 @@ export class Session {
 
   space(): AddressSpace {
     const t = this.requireTarget();
-    return this.spaces.current(t.pid, t.exe);
+    return this.spaces.current(t.pid, t.exe, this.mappedLibraries());
+  }
+
+  /** Libraries loaded with --method map live in anonymous memory: name them for the symbol index. */
+  private mappedLibraries(): ExtraModule[] {
+    let libraries: LoadedLibrary[];
+    try {
+      libraries = loadRecord(this).libraries;
+    } catch {
+      return [];  // a damaged record must not hide the process's own symbols
+    }
+    return libraries
+      .filter((l) => l.method === 'map')
+      .map((l) => ({
+        module: { name: l.name, path: l.path, loadBias: BigInt(l.loadBias), start: BigInt(l.base), end: BigInt(l.base) + BigInt(l.size ?? '0'), maps: [] },
+      }));
   }
 
   invalidateSpace(): void {

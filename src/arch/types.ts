@@ -37,6 +37,12 @@ export interface Arch {
   encodeAbsoluteJump(from: bigint, to: bigint): Uint8Array;
   /** Largest distance the short jump reaches either way. */
   shortJumpReach: bigint;
+  /** The system call instruction's bytes (found in libc text to run remote system calls). */
+  syscallInstruction: Uint8Array;
+  /** System call numbers the loader and patcher use. */
+  syscalls: { mmap: bigint; mprotect: bigint; munmap: bigint; getpid: bigint };
+  /** Relocation types of this machine, by role. */
+  relocTypes: { relative: number; abs64: number; globDat: number; jumpSlot: number };
   disassemble(code: Uint8Array, address: bigint, count?: number): Promise<Instruction[]>;
   /**
    * Re-encode whole instructions taken from `from` so they run at `to`, then append a jump back to

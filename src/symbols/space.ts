@@ -7,6 +7,11 @@ import { readMaps, modulesFromMaps } from './maps.js';
 import { SymbolIndex } from './index.js';
 import type { MapEntry, Module } from './types.js';
 
+/** A module the kernel's maps cannot name: a library we mapped ourselves into anonymous memory. */
+export interface ExtraModule {
+  module: Module;
+}
+
 export interface AddressSpace {
   maps: MapEntry[];
   modules: Module[];
@@ -69,9 +74,11 @@ export class SpaceCache {
   }
 
   /** The address space now; the symbol index is reused while the file mappings stay the same. */
-  current(pid: number, exe?: string): AddressSpace {
+  current(pid: number, exe?: string, extras: ExtraModule[] = []): AddressSpace {
     const maps = readMaps(pid);
-    const signature = maps.filter((m) => m.path.startsWith('/')).map((m) => `${m.start}:${m.path}`).join('|');
+    const signature =
+      maps.filter((m) => m.path.startsWith('/')).map((m) => `${m.start}:${m.path}`).join('|') +
+      extras.map((e) => `+${e.module.start}:${e.module.path}`).join('');
     if (this.space && signature === this.signature) {
       this.space.maps = maps;
       return this.space;
@@ -86,6 +93,11 @@ export class SpaceCache {
     for (const m of modules) {
       const elf = loadElf(m.path);
       if (elf) index.addModule(m, elf.symbols());
+    }
+    for (const extra of extras) {
+      modules.push(extra.module);
+      const elf = loadElf(extra.module.path);
+      if (elf) index.addModule(extra.module, elf.symbols());
     }
     const main = modules.find((m) => m.path === exe) ?? modules[0];
     this.space = { maps, modules, index, main, elfOf: (m) => loadElf(m.path) };

@@ -18,6 +18,9 @@ export const x86_64: Arch = {
   // The absolute form is position independent, so where it is placed does not matter.
   encodeAbsoluteJump: (_from, to) => encodeJmpAbs14(to),
   shortJumpReach: JMP_REL32_REACH,
+  syscallInstruction: Uint8Array.of(0x0f, 0x05),
+  syscalls: { mmap: 9n, mprotect: 10n, munmap: 11n, getpid: 39n },
+  relocTypes: { relative: 8, abs64: 1, globDat: 6, jumpSlot: 7 },
   disassemble,
   relocate,
 };

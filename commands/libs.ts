@@ -1,0 +1,41 @@
+// libs / unload: the libraries hotpatch loaded into the process, and taking one out again.
+import type { CommandSpec } from '../src/command.js';
+import { text } from '../src/result.js';
+import { loadRecord } from '../src/patch/record.js';
+import { unloadLibrary } from '../src/patch/loader.js';
+
+export const libs: CommandSpec = {
+  name: 'libs',
+  stage: 'load',
+  usage: 'libs',
+  summary: 'libraries loaded by hotpatch, and how',
+  args: [],
+  needsTarget: true,
+  async run({ session }) {
+    const list = loadRecord(session).libraries;
+    return {
+      data: list,
+      blocks: list.length
+        ? [{ type: 'table', columns: ['#', 'name', 'method', 'base', 'bindings', 'path'], rows: list.map((l) => [String(l.id), l.name, l.method, l.base, String(l.bindings.length), l.path]) }]
+        : [text('no library loaded by hotpatch', 'dim')],
+    };
+  },
+};
+
+export const unload: CommandSpec = {
+  name: 'unload',
+  stage: 'load',
+  usage: 'unload LIB',
+  summary: 'remove a loaded library that no active patch uses',
+  args: [{ name: 'lib', kind: 'string', help: 'name, path or # from libs' }],
+  needsTarget: true,
+  async run({ session }, { args }) {
+    const out = await unloadLibrary(session, args.lib as string);
+    return {
+      data: { ...out.library, pauseMicros: out.pauseMicros },
+      blocks: [text(`unloaded ${out.library.name}`, 'ok')],
+      pause: { micros: out.pauseMicros, threads: 1, workMicros: 0 },
+      explain: [out.library.method === 'dlopen' ? 'dlclose(handle) called on a borrowed thread.' : 'munmap of its memory on a borrowed thread.'],
+    };
+  },
+};

@@ -1,0 +1,86 @@
+// redirect / revert / patches: send a function's callers to new code, see every patch, undo them.
+import type { CommandSpec } from '../src/command.js';
+import { text } from '../src/result.js';
+import { redirect as applyRedirect, revert as applyRevert } from '../src/patch/redirect.js';
+import { loadRecord } from '../src/patch/record.js';
+
+export const redirect: CommandSpec = {
+  name: 'redirect',
+  stage: 'patch',
+  usage: 'redirect FROM TO [--got] [--force]',
+  summary: 'replace function FROM by TO: a jump at its entry (or its GOT slots with --got)',
+  why: 'the heart of a hot patch: every call of the old function now runs the new one; the original stays callable via hp_orig_<name>',
+  args: [
+    { name: 'from', kind: 'address', help: 'the function to replace' },
+    { name: 'to', kind: 'address', help: 'the new function (usually in a loaded library)' },
+  ],
+  options: [
+    { name: 'got', kind: 'flag', help: 'rewrite the GOT slots importing FROM instead of its code' },
+    { name: 'force', kind: 'flag', help: 'skip the safety checks (not a function start, branch into the entry, bytes changed)' },
+  ],
+  needsTarget: true,
+  async run({ session }, { args, options }) {
+    const out = await applyRedirect(session, args.from as string, args.to as string, { force: options.force === true, got: options.got === true });
+    const p = out.patch;
+    const pairs: [string, string][] =
+      p.kind === 'jump'
+        ? [
+            ['from', `${p.fromName} ${p.from}`],
+            ['to', `${p.toName} ${p.to}`],
+            ['jump', `${p.jumpKind}${p.veneer ? ` via veneer ${p.veneer}` : ''}`],
+            ['before', p.before],
+            ['after', p.after],
+            ['trampoline', p.trampoline ? `${p.trampoline}  ${p.trampolineBytes ?? ''}` : '-'],
+            ['hp_orig', p.origPointer ? `set at ${p.origPointer.address}` : '-'],
+          ]
+        : [
+            ['symbol', p.fromName],
+            ['to', `${p.toName} ${p.to}`],
+            ['slots', p.slots!.map((s) => `${s.module}:${s.address}`).join(', ')],
+          ];
+    return {
+      data: { ...p, replaced: out.replaced },
+      blocks: [text(`patch #${p.id}: ${p.fromName} -> ${p.toName}${out.replaced ? ' (replaced the previous redirect)' : ''}`, 'ok'), { type: 'pairs', pairs }],
+      pause: { micros: out.pauseMicros, threads: out.threads, workMicros: 0 },
+      explain: out.steps,
+    };
+  },
+};
+
+export const revert: CommandSpec = {
+  name: 'revert',
+  aliases: ['undo'],
+  stage: 'patch',
+  usage: 'revert FROM|ID|all [--force]',
+  summary: 'undo a patch (checks the bytes are still ours first)',
+  args: [{ name: 'which', kind: 'address' }],
+  options: [{ name: 'force', kind: 'flag', help: 'restore even if someone changed the bytes since' }],
+  needsTarget: true,
+  async run({ session }, { args, options }) {
+    const out = await applyRevert(session, args.which as string, options.force === true);
+    return {
+      data: { reverted: out.reverted.map((p) => ({ id: p.id, from: p.fromName })) },
+      blocks: out.reverted.length ? out.reverted.map((p) => text(`reverted #${p.id} ${p.fromName}`, 'ok')) : [text('no patches to revert', 'dim')],
+      pause: out.reverted.length ? { micros: out.pauseMicros, threads: session.requireTarget().lastPause?.threads ?? 1, workMicros: 0 } : undefined,
+      explain: ['Checked the bytes at each entry are still the jump we wrote, stopped all threads (none inside those bytes), wrote the original bytes back, resumed.'],
+    };
+  },
+};
+
+export const patches: CommandSpec = {
+  name: 'patches',
+  stage: 'patch',
+  usage: 'patches',
+  summary: 'every active patch: from, to, kind, bytes, trampoline (kept inside the process)',
+  args: [],
+  needsTarget: true,
+  async run({ session }) {
+    const list = loadRecord(session).patches;
+    return {
+      data: list,
+      blocks: list.length
+        ? [{ type: 'table', columns: ['#', 'from', 'to', 'kind', 'before', 'after', 'trampoline', 'applied'], rows: list.map((p) => [String(p.id), `${p.fromName} ${p.from}`, p.toName, p.kind === 'jump' ? p.jumpKind ?? 'jump' : 'got', p.before || '-', p.after, p.trampoline ?? '-', p.appliedAt.replace('T', ' ').slice(0, 19)]) }]
+        : [text('no active patches', 'dim')],
+    };
+  },
+};

@@ -1,0 +1,264 @@
+// Bringing a patch library into the target: by its own dlopen, or mapped and relocated by us; then bound to its statics.
+import { statSync } from 'node:fs';
+import { dirname, resolve as resolvePath, basename } from 'node:path';
+import { HotpatchError, toHotpatchError } from '../errors.js';
+import { openElf } from '../elf/reader.js';
+import type { ElfFile } from '../elf/types.js';
+import { native, type NativeOp } from '../native.js';
+import type { Session } from '../session.js';
+import { bindPatch, type Binding, type BindReport } from './binding.js';
+import { chooseThread, findFunction, syscallOp, syscallFailed, syscallError, remoteMunmap, PROT, MAP_PRIVATE, MAP_ANONYMOUS, MAP_FIXED_NOREPLACE } from './remote.js';
+import { loadRecord, saveRecord, hexOf, type LoadedLibrary } from './record.js';
+import { findFreeRange } from './placement.js';
+import { planMapLoad, segmentsSpan } from './mapplan.js';
+
+const RTLD_NOW = 2n;
+const RTLD_DLOPEN_FLAG = 0x80000000n; // __libc_dlopen_mode wants this set, as glibc's own callers do
+const EM_X86_64 = 62;
+const ET_DYN = 3;
+const REACH = 0x7fff0000n;
+
+export interface LoadOptions {
+  method: 'dlopen' | 'map';
+  binds: Map<string, string>;
+  force: boolean;
+  init: boolean;
+  timeoutMs: number;
+}
+
+export interface LoadOutcome {
+  library: LoadedLibrary;
+  report: BindReport;
+  written: Binding[];
+  segments: { start: bigint; size: bigint; prot: string }[];
+  pauseMicros: number;
+  steps: string[];
+}
+
+/** Refuse what cannot or must not be loaded, before touching the target. */
+export function checkLibraryFile(path: string, force: boolean): ElfFile {
+  let st;
+  try {
+    st = statSync(path);
+  } catch {
+    throw new HotpatchError('ENOENT', `no such file: ${path}`, 'give the path of a patch .so (built with gcc -shared -fPIC)');
+  }
+  if (!st.isFile()) throw new HotpatchError('E_NOT_FILE', `${path} is not a regular file`, 'give the path of a patch .so');
+  const elf = openElf(path);
+  if (elf.machine !== EM_X86_64) throw new HotpatchError('E_ARCH', `${path} is not an x86-64 library (e_machine ${elf.machine})`, 'build it for this machine');
+  if (elf.type !== ET_DYN) throw new HotpatchError('E_NOT_DYN', `${path} is not a shared library (ELF type ${elf.type})`, 'build it with gcc -shared -fPIC');
+  if (process.getuid?.() === 0 && !force) {
+    // A library anyone can replace would run inside the target with its rights.
+    const dir = dirname(path);
+    const dst = statSync(dir);
+    if (st.mode & 0o002) throw new HotpatchError('E_INSECURE', `${path} is writable by every user`, 'chmod o-w it, or pass --force if you trust it');
+    if (dst.mode & 0o002 && !(dst.mode & 0o1000)) throw new HotpatchError('E_INSECURE', `${dir} is writable by every user`, 'move the library to a safe directory, or pass --force');
+  }
+  return elf;
+}
+
+export async function loadLibrary(session: Session, rawPath: string, opts: LoadOptions): Promise<LoadOutcome> {
+  const target = session.requireTarget();
+  const path = resolvePath(rawPath);
+  const elf = checkLibraryFile(path, opts.force);
+  const record = loadRecord(session);
+  if (record.libraries.some((l) => l.path === path)) {
+    throw new HotpatchError('E_LOADED', `${basename(path)} is already loaded in ${target.pid}`, 'unload it first, or load a copy under another name');
+  }
+  const report = await bindPatch(session, elf, opts.binds);
+  if (report.missing.length) {
+    throw new HotpatchError('E_UNRESOLVED', `the patch needs ${report.missing.join(', ')}, which nothing in process ${target.pid} defines`, 'check the names, or declare them __attribute__((weak)) if they are optional');
+  }
+  const outcome = opts.method === 'dlopen' ? await loadByDlopen(session, path, elf, report, opts) : await loadByMapping(session, path, elf, report, opts);
+  record.libraries.push(outcome.library);
+  record.nextId = Math.max(record.nextId, outcome.library.id + 1);
+  session.invalidateSpace();
+  await saveRecord(session);
+  return outcome;
+}
+
+async function loadByDlopen(session: Session, path: string, elf: ElfFile, report: BindReport, opts: LoadOptions): Promise<LoadOutcome> {
+  const target = session.requireTarget();
+  // The dynamic linker cannot see locals: such references must be weak so dlopen(RTLD_NOW) succeeds; we fill them after.
+  const strongHidden = report.bindings.filter((b) => b.hidden && !b.chosen && elf.dynamicSymbols().some((s) => s.name === b.name && !s.defined && s.bind !== 'weak'));
+  if (strongHidden.length) {
+    const names = strongHidden.map((b) => b.name);
+    throw new HotpatchError(
+      'E_NEEDS_WEAK',
+      `${names.join(', ')} ${names.length === 1 ? 'is' : 'are'} not exported by the target (${strongHidden.map((b) => b.description).join(', ')}), so dlopen cannot bind ${names.length === 1 ? 'it' : 'them'}`,
+      `declare ${names.map((n) => `extern … ${n} __attribute__((weak))`).join('; ')} in the patch, or use --method map`,
+    );
+  }
+  const dlopen = findFunction(session, ['dlopen', '__libc_dlopen_mode']);
+  const dlerror = findFunction(session, ['dlerror']);
+  if (!dlopen) throw new HotpatchError('E_NO_DLOPEN', `process ${target.pid} has no dlopen (libc not loaded, or a static binary)`, 'use --method map');
+  const legacy = dlopen.name === '__libc_dlopen_mode';
+  const tid = chooseThread(session);
+  const ops: NativeOp[] = [
+    { kind: 'call', tid, addr: dlopen.address, args: [0n, legacy ? RTLD_NOW | RTLD_DLOPEN_FLAG : RTLD_NOW], data: Buffer.from(path + '\0', 'utf8'), stackDataArg: 0, timeoutMs: opts.timeoutMs },
+  ];
+  if (dlerror && !legacy) ops.push({ kind: 'call', tid, addr: dlerror.address, args: [], onlyIfPreviousZero: true, timeoutMs: opts.timeoutMs });
+  let res;
+  try {
+    res = await target.run({ stopAll: false, ops });
+  } catch (err) {
+    const e = toHotpatchError(err);
+    if (e.code === 'ETIMEDOUT') {
+      throw new HotpatchError('ETIMEDOUT', `dlopen in thread ${tid} did not return within ${opts.timeoutMs} ms; the thread was put back as it was`, 'another thread may hold the loader or malloc lock; try again, or use --method map');
+    }
+    throw e;
+  }
+  const pauseMicros = target.lastPause?.micros ?? 0;
+  const handle = res.results[0].value;
+  if (handle === 0n) {
+    const msgAddr = res.results[1]?.value ?? 0n;
+    const msg = msgAddr ? readCString(session, msgAddr) : 'dlopen returned NULL';
+    throw new HotpatchError('E_DLOPEN', `dlopen failed in the target: ${msg}`, 'the target is unchanged');
+  }
+  // struct link_map starts with l_addr, the load bias.
+  const loadBias = target.readExact(handle, 8).readBigUInt64LE(0);
+  const written = writeHiddenSlots(session, elf, loadBias, report);
+  const first = elf.segments.filter((s) => s.type === 1).reduce((m, s) => (s.vaddr < m ? s.vaddr : m), 1n << 62n);
+  const library = libraryEntry(session, path, 'dlopen', loadBias + (first & ~0xfffn), loadBias, report, { handle });
+  if (opts.init) {
+    // dlopen already ran the constructors.
+  }
+  return {
+    library,
+    report,
+    written,
+    segments: [],
+    pauseMicros,
+    steps: [
+      `Borrowed thread ${tid} (asleep in a system call, so it holds no lock of its own) and saved its registers, FPU state and signal mask.`,
+      `Called ${dlopen.name}("${path}", RTLD_NOW) at 0x${dlopen.address.toString(16)} with the path copied below its stack's red zone and a return address of 0, which traps when the call returns.`,
+      'The other threads kept running, so a lock they hold (malloc, the loader) is released as usual.',
+      `Restored the thread; its interrupted system call restarts as if nothing happened. Handle 0x${handle.toString(16)}, load bias 0x${loadBias.toString(16)}.`,
+      ...(written.length ? [`Wrote ${written.length} GOT slot(s) for symbols the dynamic linker cannot see: ${written.map((b) => `${b.name} -> ${b.description}`).join(', ')}.`] : []),
+    ],
+  };
+}
+
+/** After dlopen: fill the slots of references the dynamic linker could not bind (locals, unexported, --bind). */
+function writeHiddenSlots(session: Session, elf: ElfFile, loadBias: bigint, report: BindReport): Binding[] {
+  const target = session.requireTarget();
+  const hidden = new Map(report.bindings.filter((b) => b.hidden).map((b) => [b.name, b]));
+  const done: Binding[] = [];
+  const types = session.arch.relocTypes;
+  for (const r of elf.relocations()) {
+    const b = hidden.get(r.symName);
+    if (!b) continue;
+    let value: bigint;
+    if (r.type === types.globDat || r.type === types.jumpSlot) value = b.address;
+    else if (r.type === types.abs64) value = b.address + r.addend;
+    else throw new HotpatchError('E_UNSUPPORTED_RELOC', `cannot bind ${r.symName}: relocation type ${r.type} in a dlopen'ed library`, 'use --method map');
+    const slot = Buffer.alloc(8);
+    slot.writeBigUInt64LE(value & 0xffffffffffffffffn);
+    native().writeMemory(target.pid, loadBias + r.offset, slot);
+    if (!done.includes(b)) done.push(b);
+  }
+  return done;
+}
+
+async function loadByMapping(session: Session, path: string, elf: ElfFile, report: BindReport, opts: LoadOptions): Promise<LoadOutcome> {
+  const target = session.requireTarget();
+  const space = session.space();
+  const span = segmentsSpan(elf);
+  const main = space.main;
+  // Near the executable, so a 5-byte jump from its functions reaches the new code.
+  let base = main ? findFreeRange(space.maps, span.size, [main.start, main.end], REACH) : undefined;
+  const near = base !== undefined;
+  base ??= findFreeRange(space.maps, span.size, [0x7f0000000000n], 1n << 45n);
+  if (base === undefined) throw new HotpatchError('ENOMEM', 'no free address range in the target for the library');
+  const byName = new Map(report.bindings.map((b) => [b.name, b]));
+  const plan = planMapLoad(elf, base, (name) => {
+    const b = byName.get(name);
+    return b ? { address: b.address, description: b.description } : undefined;
+  });
+  const tid = chooseThread(session);
+  const sc = session.arch.syscalls;
+  const ops: NativeOp[] = [
+    syscallOp(session, tid, sc.mmap, [base, plan.size, PROT.READ | PROT.WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, 0xffffffffffffffffn, 0n], base),
+    ...plan.writes.map((w): NativeOp => ({ kind: 'write', addr: base! + w.offset, data: w.bytes })),
+    ...plan.protections.map((p) => syscallOp(session, tid, sc.mprotect, [base! + p.offset, p.size, BigInt(p.prot)], 0n)),
+  ];
+  try {
+    await target.run({ stopAll: false, ops });
+  } catch (err) {
+    const e = toHotpatchError(err);
+    // The mapping may exist while a later step failed: take it away again.
+    const mapped = (session.space().maps ?? []).some((m) => m.start === base);
+    session.invalidateSpace();
+    if (mapped || e.code === 'E_REMOTE_RESULT') await remoteMunmap(session, base, plan.size).catch(() => undefined);
+    if (e.code === 'E_REMOTE_RESULT') throw new HotpatchError('EPERM', `mmap/mprotect refused in the target: ${e.message}`, 'the target may forbid executable memory (MemoryDenyWriteExecute/seccomp); try --method dlopen');
+    throw e;
+  }
+  const pauseMicros = target.lastPause?.micros ?? 0;
+  if (opts.init && plan.initFunctions.length) {
+    await target.run({ stopAll: false, ops: plan.initFunctions.map((fn): NativeOp => ({ kind: 'call', tid, addr: fn, args: [0n, 0n, 0n], timeoutMs: opts.timeoutMs })) });
+  }
+  const loadBias = base - plan.firstVaddr;
+  const library = libraryEntry(session, path, 'map', base, loadBias, report, { size: plan.size });
+  const protName = (p: number) => `${p & 1 ? 'r' : '-'}${p & 2 ? 'w' : '-'}${p & 4 ? 'x' : '-'}`;
+  return {
+    library,
+    report,
+    written: report.bindings.filter((b) => b.hidden),
+    segments: plan.protections.map((p) => ({ start: base! + p.offset, size: p.size, prot: protName(p.prot) })),
+    pauseMicros,
+    steps: [
+      `Chose 0x${base.toString(16)} for ${plan.size} bytes${near ? ', within ±2 GiB of the executable so a 5-byte jump reaches it' : ''}.`,
+      `Borrowed thread ${tid} for remote system calls: mmap(MAP_FIXED_NOREPLACE, read-write), then mprotect per segment.`,
+      `Wrote the segments with ${plan.bindings.length} relocation(s) already applied (RELATIVE, GLOB_DAT, JUMP_SLOT, 64) through /proc/${target.pid}/mem.`,
+      opts.init ? `Ran ${plan.initFunctions.length} constructor(s).` : 'Constructors were not run (pass --init to run them).',
+    ],
+  };
+}
+
+function libraryEntry(session: Session, path: string, method: 'dlopen' | 'map', base: bigint, loadBias: bigint, report: BindReport, extra: { handle?: bigint; size?: bigint }): LoadedLibrary {
+  const record = loadRecord(session);
+  return {
+    id: record.nextId,
+    path,
+    name: basename(path),
+    method,
+    base: hexOf(base),
+    loadBias: hexOf(loadBias),
+    size: extra.size !== undefined ? hexOf(extra.size) : undefined,
+    handle: extra.handle !== undefined ? hexOf(extra.handle) : undefined,
+    bindings: report.bindings.map((b) => ({ name: b.name, address: hexOf(b.address), description: b.description, hidden: b.hidden })),
+    loadedAt: new Date().toISOString(),
+  };
+}
+
+export function readCString(session: Session, address: bigint, max = 1024): string {
+  const bytes = session.requireTarget().readMemory(address, max);
+  const end = bytes.indexOf(0);
+  return bytes.subarray(0, end < 0 ? bytes.length : end).toString('utf8');
+}
+
+/** Unload: dlclose for dlopen'ed libraries, munmap for mapped ones. Refused while a patch uses it. */
+export async function unloadLibrary(session: Session, which: string): Promise<{ library: LoadedLibrary; pauseMicros: number }> {
+  const target = session.requireTarget();
+  const record = loadRecord(session);
+  const lib = record.libraries.find((l) => l.name === which || l.path === which || String(l.id) === which);
+  if (!lib) throw new HotpatchError('E_NOT_LOADED', `no library "${which}" was loaded by hotpatch`, 'see `libs`');
+  const users = record.patches.filter((p) => p.library === lib.path);
+  if (users.length) {
+    throw new HotpatchError('E_IN_USE', `${lib.name} is used by patch ${users.map((p) => `#${p.id} (${p.fromName})`).join(', ')}`, 'revert those patches first');
+  }
+  if (lib.method === 'dlopen') {
+    const dlclose = findFunction(session, ['dlclose']);
+    if (!dlclose) throw new HotpatchError('E_NO_DLOPEN', 'the target has no dlclose');
+    const res = await target.run({ stopAll: false, ops: [{ kind: 'call', tid: chooseThread(session), addr: dlclose.address, args: [BigInt(lib.handle!)], timeoutMs: 2000 }] });
+    if (res.results[0].value !== 0n) throw new HotpatchError('E_DLCLOSE', 'dlclose failed in the target');
+  } else {
+    const res = await target.run({ stopAll: false, ops: [syscallOp(session, chooseThread(session), session.arch.syscalls.munmap, [BigInt(lib.base), BigInt(lib.size!)])] });
+    const err = syscallFailed(res.results[0].value);
+    if (err !== undefined) throw syscallError('munmap', err);
+  }
+  record.libraries = record.libraries.filter((l) => l !== lib);
+  session.invalidateSpace();
+  await saveRecord(session);
+  return { library: lib, pauseMicros: target.lastPause?.micros ?? 0 };
+}

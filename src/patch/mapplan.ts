@@ -1,0 +1,380 @@
+// Plans loading a shared library into a target without its dynamic linker: bytes to write, relocations applied, protections, constructors.
+//
+// Pure: the plan is data computed from the ELF file, a base address and a symbol binder. The caller reserves
+// `size` bytes at `base` (fresh anonymous memory, so everything not written is zero), writes `writes`, applies
+// `protections`, and, when asked, calls `initFunctions` in order.
+//
+// Symbol resolution (a deliberate difference from ld.so): a symbol the library itself defines resolves inside
+// the library, as if it were linked with -Bsymbolic. ld.so would look in the global scope first (interposition),
+// but a hand-mapped patch is in no global scope: nothing can interpose on it, and a same-named symbol of the
+// target (a patch's `tick_v2` next to the program's) must not capture the patch's own references. Only
+// undefined symbols go to the binder.
+import { basename } from 'node:path';
+import { HotpatchError } from '../errors.js';
+import {
+  EM_X86_64, ET_DYN, PF_R, PF_W, PF_X, PT_GNU_RELRO, PT_LOAD, PT_TLS, SHN_ABS,
+  R_X86_64_64, R_X86_64_DTPMOD64, R_X86_64_DTPOFF64, R_X86_64_GLOB_DAT, R_X86_64_IRELATIVE,
+  R_X86_64_JUMP_SLOT, R_X86_64_NONE, R_X86_64_PC32, R_X86_64_RELATIVE, R_X86_64_TPOFF64, relocationTypeName,
+} from '../elf/constants.js';
+import type { ElfFile, ElfRelocation, ElfSegment, ElfSymbol } from '../elf/types.js';
+
+export const PAGE_SIZE = 0x1000n;
+export const PROT_READ = 1;
+export const PROT_WRITE = 2;
+export const PROT_EXEC = 4;
+
+/** DT_FLAGS_1 bit that marks a position-independent executable (ld.so refuses to dlopen one too). */
+const DF_1_PIE = 0x08000000n;
+const U64 = 1n << 64n;
+const TLS_TYPES = new Set([R_X86_64_DTPMOD64, R_X86_64_DTPOFF64, R_X86_64_TPOFF64]);
+const APPLIED_TYPES = new Set([R_X86_64_NONE, R_X86_64_RELATIVE, R_X86_64_64, R_X86_64_GLOB_DAT, R_X86_64_JUMP_SLOT, R_X86_64_PC32]);
+const USE_DLOPEN = 'load it with --method dlopen, where the target\'s own dynamic linker sets that up';
+
+/**
+ * Resolves one undefined symbol of the library in the target. Called once per distinct name (and version),
+ * with the first relocation that names it; undefined means "not found" (a hard failure such as an ambiguous
+ * name should throw). The address must be what the code should reach: for an STT_GNU_IFUNC of the target
+ * (glibc's memcpy, strlen …) the selected implementation, not the resolver.
+ */
+export interface SymbolBinder {
+  (name: string, reloc: ElfRelocation): { address: bigint; description: string } | undefined;
+}
+
+export interface MapPlan {
+  /** Total bytes to reserve (page-aligned), covering every PT_LOAD from firstVaddr to the highest vaddr+memsz rounded up. */
+  size: bigint;
+  /** The library's lowest PT_LOAD vaddr rounded down to a page: run-time address = base + (vaddr - firstVaddr). */
+  firstVaddr: bigint;
+  /**
+   * Bytes to write at base + offset, relocations applied: each PT_LOAD's file contents, extended with zeros only
+   * as far as a relocated place past filesz needs (the rest of .bss is already zero in fresh anonymous memory).
+   */
+  writes: { offset: bigint; bytes: Buffer }[];
+  /**
+   * mprotect after writing: sorted, page-aligned, non-overlapping ranges covering all of [0, size). A page two
+   * segments share gets the union of their permissions; pages of no segment (holes) get 0 (PROT_NONE, as ld.so
+   * leaves them); GNU_RELRO pages lose PROT_WRITE, rounded as ld.so does (start and end both rounded down).
+   */
+  protections: { offset: bigint; size: bigint; prot: number }[];
+  /**
+   * Every relocation bound to a symbol, in relocation order (for the output `counter -> b.c:counter 0x55…`).
+   * `internal` marks the library's own symbols (resolved inside it, see the file comment); `place` is the
+   * run-time address written.
+   */
+  bindings: { symbol: string; address: bigint; description: string; type: string; place: bigint; internal: boolean }[];
+  /** Weak undefined symbols the binder did not find: their references hold 0 (plus addend for R_X86_64_64), as with ld.so. */
+  unresolvedWeak: string[];
+  /**
+   * Constructors to call if --init: DT_INIT, then the DT_INIT_ARRAY entries, as run-time addresses read from the
+   * relocated image. Entries 0 and -1 are skipped: calling them could only crash the target.
+   */
+  initFunctions: bigint[];
+  /** Symbols the library exports (defined, non-local .dynsym entries in its memory), at run-time addresses. */
+  exports: { name: string; address: bigint; size: number; type: string }[];
+}
+
+function hex(value: bigint): string {
+  return `0x${value.toString(16)}`;
+}
+
+function alignDown(value: bigint): bigint {
+  return value - (value % PAGE_SIZE);
+}
+
+function alignUp(value: bigint): bigint {
+  return alignDown(value + PAGE_SIZE - 1n);
+}
+
+function bad(elf: ElfFile, what: string): HotpatchError {
+  return new HotpatchError('E_ELF_BAD', `${elf.path}: ${what}`, 'the file is truncated or damaged; rebuild it or copy it again');
+}
+
+/** The PT_LOAD segments that occupy memory, by address, checked not to overlap (their writes would clash). */
+function loadSegments(elf: ElfFile): ElfSegment[] {
+  const loads = elf.segments.filter((s) => s.type === PT_LOAD && s.memsz > 0n).sort((a, b) => (a.vaddr < b.vaddr ? -1 : 1));
+  if (loads.length === 0) throw bad(elf, 'no PT_LOAD segment: nothing to map');
+  for (const [i, segment] of loads.entries()) {
+    if (segment.filesz > segment.memsz) {
+      throw bad(elf, `PT_LOAD at ${hex(segment.vaddr)} has more file bytes (${segment.filesz}) than memory (${segment.memsz})`);
+    }
+    const next = loads[i + 1];
+    if (next && segment.vaddr + segment.memsz > next.vaddr) {
+      throw bad(elf, `PT_LOAD segments at ${hex(segment.vaddr)} and ${hex(next.vaddr)} overlap`);
+    }
+  }
+  return loads;
+}
+
+/** The page-aligned address range the library's PT_LOAD segments need, to pick a base before planning. */
+export function segmentsSpan(elf: ElfFile): { firstVaddr: bigint; size: bigint } {
+  const loads = loadSegments(elf);
+  const firstVaddr = alignDown(loads[0].vaddr);
+  let end = 0n;
+  for (const s of loads) if (s.vaddr + s.memsz > end) end = s.vaddr + s.memsz;
+  return { firstVaddr, size: alignUp(end) - firstVaddr };
+}
+
+/** What a map load cannot do at all, refused before any work: wrong kind of file, TLS, text relocations. */
+function checkLoadable(elf: ElfFile): void {
+  if (elf.machine !== EM_X86_64) {
+    throw new HotpatchError('E_ARCH', `${elf.path}: built for machine ${elf.machine}, not x86-64 (EM_X86_64 = ${EM_X86_64})`,
+      'build the patch with the same compiler target as the program');
+  }
+  if (elf.type !== ET_DYN) {
+    throw new HotpatchError('E_NOT_DYN', `${elf.path}: not a shared library (ELF type ${elf.type}, not ET_DYN)`,
+      'build the patch with gcc -shared -fPIC');
+  }
+  const dynamic = elf.dynamic();
+  if (dynamic && (dynamic.flags1 & DF_1_PIE) !== 0n) {
+    throw new HotpatchError('E_NOT_DYN', `${elf.path}: a position-independent executable, not a shared library`,
+      'build the patch with gcc -shared -fPIC');
+  }
+  if (elf.segments.some((s) => s.type === PT_TLS)) {
+    throw new HotpatchError('E_UNSUPPORTED_RELOC',
+      `${elf.path}: has thread-local storage (TLS, a PT_TLS segment), which --method map cannot set up; use --method dlopen`,
+      USE_DLOPEN);
+  }
+  if (dynamic?.hasTextrel) {
+    throw new HotpatchError('E_TEXTREL', `${elf.path}: has text relocations (DT_TEXTREL): its code would have to be written at load time`,
+      'rebuild the patch with -fPIC');
+  }
+}
+
+/** Every relocation type we do not apply, all named at once, TLS and IRELATIVE with the way out. */
+function checkTypes(elf: ElfFile, relocations: ElfRelocation[]): void {
+  const unsupported = new Set<number>();
+  for (const r of relocations) if (!APPLIED_TYPES.has(r.type)) unsupported.add(r.type);
+  if (unsupported.size === 0) return;
+  const names = [...unsupported].sort((a, b) => a - b).map(relocationTypeName).join(', ');
+  const types = [...unsupported];
+  if (types.some((t) => TLS_TYPES.has(t))) {
+    throw new HotpatchError('E_UNSUPPORTED_RELOC',
+      `${elf.path}: uses thread-local storage (TLS relocations ${names}), which --method map cannot set up; use --method dlopen`,
+      USE_DLOPEN);
+  }
+  if (unsupported.has(R_X86_64_IRELATIVE)) {
+    throw new HotpatchError('E_UNSUPPORTED_RELOC',
+      `${elf.path}: has GNU indirect functions (R_X86_64_IRELATIVE: ifunc resolvers would have to run in the target); use --method dlopen`,
+      USE_DLOPEN);
+  }
+  throw new HotpatchError('E_UNSUPPORTED_RELOC', `${elf.path}: relocation types --method map does not handle: ${names}`,
+    `--method map applies RELATIVE, 64, GLOB_DAT, JUMP_SLOT and PC32; ${USE_DLOPEN}`);
+}
+
+interface Resolution {
+  address: bigint;
+  description: string;
+  internal: boolean;
+  /** A weak undefined symbol nobody defines: the value is 0 and no binding is shown. */
+  unresolvedWeak: boolean;
+}
+
+/** A symbol's run-time address inside the library: absolute symbols keep their value. */
+function ownAddress(sym: ElfSymbol, bias: bigint): bigint {
+  return sym.shndx === SHN_ABS ? sym.value : sym.value + bias;
+}
+
+/**
+ * Resolves the symbol of every relocation that names one: the library's own definitions inside it, the rest
+ * through the binder (once per name and version). Collects every missing strong name before failing.
+ */
+function resolveSymbols(elf: ElfFile, relocations: ElfRelocation[], bias: bigint, bind: SymbolBinder): (r: ElfRelocation) => Resolution | undefined {
+  const library = basename(elf.path);
+  const byKey = new Map<string, Resolution>();
+  const missing = new Set<string>();
+  const keyOf = (sym: ElfSymbol) => (sym.defined ? `own:${sym.name}:${sym.value}` : `${sym.name}@${sym.version ?? ''}`);
+  for (const r of relocations) {
+    const sym = r.sym;
+    if (!sym || r.type === R_X86_64_NONE) continue;
+    const key = keyOf(sym);
+    if (byKey.has(key) || missing.has(sym.name)) continue;
+    if (sym.defined) {
+      if (sym.type === 'ifunc') {
+        throw new HotpatchError('E_UNSUPPORTED_RELOC',
+          `${elf.path}: ${sym.name} is a GNU indirect function (ifunc): its resolver would have to run in the target; use --method dlopen`,
+          USE_DLOPEN);
+      }
+      byKey.set(key, { address: ownAddress(sym, bias), description: `${library}!${sym.name}`, internal: true, unresolvedWeak: false });
+      continue;
+    }
+    const found = bind(sym.name, r);
+    if (found) {
+      byKey.set(key, { address: BigInt.asUintN(64, found.address), description: found.description, internal: false, unresolvedWeak: false });
+    } else if (sym.bind === 'weak') {
+      byKey.set(key, { address: 0n, description: 'unresolved weak symbol (0)', internal: false, unresolvedWeak: true });
+    } else {
+      missing.add(sym.name);
+    }
+  }
+  if (missing.size > 0) {
+    const names = [...missing].sort();
+    throw new HotpatchError('E_UNRESOLVED',
+      `${elf.path}: ${names.length} undefined symbol${names.length === 1 ? '' : 's'} not found in the target: ${names.join(', ')}`,
+      'check the names, pick an address with --bind NAME=WHERE, or declare a reference that may stay unresolved __attribute__((weak))');
+  }
+  return (r) => (r.sym && r.type !== R_X86_64_NONE ? byKey.get(keyOf(r.sym)) : undefined);
+}
+
+/** One PT_LOAD's bytes as they will be written, and how it maps to run time. */
+interface SegmentImage {
+  segment: ElfSegment;
+  bytes: Buffer;
+}
+
+function placeWidth(type: number): number {
+  return type === R_X86_64_PC32 ? 4 : 8;
+}
+
+function segmentHolding(loads: ElfSegment[], vaddr: bigint, width: number): number {
+  return loads.findIndex((s) => vaddr >= s.vaddr && vaddr + BigInt(width) <= s.vaddr + s.memsz);
+}
+
+/** Each segment's file bytes, zero-extended past filesz only as far as the furthest relocated place in it. */
+function segmentImages(elf: ElfFile, loads: ElfSegment[], relocations: ElfRelocation[]): SegmentImage[] {
+  const lengths = loads.map((s) => s.filesz);
+  for (const r of relocations) {
+    if (r.type === R_X86_64_NONE) continue;
+    const width = placeWidth(r.type);
+    const index = segmentHolding(loads, r.offset, width);
+    if (index < 0) throw bad(elf, `${relocationTypeName(r.type)} at ${hex(r.offset)} patches memory outside every PT_LOAD segment`);
+    const end = r.offset + BigInt(width) - loads[index].vaddr;
+    if (end > lengths[index]) lengths[index] = end;
+  }
+  return loads.map((segment, i) => {
+    const fileBytes = segment.filesz === 0n ? Buffer.alloc(0) : elf.readVirtual(segment.vaddr, Number(segment.filesz));
+    if (!fileBytes) throw bad(elf, `the file bytes of the PT_LOAD at ${hex(segment.vaddr)} are not in the file`);
+    const bytes = Buffer.alloc(Number(lengths[i]));
+    fileBytes.copy(bytes);
+    return { segment, bytes };
+  });
+}
+
+/**
+ * Page protections over [firstVaddr, firstVaddr + size): cut at every segment and RELRO page boundary, each
+ * piece the union of the segments covering it, RELRO pieces without write, equal neighbours merged.
+ */
+function planProtections(elf: ElfFile, loads: ElfSegment[], firstVaddr: bigint, size: bigint): MapPlan['protections'] {
+  const pieces = loads.map((s) => ({ start: alignDown(s.vaddr), end: alignUp(s.vaddr + s.memsz), prot: protOf(s.flags) }));
+  // ld.so rounds both ends down: a partial last page stays writable, since it holds data that is not RELRO.
+  const relro = elf.segments.filter((s) => s.type === PT_GNU_RELRO)
+    .map((s) => ({ start: alignDown(s.vaddr), end: alignDown(s.vaddr + s.memsz) }))
+    .filter((r) => r.end > r.start);
+  const cuts = new Set<bigint>([firstVaddr, firstVaddr + size]);
+  for (const p of [...pieces, ...relro]) {
+    cuts.add(p.start);
+    cuts.add(p.end);
+  }
+  const points = [...cuts].filter((c) => c >= firstVaddr && c <= firstVaddr + size).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+  const out: MapPlan['protections'] = [];
+  for (let i = 0; i + 1 < points.length; i++) {
+    const [start, end] = [points[i], points[i + 1]];
+    let prot = 0;
+    for (const p of pieces) if (start >= p.start && start < p.end) prot |= p.prot;
+    if (relro.some((r) => start >= r.start && start < r.end)) prot &= ~PROT_WRITE;
+    const last = out[out.length - 1];
+    if (last && last.prot === prot && last.offset + last.size === start - firstVaddr) {
+      last.size += end - start;
+    } else {
+      out.push({ offset: start - firstVaddr, size: end - start, prot });
+    }
+  }
+  return out;
+}
+
+function protOf(flags: number): number {
+  return ((flags & PF_R) ? PROT_READ : 0) | ((flags & PF_W) ? PROT_WRITE : 0) | ((flags & PF_X) ? PROT_EXEC : 0);
+}
+
+/** The 8-byte word at a file virtual address in the relocated images (zero in .bss past what we write). */
+function wordAt(elf: ElfFile, images: SegmentImage[], vaddr: bigint): bigint {
+  const image = images.find(({ segment }) => vaddr >= segment.vaddr && vaddr + 8n <= segment.vaddr + segment.memsz);
+  if (!image) throw bad(elf, `${hex(vaddr)} is not in any PT_LOAD segment`);
+  const at = Number(vaddr - image.segment.vaddr);
+  return at + 8 <= image.bytes.length ? image.bytes.readBigUInt64LE(at) : 0n;
+}
+
+/** Plans loading `elf` at `base` (page-aligned): see MapPlan. Throws HotpatchError for what cannot be loaded this way. */
+export function planMapLoad(elf: ElfFile, base: bigint, bind: SymbolBinder): MapPlan {
+  checkLoadable(elf);
+  if (base < 0n || base % PAGE_SIZE !== 0n) {
+    throw new HotpatchError('E_BAD_BASE', `map load base ${hex(base)} is not a page-aligned address`, 'pick the base with segmentsSpan and a free range');
+  }
+  const loads = loadSegments(elf);
+  const { firstVaddr, size } = segmentsSpan(elf);
+  // The load bias: what turns a file virtual address into a run-time one.
+  const bias = base - firstVaddr;
+  const runtime = (vaddr: bigint) => BigInt.asUintN(64, vaddr + bias);
+
+  const relocations = elf.relocations();
+  checkTypes(elf, relocations);
+  const resolutionOf = resolveSymbols(elf, relocations, bias, bind);
+  const images = segmentImages(elf, loads, relocations);
+
+  const bindings: MapPlan['bindings'] = [];
+  for (const r of relocations) {
+    if (r.type === R_X86_64_NONE) continue;
+    const resolution = resolutionOf(r);
+    const symbolValue = resolution?.address ?? 0n;
+    const place = runtime(r.offset);
+    const index = segmentHolding(loads, r.offset, placeWidth(r.type));
+    const image = images[index];
+    const at = Number(r.offset - image.segment.vaddr);
+    switch (r.type) {
+      case R_X86_64_RELATIVE:
+        image.bytes.writeBigUInt64LE(BigInt.asUintN(64, bias + r.addend), at);
+        break;
+      case R_X86_64_64:
+        image.bytes.writeBigUInt64LE(BigInt.asUintN(64, symbolValue + r.addend), at);
+        break;
+      case R_X86_64_GLOB_DAT:
+      case R_X86_64_JUMP_SLOT:
+        // ld.so stores S for both and ignores the addend (it is 0 in what linkers emit).
+        image.bytes.writeBigUInt64LE(symbolValue, at);
+        break;
+      case R_X86_64_PC32: {
+        const value = BigInt.asIntN(64, symbolValue + r.addend - place);
+        if (value < -(1n << 31n) || value >= 1n << 31n) {
+          throw new HotpatchError('E_RELOC_OVERFLOW',
+            `${elf.path}: R_X86_64_PC32 at ${hex(r.offset)}${r.symName ? ` to ${r.symName}` : ''} needs a distance of ${value}, beyond ±2 GiB`,
+            'load the patch nearer the symbol it refers to, or rebuild it with -fPIC so it goes through the GOT');
+        }
+        image.bytes.writeInt32LE(Number(value), at);
+        break;
+      }
+    }
+    if (resolution && !resolution.unresolvedWeak && r.sym) {
+      bindings.push({
+        symbol: r.symName, address: resolution.address, description: resolution.description,
+        type: relocationTypeName(r.type), place, internal: resolution.internal,
+      });
+    }
+  }
+
+  const unresolvedWeak = [...new Set(relocations.filter((r) => resolutionOf(r)?.unresolvedWeak).map((r) => r.symName))];
+
+  // glibc's order: DT_INIT first, then DT_INIT_ARRAY front to back.
+  const initFunctions: bigint[] = [];
+  const dynamic = elf.dynamic();
+  if (dynamic?.init !== undefined && dynamic.init !== 0n) initFunctions.push(runtime(dynamic.init));
+  if (dynamic?.initArray) {
+    for (let at = 0n; at + 8n <= dynamic.initArray.size; at += 8n) {
+      const entry = wordAt(elf, images, dynamic.initArray.addr + at);
+      if (entry !== 0n && entry !== U64 - 1n) initFunctions.push(entry);
+    }
+  }
+
+  // Absolute symbols (version names, linker markers) are not in the library's memory: nothing to redirect to.
+  const exports = elf.dynamicSymbols()
+    .filter((s) => s.defined && s.bind !== 'local' && s.shndx !== SHN_ABS && s.type !== 'section' && s.type !== 'file')
+    .map((s) => ({ name: s.name, address: runtime(s.value), size: s.size, type: s.type }));
+
+  const writes = images
+    .filter((image) => image.bytes.length > 0)
+    .map((image) => ({ offset: image.segment.vaddr - firstVaddr, bytes: image.bytes }));
+
+  return {
+    size, firstVaddr, writes,
+    protections: planProtections(elf, loads, firstVaddr, size),
+    bindings, unresolvedWeak, initFunctions, exports,
+  };
+}

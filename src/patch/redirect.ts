@@ -1,0 +1,287 @@
+// Redirect a function to new code with a jump at its entry (or its GOT slots), keep a trampoline to the original, undo it.
+import { HotpatchError } from '../errors.js';
+import { native } from '../native.js';
+import type { Session } from '../session.js';
+import type { Instruction } from '../arch/types.js';
+import type { RuntimeSymbol } from '../symbols/types.js';
+import { paddingAfter } from '../arch/x86_64/disasm.js';
+import { branchesInto } from '../arch/x86_64/relocate.js';
+import { allocateCode } from './area.js';
+import { loadRecord, saveRecord, hexOf, type PatchEntry } from './record.js';
+
+export interface RedirectOptions {
+  force: boolean;
+  got: boolean;
+}
+
+export interface RedirectOutcome {
+  patch: PatchEntry;
+  replaced: boolean;
+  pauseMicros: number;
+  threads: number;
+  steps: string[];
+}
+
+const hexBytes = (b: Uint8Array) => Buffer.from(b).toString('hex');
+const fromHex = (s: string) => Buffer.from(s, 'hex');
+
+export async function redirect(session: Session, fromText: string, toText: string, opts: RedirectOptions): Promise<RedirectOutcome> {
+  const record = loadRecord(session);
+  const from = await session.resolve(fromText);
+  const to = await session.resolve(toText);
+  if (opts.got) return redirectGot(session, from.symbol, fromText, to.address, to.description, opts);
+  const sym = from.symbol;
+  const isEntry = sym && sym.address === from.address && (sym.type === 'func' || sym.type === 'ifunc');
+  if (!isEntry && !opts.force) {
+    throw new HotpatchError('E_NOT_FUNCTION', `${from.description} is not the start of a function`, 'name a function (e.g. tick, counter.c:tick), or pass --force for a raw address');
+  }
+  if (from.address === to.address) throw new HotpatchError('E_USAGE', 'FROM and TO are the same address');
+  const fromName = sym && isEntry ? spellingOf(session, sym) : from.description;
+  const existing = record.patches.find((p) => p.kind === 'jump' && BigInt(p.from) === from.address);
+  const arch = session.arch;
+  const target = session.requireTarget();
+  const steps: string[] = [];
+
+  let trampoline: bigint | undefined;
+  let trampolineBytes: Uint8Array | undefined;
+  let before: Buffer;
+  if (existing) {
+    // Replace the jump; the trampoline still holds the original instructions.
+    const now = target.readExact(from.address, fromHex(existing.after).length);
+    if (now.toString('hex') !== existing.after && !opts.force) {
+      throw new HotpatchError('E_CHANGED', `the bytes at ${fromName} are no longer the jump hotpatch wrote (someone else changed them)`, 'look with disasm; --force replaces them anyway');
+    }
+    before = fromHex(existing.before);
+    trampoline = existing.trampoline ? BigInt(existing.trampoline) : undefined;
+    steps.push(`${fromName} is already redirected (patch #${existing.id}): the jump is replaced, the trampoline kept.`);
+  } else {
+    const plan = await planEntry(session, from.address, sym && isEntry ? sym : undefined, opts.force);
+    before = plan.code.subarray(0, arch.shortJumpSize);
+    trampoline = await allocateCode(session, from.address, 64);
+    const moved = await arch.relocate(plan.code.subarray(0, plan.available), from.address, arch.shortJumpSize, trampoline);
+    trampolineBytes = moved.bytes;
+    native().writeMemory(target.pid, trampoline, Buffer.from(moved.bytes));
+    steps.push(
+      `${fromName} has ${plan.available} byte(s) to work with${plan.padding ? ` (${plan.size} of code + ${plan.padding} of padding)` : ''}; the jump needs ${arch.shortJumpSize}.`,
+      `Copied its first ${moved.consumed} byte(s) (${moved.instructions} whole instruction(s)) to a trampoline at 0x${trampoline.toString(16)}, re-encoded for the new address (iced-x86), ending with a jump back: calling the trampoline runs the original.`,
+    );
+  }
+
+  // The jump: rel32 when TO is within ±2 GiB, else through a veneer placed near FROM.
+  let jump = arch.encodeShortJump(from.address, to.address);
+  let jumpKind: PatchEntry['jumpKind'] = 'rel32';
+  let veneer: bigint | undefined;
+  if (!jump) {
+    veneer = await allocateCode(session, from.address, 16);
+    native().writeMemory(target.pid, veneer, Buffer.from(arch.encodeAbsoluteJump(veneer, to.address)));
+    jump = arch.encodeShortJump(from.address, veneer)!;
+    jumpKind = 'veneer';
+    steps.push(`${to.description} is over 2 GiB away: a 5-byte jump goes to a veneer at 0x${veneer.toString(16)} holding jmp [rip+0] and the 8-byte address (no register used).`);
+  } else {
+    steps.push(`${to.description} is within ±2 GiB: a 5-byte jmp rel32 (e9 ${hexBytes(jump.subarray(1))}).`);
+  }
+
+  // hp_orig_<name> in the library that defines TO receives the trampoline's address.
+  let origPointer: PatchEntry['origPointer'];
+  const bare = sym?.name ?? '';
+  if (trampoline !== undefined && bare && to.symbol) {
+    const slot = session.space().index.lookup(`hp_orig_${bare}`, { module: to.symbol.module })[0];
+    if (slot) {
+      const old = target.readExact(slot.address, 8);
+      const value = Buffer.alloc(8);
+      value.writeBigUInt64LE(trampoline);
+      native().writeMemory(target.pid, slot.address, value);
+      origPointer = { address: hexOf(slot.address), before: old.toString('hex') };
+      steps.push(`Stored the trampoline's address in ${slot.module}!hp_orig_${bare}, so the new code can call the original.`);
+    }
+  }
+
+  // All threads stopped, none standing inside the bytes the jump covers (a thread at the entry itself is fine).
+  const guard: [bigint, bigint][] = [[from.address + 1n, from.address + BigInt(jump.length)]];
+  await target.writeWhileStopped([{ address: from.address, bytes: jump }], guard);
+  const pause = target.lastPause!;
+  steps.push(`Stopped all ${pause.threads} thread(s), checked no pc lies inside the ${jump.length} bytes, wrote the jump through /proc/${target.pid}/mem, resumed.`);
+
+  const entry: PatchEntry = {
+    id: existing?.id ?? record.nextId++,
+    kind: 'jump',
+    from: hexOf(from.address),
+    fromName,
+    to: hexOf(to.address),
+    toName: to.description,
+    before: before.toString('hex'),
+    after: hexBytes(jump),
+    jumpKind,
+    trampoline: trampoline !== undefined ? hexOf(trampoline) : undefined,
+    trampolineBytes: trampolineBytes ? hexBytes(trampolineBytes) : existing?.trampolineBytes,
+    veneer: veneer !== undefined ? hexOf(veneer) : undefined,
+    origPointer: origPointer ?? existing?.origPointer,
+    library: libraryOf(session, to.symbol),
+    appliedAt: new Date().toISOString(),
+  };
+  record.patches = record.patches.filter((p) => p !== existing);
+  record.patches.push(entry);
+  await saveRecord(session);
+  return { patch: entry, replaced: !!existing, pauseMicros: pause.micros, threads: pause.threads, steps };
+}
+
+interface EntryPlan {
+  code: Buffer;
+  size: number;
+  padding: number;
+  available: number;
+}
+
+/** How many bytes at the entry may be overwritten, and the checks that make it safe. */
+async function planEntry(session: Session, address: bigint, sym: RuntimeSymbol | undefined, force: boolean): Promise<EntryPlan> {
+  const arch = session.arch;
+  const target = session.requireTarget();
+  const size = sym?.size || 64;
+  const code = target.readMemory(address, size + 64);
+  if (code.length < Math.min(size, arch.shortJumpSize)) throw new HotpatchError('EFAULT', `0x${address.toString(16)} is not mapped`);
+  const body = await arch.disassemble(code.subarray(0, size), address);
+  let padding = 0;
+  if (size < arch.shortJumpSize) {
+    const next = nextSymbolAfter(session, address);
+    const tail = await arch.disassemble(code.subarray(0, Math.min(code.length, Number((next ?? address + 64n) - address))), address);
+    padding = paddingAfter(tail, address + BigInt(size), next ?? address + BigInt(code.length));
+    if (size + padding < arch.shortJumpSize) {
+      throw new HotpatchError(
+        'E_TOO_SHORT',
+        `${sym?.name ?? 'the function'} is ${size} byte(s) long with ${padding} byte(s) of padding after it: a ${arch.shortJumpSize}-byte jump does not fit`,
+        'redirect its callers instead, or the GOT slot with --got',
+      );
+    }
+  }
+  const available = Math.max(size, Math.min(size + padding, code.length));
+  const inner = branchesInto(body as Instruction[], address, address + BigInt(arch.shortJumpSize));
+  if (inner.length && !force) {
+    throw new HotpatchError(
+      'E_BRANCH_INTO',
+      `${sym?.name ?? 'the function'} branches back into its first ${arch.shortJumpSize} bytes (from 0x${inner[0].address.toString(16)}): the jump would break that loop`,
+      'redirect a caller instead, or --force if you know it is safe',
+    );
+  }
+  return { code: code.subarray(0, available), size, padding: available - size, available };
+}
+
+function nextSymbolAfter(session: Session, address: bigint): bigint | undefined {
+  const here = session.symbolize(address);
+  let best: bigint | undefined;
+  for (const s of session.space().index.all()) {
+    if (s.module !== here.module || s.address <= address) continue;
+    if (best === undefined || s.address < best) best = s.address;
+  }
+  return best;
+}
+
+function spellingOf(session: Session, sym: RuntimeSymbol): string {
+  const others = session.space().index.lookup(sym.name).filter((s) => s.address !== sym.address);
+  if (!others.length) return sym.name;
+  return sym.file ? `${sym.file}:${sym.name}` : `${sym.module}!${sym.name}`;
+}
+
+function libraryOf(session: Session, sym: RuntimeSymbol | undefined): string | undefined {
+  if (!sym) return undefined;
+  const mod = session.space().modules.find((m) => m.name === sym.module);
+  return loadRecord(session).libraries.find((l) => l.path === mod?.path)?.path;
+}
+
+/** Whole-process interposition: rewrite every GOT slot that imports the symbol. */
+async function redirectGot(session: Session, sym: RuntimeSymbol | undefined, fromText: string, to: bigint, toName: string, opts: RedirectOptions): Promise<RedirectOutcome> {
+  if (!sym) throw new HotpatchError('E_USAGE', `--got needs a symbol name, not an address (${fromText})`);
+  const record = loadRecord(session);
+  const target = session.requireTarget();
+  const space = session.space();
+  const types = session.arch.relocTypes;
+  const toModule = space.modules.find((m) => to >= m.start && to < m.end)?.name;
+  const existing = record.patches.find((p) => p.kind === 'got' && p.fromName === sym.name);
+  const slots: { address: bigint; module: string; before: Buffer }[] = [];
+  for (const m of space.modules) {
+    if (m.name === toModule) continue; // the new code's own calls still reach the real function
+    const elf = space.elfOf(m);
+    if (!elf) continue;
+    for (const r of elf.relocations()) {
+      if (r.symName !== sym.name || (r.type !== types.jumpSlot && r.type !== types.globDat)) continue;
+      const address = m.loadBias + r.offset;
+      const prior = existing?.slots?.find((s) => BigInt(s.address) === address);
+      slots.push({ address, module: m.name, before: prior ? fromHex(prior.before) : target.readExact(address, 8) });
+    }
+  }
+  if (!slots.length) throw new HotpatchError('E_NO_GOT', `no module imports ${sym.name} through a GOT slot`, 'redirect the function itself (without --got)');
+  const value = Buffer.alloc(8);
+  value.writeBigUInt64LE(to);
+  await target.writeWhileStopped(slots.map((s) => ({ address: s.address, bytes: value })));
+  const pause = target.lastPause!;
+  const entry: PatchEntry = {
+    id: existing?.id ?? record.nextId++,
+    kind: 'got',
+    from: hexOf(sym.address),
+    fromName: sym.name,
+    to: hexOf(to),
+    toName,
+    before: '',
+    after: value.toString('hex'),
+    slots: slots.map((s) => ({ address: hexOf(s.address), module: s.module, before: s.before.toString('hex') })),
+    library: libraryOf(session, space.index.symbolize(to).symbol),
+    appliedAt: new Date().toISOString(),
+  };
+  record.patches = record.patches.filter((p) => p !== existing);
+  record.patches.push(entry);
+  await saveRecord(session);
+  return {
+    patch: entry,
+    replaced: !!existing,
+    pauseMicros: pause.micros,
+    threads: pause.threads,
+    steps: [`Rewrote ${slots.length} GOT slot(s) importing ${sym.name} (${[...new Set(slots.map((s) => s.module))].join(', ')}) to ${toName}; the code of ${sym.name} is untouched.`],
+  };
+}
+
+export interface RevertOutcome {
+  reverted: PatchEntry[];
+  pauseMicros: number;
+}
+
+/** Put the original bytes back after checking they are still what we wrote; `all` undoes in reverse order. */
+export async function revert(session: Session, which: string, force: boolean): Promise<RevertOutcome> {
+  const record = loadRecord(session);
+  const target = session.requireTarget();
+  let chosen: PatchEntry[];
+  if (which === 'all') {
+    chosen = [...record.patches].reverse();
+  } else {
+    const byId = /^#?\d+$/.test(which) ? record.patches.find((p) => p.id === Number(which.replace('#', ''))) : undefined;
+    let byName = record.patches.find((p) => p.fromName === which);
+    if (!byId && !byName) {
+      const r = await session.resolve(which).catch(() => undefined);
+      byName = r ? record.patches.find((p) => BigInt(p.from) === r.address) : undefined;
+    }
+    const p = byId ?? byName;
+    if (!p) throw new HotpatchError('E_NO_PATCH', `no active patch for "${which}"`, 'see `patches`');
+    chosen = [p];
+  }
+  let pauseMicros = 0;
+  for (const p of chosen) {
+    if (p.kind === 'jump') {
+      const from = BigInt(p.from);
+      const now = target.readExact(from, fromHex(p.after).length);
+      if (now.toString('hex') !== p.after && !force) {
+        throw new HotpatchError('E_CHANGED', `the bytes at ${p.fromName} are not the jump hotpatch wrote (${now.toString('hex')}), so they are left alone`, 'look with disasm; --force writes the original bytes anyway');
+      }
+      const original = fromHex(p.before);
+      await target.writeWhileStopped([{ address: from, bytes: original }], [[from + 1n, from + BigInt(original.length)]]);
+    } else {
+      const writes = p.slots!.map((s) => ({ address: BigInt(s.address), bytes: fromHex(s.before) }));
+      for (const s of p.slots!) {
+        const now = target.readExact(BigInt(s.address), 8).toString('hex');
+        if (now !== p.after && !force) throw new HotpatchError('E_CHANGED', `GOT slot 0x${BigInt(s.address).toString(16)} (${s.module}) changed since the redirect`, '--force restores it anyway');
+      }
+      await target.writeWhileStopped(writes);
+    }
+    pauseMicros += target.lastPause?.micros ?? 0;
+    record.patches = record.patches.filter((x) => x !== p);
+    await saveRecord(session);
+  }
+  return { reverted: chosen, pauseMicros };
+}
