@@ -14,11 +14,13 @@ import { maps } from './maps.js';
 import { help } from './help.js';
 import { explain } from './explain.js';
 import { quit } from './quit.js';
+import { tour } from './tour.js';
 import { load } from './load.js';
+import { call } from './call.js';
 import { libs, unload } from './libs.js';
 import { redirect, revert, patches } from './redirect.js';
 
-const COMMANDS: CommandSpec[] = [attach, detach, stop, cont, syms, symbols, disasm, peek, regs, threads, maps, load, libs, unload, poke, redirect, revert, patches, explain, help, quit];
+const COMMANDS: CommandSpec[] = [attach, detach, stop, cont, syms, symbols, disasm, peek, regs, threads, maps, load, libs, unload, poke, redirect, revert, patches, call, explain, help, tour, quit];
 
 export function allCommands(): CommandSpec[] {
   return COMMANDS;
