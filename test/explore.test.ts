@@ -217,16 +217,22 @@ test('usage errors exit 2', async () => {
 
 test('a process already traced by another tool is refused, naming the tracer', async () => {
   const f = await startFixture('counter');
-  const first = runCli(['-p', String(f.pid)], { input: '', timeoutMs: 20000 });
-  // A second attach while gdb holds it: start gdb as the other tracer.
   const { spawn } = await import('node:child_process');
-  const gdb = spawn('gdb', ['-q', '-nx', '-p', String(f.pid), '-ex', 'shell sleep 3', '-ex', 'detach', '-ex', 'quit'], { stdio: 'ignore' });
-  await first;
-  for (let i = 0; i < 50 && status(f.pid).tracerPid === 0; i++) await new Promise((r) => setTimeout(r, 50));
-  const r = await runCliJson<JsonOutcome>(['-p', String(f.pid), '--json', '-e', 'threads']);
-  assert.equal(r.code, 1);
-  assert.equal(r.json[0].error!.code, 'EBUSY');
-  assert.match(r.json[0].error!.message, new RegExp(`traced by pid ${status(f.pid).tracerPid || '\\d+'}`));
-  gdb.kill('SIGKILL');
-  await new Promise((r) => gdb.on('exit', r));
+  const gdb = spawn('gdb', ['-q', '-nx', '-batch', '-p', String(f.pid), '-ex', 'shell sleep 20'], { stdio: 'ignore' });
+  try {
+    let tracer = 0;
+    for (let i = 0; i < 100 && tracer === 0; i++) {
+      await new Promise((r) => setTimeout(r, 50));
+      tracer = status(f.pid).tracerPid;
+    }
+    assert.ok(tracer > 0, 'gdb attached');
+    const r = await runCliJson<JsonOutcome>(['-p', String(f.pid), '--json', '-e', 'threads']);
+    assert.equal(r.code, 1);
+    assert.equal(r.json[0].error!.code, 'EBUSY');
+    assert.match(r.json[0].error!.message, new RegExp(`traced by pid ${tracer} \\(gdb\\)`));
+  } finally {
+    gdb.kill('SIGKILL');
+    await new Promise((r) => gdb.on('exit', r));
+  }
 });
+

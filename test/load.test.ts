@@ -67,7 +67,7 @@ test('map places the library within ±2 GiB of the executable; --init runs const
   writeFileSync(src, 'int ctor_ran; __attribute__((constructor)) static void init(void) { ctor_ran = 42; }\nint get_ctor(void) { return ctor_ran; }\n');
   execFileSync('gcc', ['-shared', '-fPIC', '-O2', '-o', join(dir, 'ctor.so'), src]);
   const r = await hp(f, `load ${join(dir, 'ctor.so')} --method map --init`, 'call get_ctor', 'maps');
-  assert.equal(r.code, 0, r.stdout);
+  assert.equal(r.code, 0, r.stdout + r.stderr);
   assert.equal(r.json[1].result.int, 42);
   const base = BigInt(r.json[0].result.base);
   const exe = r.json[2].result.find((m: any) => m.path.endsWith('/counter'));
@@ -88,7 +88,9 @@ test('a local defined in two files is ambiguous without --bind and bound with it
   }
   const good = await hp(f, `load ${patchPath('patch_ambig')} --bind counter=statics_b.c:counter`, 'call read_counter', 'peek statics_b.c:counter --as i32');
   assert.equal(good.code, 0, good.stdout);
-  assert.equal(good.json[1].result.int, good.json[2].result.values[0]);
+  // The counter moves on between the call and the peek: the patch read the same variable, a moment earlier.
+  const lag = good.json[2].result.values[0] - good.json[1].result.int;
+  assert.ok(lag >= 0 && lag <= 3, `read_counter ${good.json[1].result.int} vs statics_b.c:counter ${good.json[2].result.values[0]}`);
   assert.ok(good.json[1].result.int > 0);
 });
 
@@ -139,7 +141,7 @@ test('dlopen while other threads hammer malloc and the loader lock does not hang
   const f = await startFixture('locks');
   await f.waitForLine(/^alive/);
   const r = await hp(f, `load ${patchPath('patch_tick')} --timeout 5000`);
-  assert.equal(r.code, 0, r.stdout);
+  assert.equal(r.code, 0, r.stdout + r.stderr);
   assert.ok(loadedMappings(f.pid, 'patch_tick.so') > 0);
   const before = parseFields(f.latest(/^alive/)!).mallocs;
   const alive = await nextLine(f, /^alive/);

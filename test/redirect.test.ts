@@ -35,7 +35,7 @@ async function countStep(f: Fixture): Promise<number> {
 test('a 4-byte static function is redirected using its padding, and reverted', async () => {
   const f = await startFixture('counter', ['5']);
   const r = await hp(f, `load ${patchPath('patch_tick')}`, 'redirect counter.c:tick tick_v2', 'disasm tick 1');
-  assert.equal(r.code, 0, r.stdout);
+  assert.equal(r.code, 0, r.stdout + r.stderr);
   const p = r.json[1].result;
   assert.equal(p.kind, 'jump');
   assert.equal(p.before, '8d4701c366', 'the 4 bytes of tick and one byte of padding');
@@ -46,7 +46,7 @@ test('a 4-byte static function is redirected using its padding, and reverted', a
   const step = await countStep(f);
   assert.equal(step % 2, 0, `count steps by 2 now (step ${step})`);
   const back = await hp(f, 'revert tick', 'peek tick 5');
-  assert.equal(back.code, 0, back.stdout);
+  assert.equal(back.code, 0, back.stdout + back.stderr);
   assert.equal(back.json[1].result.hex, '8d4701c366');
   const after = await fresh(f, /^count=/);
   assert.ok(after.count > 0);
@@ -56,7 +56,7 @@ test('a 4-byte static function is redirected using its padding, and reverted', a
 test('hp_orig_: the new function calls the original through the trampoline', async () => {
   const f = await startFixture('counter', ['5']);
   const r = await hp(f, `load ${patchPath('patch_tick')}`, 'redirect tick tick_wrap', 'peek hp_orig_tick --as ptr');
-  assert.equal(r.code, 0, r.stdout);
+  assert.equal(r.code, 0, r.stdout + r.stderr);
   assert.equal(BigInt(r.json[2].result.values[0]), BigInt(r.json[1].result.trampoline));
   const step = await countStep(f);
   assert.equal(step % 11, 0, `tick_wrap = original + 10: count steps by 11 (step ${step})`);
@@ -66,7 +66,7 @@ for (const method of ['map', 'dlopen'] as const) {
   test(`rip-relative first instruction (compute), library by ${method}: jump kind ${method === 'map' ? 'rel32' : 'veneer'}`, async () => {
     const f = await startFixture('counter');
     const r = await hp(f, `load ${patchPath('patch_compute')} --method ${method}`, 'redirect compute compute_wrap');
-    assert.equal(r.code, 0, r.stdout);
+    assert.equal(r.code, 0, r.stdout + r.stderr);
     assert.equal(r.json[1].result.jumpKind, method === 'map' ? 'rel32' : 'veneer');
     assert.equal((await fresh(f, /^count=/)).compute, 1006, 'compute_wrap = original compute(3) + 1000: the moved rip-relative load still reads g_scale');
     const again = await hp(f, 'redirect compute compute_v2', 'patches');
@@ -84,10 +84,10 @@ for (const method of ['map', 'dlopen'] as const) {
 test('a function in a shared library (foo: rip-relative add then jmp rel8)', async () => {
   const f = await startFixture('uselib');
   const r = await hp(f, `load ${patchPath('patch_foo')}`, 'redirect libfoo.so!foo foo_v2');
-  assert.equal(r.code, 0, r.stdout);
+  assert.equal(r.code, 0, r.stdout + r.stderr);
   assert.equal((await fresh(f, /^foo=/)).foo, 63);
   const back = await hp(f, 'revert libfoo.so!foo');
-  assert.equal(back.code, 0, back.stdout);
+  assert.equal(back.code, 0, back.stdout + back.stderr);
   assert.equal((await fresh(f, /^foo=/)).foo, 42);
 });
 
@@ -95,14 +95,14 @@ test('GOT redirect of a libc function (malloc) interposes every caller, and reve
   const f = await startFixture('locks');
   await f.waitForLine(/^alive/);
   const r = await hp(f, `load ${patchPath('patch_malloc')}`, 'redirect --got libc.so.6!malloc my_malloc');
-  assert.equal(r.code, 0, r.stdout);
+  assert.equal(r.code, 0, r.stdout + r.stderr);
   assert.equal(r.json[1].result.kind, 'got');
   assert.ok(r.json[1].result.slots.some((s: any) => s.module === 'locks'), 'the program’s own slot');
   await new Promise((res) => setTimeout(res, 100));
   const calls = await hp(f, 'call patch_malloc.so!malloc_calls');
   assert.ok(calls.json[0].result.int > 0, 'my_malloc was called');
   const back = await hp(f, 'revert malloc', 'call patch_malloc.so!malloc_calls', 'call patch_malloc.so!malloc_calls');
-  assert.equal(back.code, 0, back.stdout);
+  assert.equal(back.code, 0, back.stdout + back.stderr);
   await new Promise((res) => setTimeout(res, 50));
   const later = await hp(f, 'call patch_malloc.so!malloc_calls');
   assert.equal(later.json[0].result.int, back.json[2].result.int, 'no more calls after revert');
@@ -131,7 +131,7 @@ test('8 threads calling the function flat out through 100 redirect/revert cycles
 test('patches outlive the session: a second hotpatch process lists and reverts them', async () => {
   const f = await startFixture('counter', ['5']);
   const one = await hp(f, `load ${patchPath('patch_compute')} --method map`, 'redirect compute compute_v2');
-  assert.equal(one.code, 0, one.stdout);
+  assert.equal(one.code, 0, one.stdout + one.stderr);
   const two = await hp(f, 'patches', 'libs');
   assert.equal(two.json[0].result.length, 1);
   assert.equal(two.json[0].result[0].fromName, 'compute');

@@ -177,20 +177,27 @@ async function loadByMapping(session: Session, path: string, elf: ElfFile, repor
   });
   const tid = chooseThread(session);
   const sc = session.arch.syscalls;
+  // Each segment is mapped with its final protection and filled through /proc/PID/mem, which writes read-only and
+  // executable pages too: no page is ever made executable after the fact, so MemoryDenyWriteExecute targets work.
   const ops: NativeOp[] = [
-    syscallOp(session, tid, sc.mmap, [base, plan.size, PROT.READ | PROT.WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, 0xffffffffffffffffn, 0n], base),
+    ...plan.protections.map((p) =>
+      syscallOp(session, tid, sc.mmap, [base! + p.offset, p.size, BigInt(p.prot), MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, 0xffffffffffffffffn, 0n], base! + p.offset),
+    ),
     ...plan.writes.map((w): NativeOp => ({ kind: 'write', addr: base! + w.offset, data: w.bytes })),
-    ...plan.protections.map((p) => syscallOp(session, tid, sc.mprotect, [base! + p.offset, p.size, BigInt(p.prot)], 0n)),
   ];
   try {
     await target.run({ stopAll: false, ops });
   } catch (err) {
     const e = toHotpatchError(err);
     // The mapping may exist while a later step failed: take it away again.
-    const mapped = (session.space().maps ?? []).some((m) => m.start === base);
     session.invalidateSpace();
-    if (mapped || e.code === 'E_REMOTE_RESULT') await remoteMunmap(session, base, plan.size).catch(() => undefined);
-    if (e.code === 'E_REMOTE_RESULT') throw new HotpatchError('EPERM', `mmap/mprotect refused in the target: ${e.message}`, 'the target may forbid executable memory (MemoryDenyWriteExecute/seccomp); try --method dlopen');
+    const mapped = session.space().maps.some((m) => m.start >= base! && m.start < base! + plan.size);
+    if (mapped) await remoteMunmap(session, base, plan.size).catch(() => undefined);
+    if (e.code === 'E_REMOTE_RESULT') {
+      const got = /returned (0x[0-9a-f]+)/.exec(e.message);
+      const errno = got ? syscallFailed(BigInt(got[1])) : undefined;
+      throw errno !== undefined ? syscallError('mmap', errno) : new HotpatchError('E_REMOTE_RESULT', `mmap in the target did not place the segment where asked: ${e.message}`, 'try again');
+    }
     throw e;
   }
   const pauseMicros = target.lastPause?.micros ?? 0;
@@ -208,8 +215,8 @@ async function loadByMapping(session: Session, path: string, elf: ElfFile, repor
     pauseMicros,
     steps: [
       `Chose 0x${base.toString(16)} for ${plan.size} bytes${near ? ', within ±2 GiB of the executable so a 5-byte jump reaches it' : ''}.`,
-      `Borrowed thread ${tid} for remote system calls: mmap(MAP_FIXED_NOREPLACE, read-write), then mprotect per segment.`,
-      `Wrote the segments with ${plan.bindings.length} relocation(s) already applied (RELATIVE, GLOB_DAT, JUMP_SLOT, 64) through /proc/${target.pid}/mem.`,
+      `Borrowed thread ${tid} for remote system calls: one mmap(MAP_FIXED_NOREPLACE) per segment with its final protection (never writable and executable at once).`,
+      `Wrote the segments with ${elf.relocations().length} relocation(s) already applied (RELATIVE, GLOB_DAT, JUMP_SLOT, 64) through /proc/${target.pid}/mem.`,
       opts.init ? `Ran ${plan.initFunctions.length} constructor(s).` : 'Constructors were not run (pass --init to run them).',
     ],
   };

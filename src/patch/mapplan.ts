@@ -146,8 +146,7 @@ function checkTypes(elf: ElfFile, relocations: ElfRelocation[]): void {
   for (const r of relocations) if (!APPLIED_TYPES.has(r.type)) unsupported.add(r.type);
   if (unsupported.size === 0) return;
   const names = [...unsupported].sort((a, b) => a - b).map(relocationTypeName).join(', ');
-  const types = [...unsupported];
-  if (types.some((t) => TLS_TYPES.has(t))) {
+  if ([...unsupported].some((t) => TLS_TYPES.has(t))) {
     throw new HotpatchError('E_UNSUPPORTED_RELOC',
       `${elf.path}: uses thread-local storage (TLS relocations ${names}), which --method map cannot set up; use --method dlopen`,
       USE_DLOPEN);
