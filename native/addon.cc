@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <memory>
+#include <set>
 
 #include "tracer.h"
 
@@ -157,6 +158,7 @@ class TracerWrap : public Napi::ObjectWrap<TracerWrap> {
                                                                         : Napi::Function::New(env, [](const Napi::CallbackInfo&) {});
     events_ = Napi::ThreadSafeFunction::New(env, onEvent, "hotpatch-events", 0, 1);
     events_.Unref(env);
+    liveWraps().insert(this);
     auto events = events_;
     tracer_ = std::make_unique<hp::Tracer>([events](const hp::TargetEvent& ev) mutable {
       auto* copy = new hp::TargetEvent(ev);
@@ -173,9 +175,22 @@ class TracerWrap : public Napi::ObjectWrap<TracerWrap> {
     });
   }
 
-  ~TracerWrap() override { shutdown(); }
+  ~TracerWrap() override {
+    shutdown();
+    liveWraps().erase(this);
+  }
+
+  // Node tears an environment down without running every finalizer first: stop our threads before that.
+  static void shutdownAll(void*) {
+    for (TracerWrap* w : std::set<TracerWrap*>(liveWraps())) w->shutdown();
+  }
 
  private:
+  static std::set<TracerWrap*>& liveWraps() {
+    static std::set<TracerWrap*> wraps;
+    return wraps;
+  }
+
   void shutdown() {
     if (closed_) return;
     closed_ = true;
@@ -325,6 +340,7 @@ Napi::Value WriteMemory(const Napi::CallbackInfo& info) {
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("Tracer", TracerWrap::Define(env));
+  napi_add_env_cleanup_hook(env, TracerWrap::shutdownAll, nullptr);
   exports.Set("readMemory", Napi::Function::New(env, ReadMemory));
   exports.Set("writeMemory", Napi::Function::New(env, WriteMemory));
   return exports;

@@ -30,8 +30,12 @@ export class Session {
   }
 
   requireTarget(): Target {
-    if (!this.target || !this.target.attached) {
-      if (this.target && !this.target.attached) this.target = undefined;
+    if (this.target && !this.target.attached) {
+      const gone = this.target;
+      this.target = undefined;
+      throw new HotpatchError('ESRCH', `process ${gone.pid} ${gone.exitReason ?? 'exited'}; no process attached now`, 'attach to another process');
+    }
+    if (!this.target) {
       throw new HotpatchError('E_NO_TARGET', 'no process attached', 'attach PID first (or start with hotpatch -p PID)');
     }
     return this.target;

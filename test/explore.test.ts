@@ -236,3 +236,29 @@ test('a process already traced by another tool is refused, naming the tracer', a
   }
 });
 
+
+test('the target exiting while attached is reported; the next command says so', async () => {
+  const f = await startFixture('counter');
+  const { spawn } = await import('node:child_process');
+  const { cliPath } = await import('./helpers/cli.js');
+  const cli = spawn(process.execPath, [cliPath, '-p', String(f.pid), '--json'], { stdio: ['pipe', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  cli.stdout.on('data', (d) => (out += d));
+  cli.stderr.on('data', (d) => (err += d));
+  const exited = new Promise<number | null>((r) => cli.on('exit', (code) => r(code)));
+  cli.stdin.write('threads\n');
+  for (let i = 0; i < 100 && !out.includes('\n'); i++) await new Promise((r) => setTimeout(r, 50));
+  assert.match(out, /"ok":true/);
+  await f.stop();
+  await new Promise((r) => setTimeout(r, 100));
+  cli.stdin.write('threads\n');
+  cli.stdin.end();
+  const code = await exited;
+  assert.equal(code, 1);
+  const last = JSON.parse(out.trim().split('\n').pop()!);
+  assert.equal(last.ok, false);
+  assert.equal(last.error.code, 'ESRCH');
+  assert.match(last.error.message, /exited|no process/);
+  assert.match(err, /killed by signal 9|exited/);
+});

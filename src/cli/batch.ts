@@ -8,7 +8,8 @@ import { jsonLine } from './render-json.js';
 
 export interface BatchInput {
   pid?: number;
-  lines: string[];
+  /** Lines run one by one as they arrive (stdin streams: a line runs before the next is read). */
+  lines: Iterable<string> | AsyncIterable<string>;
   json: boolean;
 }
 
@@ -37,7 +38,7 @@ export async function runBatch(input: BatchInput, session: Session, write: (s: s
     }
   }
   try {
-    for (const line of input.lines) {
+    for await (const line of input.lines) {
       const outcome = await runLine(session, line);
       if (!outcome) continue;
       emit(outcome);

@@ -30,7 +30,7 @@ async function main(): Promise<number> {
 
   const batch = opts.commands.length > 0 || opts.files.length > 0 || !process.stdin.isTTY;
   if (batch) {
-    let lines: string[] = [];
+    let lines: string[] | AsyncIterable<string> = [];
     try {
       for (const f of opts.files) lines.push(...readCommandFile(f));
     } catch (err) {
@@ -38,7 +38,10 @@ async function main(): Promise<number> {
       return 2;
     }
     lines.push(...opts.commands);
-    if (opts.commands.length === 0 && opts.files.length === 0) lines = readFileSync(0, 'utf8').split('\n');
+    if (opts.commands.length === 0 && opts.files.length === 0) {
+      const { createInterface } = await import('node:readline');
+      lines = createInterface({ input: process.stdin, crlfDelay: Infinity, terminal: false });
+    }
     const out = (s: string) => process.stdout.write(s);
     const code = await runBatch({ pid: opts.pid, lines, json: opts.json }, session, out);
     for (const n of notices) process.stderr.write(`note: ${n}\n`);

@@ -22,6 +22,8 @@ export class Target {
   private alive = true;
   private frozen = false;
   lastPause?: Pause;
+  /** Set once the process is gone: how it ended. */
+  exitReason?: string;
   private listeners = new Set<TargetListener>();
 
   private constructor(pid: number, tracer: NativeTracer, startTime: bigint) {
@@ -74,7 +76,12 @@ export class Target {
   }
 
   onEvent(ev: NativeEvent): void {
-    if (ev.type === 'exit') this.alive = false;
+    if (ev.type === 'exit') {
+      this.alive = false;
+      this.exitReason = ev.signaled ? `was killed by signal ${ev.status}` : `exited with status ${ev.status}`;
+      // Release the tracer thread outside this callback: nothing is left to trace.
+      setImmediate(() => this.tracer.close());
+    }
     for (const l of this.listeners) l(ev);
   }
 
