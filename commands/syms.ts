@@ -22,12 +22,11 @@ export const syms: CommandSpec = {
   async run({ session }, { args, options }) {
     const space = session.space();
     const module = options.module ? resolveModuleName(options.module as string, space.modules) : undefined;
-    const found = space.index.match((args.pattern as string | undefined) ?? '*', {
+    const found = space.match((args.pattern as string | undefined) ?? '*', {
       module,
       type: options.type as SymbolType | undefined,
       localOnly: options.local === true,
     });
-    found.sort((a, b) => (a.address < b.address ? -1 : a.address > b.address ? 1 : 0));
     const names = demangleAll(found.map((s) => s.name));
     const data = found.map((s) => ({
       name: s.name,

@@ -46,9 +46,8 @@ export class SymbolIndex {
   addModule(module: Module, symbols: readonly ElfSymbol[]): void {
     if (!this.moduleList.includes(module)) this.moduleList.push(module);
     for (const sym of symbols) {
-      if (!sym.defined || sym.shndx === 0 || sym.name === '' || sym.value === 0n) continue;
-      if (sym.type === 'file' || sym.type === 'section' || sym.type === 'tls') continue;
-      const address = sym.shndx === SHN_ABS ? sym.value : sym.value + module.loadBias;
+      if (!isAddressable(sym)) continue;
+      const address = runtimeAddress(module, sym);
       // Lists per name are short, so finding the same (module, address, name) there is cheaper than a keyed set.
       const sameName = this.byName.get(sym.name);
       const existing = sameName?.find((s) => s.address === address && s.module === module.name);
@@ -140,11 +139,14 @@ export class SymbolIndex {
    */
   match(pattern: string, filter: MatchFilter = {}): RuntimeSymbol[] {
     const test = /[*?]/.test(pattern) ? globTester(pattern) : (name: string) => name.includes(pattern);
-    return this.byAddress().filter((s) =>
-      (filter.module === undefined || s.module === filter.module) &&
-      (filter.type === undefined || s.type === filter.type) &&
-      (!filter.localOnly || s.bind === 'local') &&
-      test(s.name));
+    // Filter first, sort the few that match: sorting all 100k symbols costs more than the whole search.
+    return this.symbols
+      .filter((s) =>
+        (filter.module === undefined || s.module === filter.module) &&
+        (filter.type === undefined || s.type === filter.type) &&
+        (!filter.localOnly || s.bind === 'local') &&
+        test(s.name))
+      .sort(byAddressThenPreference);
   }
 
   /**
@@ -218,8 +220,10 @@ export class SymbolIndex {
 
   private byAddress(): RuntimeSymbol[] {
     if (!this.sortedByAddress) {
-      this.sortedByAddress = [...this.symbols].sort((a, b) =>
-        a.address < b.address ? -1 : a.address > b.address ? 1 : preference(a, b));
+      // Addresses fit in a double exactly (user space is below 2^47): compare numbers, not bigints.
+      const keys = new Map<RuntimeSymbol, number>();
+      for (const s of this.symbols) keys.set(s, Number(s.address));
+      this.sortedByAddress = [...this.symbols].sort((a, b) => keys.get(a)! - keys.get(b)! || preference(a, b));
     }
     return this.sortedByAddress;
   }
@@ -288,7 +292,7 @@ function lowerBoundString(sorted: readonly string[], key: string): number {
   return lo;
 }
 
-function globTester(pattern: string): (name: string) => boolean {
+export function globTester(pattern: string): (name: string) => boolean {
   const source = pattern.replace(/[.+^${}()|[\]\\*?]/g, (c) => (c === '*' ? '.*' : c === '?' ? '.' : '\\' + c));
   const re = new RegExp(`^${source}$`, 's');
   return (name) => re.test(name);
@@ -373,3 +377,26 @@ class TopN {
     return this.entries.map((e) => e.item);
   }
 }
+
+function byAddressThenPreference(a: RuntimeSymbol, b: RuntimeSymbol): number {
+  return a.address < b.address ? -1 : a.address > b.address ? 1 : preference(a, b);
+}
+
+/** Defined symbols that name a place in memory (not files, sections, TLS offsets or imports). */
+export function isAddressable(sym: ElfSymbol): boolean {
+  if (!sym.defined || sym.shndx === 0 || sym.name === '' || sym.value === 0n) return false;
+  return sym.type !== 'file' && sym.type !== 'section' && sym.type !== 'tls';
+}
+
+export function runtimeAddress(module: Module, sym: ElfSymbol): bigint {
+  return sym.shndx === SHN_ABS ? sym.value : sym.value + module.loadBias;
+}
+
+/** One symbol at its run-time address, as the index would hold it. */
+export function toRuntimeSymbol(module: Module, sym: ElfSymbol): RuntimeSymbol {
+  const r: RuntimeSymbol = { name: sym.name, address: runtimeAddress(module, sym), size: sym.size, type: sym.type, bind: sym.bind, module: module.name, table: sym.table };
+  if (sym.file !== undefined) r.file = sym.file;
+  return r;
+}
+
+export { byAddressThenPreference };

@@ -4,8 +4,8 @@ import { openElf } from '../elf/reader.js';
 import { findDebugFile, mergeDebugSymbols } from '../elf/debugfile.js';
 import type { ElfFile } from '../elf/types.js';
 import { readMaps, modulesFromMaps } from './maps.js';
-import { SymbolIndex } from './index.js';
-import type { MapEntry, Module } from './types.js';
+import { SymbolIndex, globTester, isAddressable, toRuntimeSymbol, byAddressThenPreference, type MatchFilter } from './index.js';
+import type { MapEntry, Module, RuntimeSymbol } from './types.js';
 
 /** A module the kernel's maps cannot name: a library we mapped ourselves into anonymous memory. */
 export interface ExtraModule {
@@ -15,7 +15,10 @@ export interface ExtraModule {
 export interface AddressSpace {
   maps: MapEntry[];
   modules: Module[];
-  index: SymbolIndex;
+  /** Built on first use: a lookup by name or address needs it, a one-off search does not. */
+  readonly index: SymbolIndex;
+  /** Symbols matching a glob (or containing a text), in address order, without building the index when it is not there. */
+  match(pattern: string, filter?: MatchFilter): RuntimeSymbol[];
   /** The main executable's module. */
   main?: Module;
   elfOf(module: Module): ElfFile | undefined;
@@ -89,18 +92,42 @@ export class SpaceCache {
       return elfByPath.get(path);
     };
     const modules = modulesFromMaps(maps, (path) => loadElf(path)?.segments);
-    const index = new SymbolIndex();
-    for (const m of modules) {
-      const elf = loadElf(m.path);
-      if (elf) index.addModule(m, elf.symbols());
-    }
-    for (const extra of extras) {
-      modules.push(extra.module);
-      const elf = loadElf(extra.module.path);
-      if (elf) index.addModule(extra.module, elf.symbols());
-    }
+    for (const extra of extras) modules.push(extra.module);
+    let index: SymbolIndex | undefined;
+    const buildIndex = () => {
+      const built = new SymbolIndex();
+      for (const m of modules) {
+        const elf = loadElf(m.path);
+        if (elf) built.addModule(m, elf.symbols());
+      }
+      return built;
+    };
     const main = modules.find((m) => m.path === exe) ?? modules[0];
-    this.space = { maps, modules, index, main, elfOf: (m) => loadElf(m.path) };
+    this.space = {
+      maps,
+      modules,
+      get index() {
+        index ??= buildIndex();
+        return index;
+      },
+      match(pattern, filter = {}) {
+        if (index) return index.match(pattern, filter);
+        const test = /[*?]/.test(pattern) ? globTester(pattern) : (name: string) => name.includes(pattern);
+        const out: RuntimeSymbol[] = [];
+        for (const m of modules) {
+          if (filter.module !== undefined && m.name !== filter.module) continue;
+          for (const sym of loadElf(m.path)?.symbols() ?? []) {
+            if (!test(sym.name) || !isAddressable(sym)) continue;
+            if (filter.type !== undefined && sym.type !== filter.type) continue;
+            if (filter.localOnly && sym.bind !== 'local') continue;
+            out.push(toRuntimeSymbol(m, sym));
+          }
+        }
+        return out.sort(byAddressThenPreference);
+      },
+      main,
+      elfOf: (m) => loadElf(m.path),
+    };
     this.signature = signature;
     return this.space;
   }
