@@ -65,6 +65,16 @@ const targets = [
     "patch_callbench",
     "demo_fix",
   ].map((base) => ({ name: `patches/${base}.so`, sources: [`${base}.c`], flags: patchLib })),
+  // Fault suite (test/faults): targets for signals, threads, fork/exec, hardened processes and lost records.
+  { name: "fault_sleeper", sources: ["fault_sleeper.c"], flags: ["-O1", "-rdynamic"] },
+  { name: "fault_churn", sources: ["fault_churn.c"], flags: ["-O1", "-pthread"] },
+  { name: "fault_forkexec", sources: ["fault_forkexec.c"], flags: ["-O1", "-rdynamic"] },
+  { name: "fault_hammer", sources: ["fault_hammer.c"], flags: ["-O1", "-pthread", "-rdynamic"] },
+  { name: "fault_records", sources: ["fault_records.c"], flags: ["-O2", "-rdynamic"] },
+  { name: "fault_rtsig", sources: ["fault_rtsig.c"], flags: ["-O2"] },
+  { name: "fault_mdwe", sources: ["fault_mdwe.c"], flags: ["-O2", "-rdynamic"] },
+  { name: "fault_seccomp", sources: ["fault_seccomp.c"], flags: ["-O2", "-rdynamic"] },
+  ...["fault_patch_hammer", "fault_patch_records"].map((base) => ({ name: `patches/${base}.so`, sources: [`${base}.c`], flags: patchLib })),
   { name: "patches/not_elf.so", sources: [], build: buildNotElf },
   { name: "patches/elf32.so", sources: [], deps: ["patches/patch_tick.so"], build: buildElf32 },
 ];

@@ -40,7 +40,10 @@ async function main(): Promise<number> {
     lines.push(...opts.commands);
     if (opts.commands.length === 0 && opts.files.length === 0) {
       const { createInterface } = await import('node:readline');
-      lines = createInterface({ input: process.stdin, crlfDelay: Infinity, terminal: false });
+      const rl = createInterface({ input: process.stdin, crlfDelay: Infinity, terminal: false });
+      // Take the iterator now: lines that arrive while we attach would otherwise be dropped.
+      const iterator = rl[Symbol.asyncIterator]();
+      lines = { [Symbol.asyncIterator]: () => iterator };
     }
     const out = (s: string) => process.stdout.write(s);
     const code = await runBatch({ pid: opts.pid, lines, json: opts.json }, session, out);
