@@ -575,6 +575,18 @@ OpResult Tracer::remoteCall(Op& op) {
   }
 }
 
+// Run `fn` on one thread while it is stopped: stopping it alone if the plan did not stop everything.
+void Tracer::withThreadStopped(pid_t tid, const std::function<void(pid_t)>& fn) {
+  tid = tid ? tid : pid_;
+  if (!threads_.count(tid)) failWith("ESRCH", "thread " + std::to_string(tid) + " is not a thread of the target");
+  ThreadState& t = threads_[tid];
+  bool was = t.stopped;
+  if (!was) stopThread(t, monoNs() + kStopTimeoutNs);
+  if (!threads_.count(tid)) failWith("ESRCH", "thread " + std::to_string(tid) + " exited");
+  fn(tid);
+  if (!was && !holdAll_) resumeThread(threads_[tid]);
+}
+
 PlanResult Tracer::runPlan(Plan& plan) {
   if (!attached()) failWith("E_NO_TARGET", "not attached to a process");
   PlanResult res;
@@ -622,36 +634,21 @@ PlanResult Tracer::runPlan(Plan& plan) {
         continue;
       }
       switch (op.kind) {
-        case Op::Regs: {
-          ThreadState& t = thread(op.tid ? op.tid : pid_);
-          bool was = t.stopped;
-          if (!was) stopThread(t, monoNs() + kStopTimeoutNs);
+        case Op::Regs:
           r.data.resize(sizeof(arch::Regs));
-          pt(PTRACE_GETREGS, t.tid, nullptr, r.data.data(), "PTRACE_GETREGS");
-          if (!was && !holdAll_) resumeThread(t);
+          withThreadStopped(op.tid, [&](pid_t tid) { pt(PTRACE_GETREGS, tid, nullptr, r.data.data(), "PTRACE_GETREGS"); });
           r.ran = true;
           break;
-        }
-        case Op::FpRegs: {
-          ThreadState& t = thread(op.tid ? op.tid : pid_);
-          bool was = t.stopped;
-          if (!was) stopThread(t, monoNs() + kStopTimeoutNs);
+        case Op::FpRegs:
           r.data.resize(sizeof(arch::FpRegs));
-          pt(PTRACE_GETFPREGS, t.tid, nullptr, r.data.data(), "PTRACE_GETFPREGS");
-          if (!was && !holdAll_) resumeThread(t);
+          withThreadStopped(op.tid, [&](pid_t tid) { pt(PTRACE_GETFPREGS, tid, nullptr, r.data.data(), "PTRACE_GETFPREGS"); });
           r.ran = true;
           break;
-        }
-        case Op::SetRegs: {
+        case Op::SetRegs:
           if (op.data.size() != sizeof(arch::Regs)) failWith("E_BAD_ARGUMENT", "register block has the wrong size");
-          ThreadState& t = thread(op.tid ? op.tid : pid_);
-          bool was = t.stopped;
-          if (!was) stopThread(t, monoNs() + kStopTimeoutNs);
-          pt(PTRACE_SETREGS, t.tid, nullptr, op.data.data(), "PTRACE_SETREGS");
-          if (!was && !holdAll_) resumeThread(t);
+          withThreadStopped(op.tid, [&](pid_t tid) { pt(PTRACE_SETREGS, tid, nullptr, op.data.data(), "PTRACE_SETREGS"); });
           r.ran = true;
           break;
-        }
         case Op::Read: {
           r.data.resize(op.len);
           int64_t n = readMemory(pid_, op.addr, r.data.data(), op.len);

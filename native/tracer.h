@@ -127,6 +127,7 @@ class Tracer {
   bool seizeThread(pid_t tid);
   void forget();
   OpResult remoteCall(Op& op);
+  void withThreadStopped(pid_t tid, const std::function<void(pid_t)>& fn);
   void writeCode(uint64_t addr, const std::vector<uint8_t>& bytes);
   ThreadState& thread(pid_t tid);
 

@@ -6,19 +6,11 @@ import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startFixture, killAllFixtures, status, parseFields, patchPath, type Fixture } from './helpers/fixtures.js';
-import { runCliJson } from './helpers/cli.js';
+import { hotpatchOn } from './helpers/cli.js';
 
 after(killAllFixtures);
 
-interface Out {
-  command: string;
-  ok: boolean;
-  result?: any;
-  error?: { code: string; message: string; hint?: string };
-  pause?: { micros: number; threads: number };
-}
-
-const hp = (f: Fixture, ...cmds: string[]) => runCliJson<Out>(['-p', String(f.pid), '--json', ...cmds.flatMap((c) => ['-e', c])], { timeoutMs: 60000 });
+const hp = (f: Fixture, ...cmds: string[]) => hotpatchOn(f.pid, ...cmds);
 
 async function fresh(f: Fixture, re: RegExp): Promise<Record<string, number>> {
   // Skip one line: it may have been computed before the change.

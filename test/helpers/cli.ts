@@ -72,3 +72,17 @@ export async function runCliJson<T = unknown>(args: string[], opts: CliOptions =
   }
   return { ...result, json };
 }
+
+/** One `--json` line of the hotpatch binary. */
+export interface JsonOutcome {
+  command: string;
+  ok: boolean;
+  result?: any;
+  error?: { code: string; message: string; hint?: string };
+  pause?: { micros: number; threads: number };
+}
+
+/** Run commands against a process in one batch, parsed. */
+export function hotpatchOn(pid: number, ...commands: string[]): Promise<CliResult & { json: JsonOutcome[] }> {
+  return runCliJson<JsonOutcome>(['-p', String(pid), '--json', ...commands.flatMap((c) => ['-e', c])], { timeoutMs: 60000 });
+}
