@@ -1,0 +1,156 @@
+// tour: a guided patch of the demo target, one stage at a time; each stage gives the lines to run and why.
+import { fileURLToPath } from 'node:url';
+import type { CommandSpec } from '../src/command.js';
+import { text, type Block } from '../src/result.js';
+import { HotpatchError } from '../src/errors.js';
+import type { Session } from '../src/session.js';
+
+/** What `tour` returns as data: the console runs `lines`, then waits for the user before `tour next`. */
+export interface TourStep {
+  tour: true;
+  /** 1-based stage number; 0 when the tour just stopped. */
+  stage: number;
+  stages: number;
+  name: string;
+  title: string;
+  lines: string[];
+  /** The name of the stage after this one, if any. */
+  next?: string;
+  /** The tour is over (finished or stopped): nothing more to run. */
+  done: boolean;
+}
+
+interface Stage {
+  name: string;
+  title: string;
+  lines: string[];
+  explanation: string[];
+}
+
+// dist/commands/tour.js → the repository root is two levels up.
+const DEMO_FIX = fileURLToPath(new URL('../../fixtures/build/patches/demo_fix.so', import.meta.url));
+const LOG = '/tmp/hotpatch-demo.log';
+
+export const TOUR_STAGES: Stage[] = [
+  {
+    name: 'find',
+    title: 'find the function to replace',
+    lines: ['syms rate_limit'],
+    explanation: [
+      'The demo is a small call router: every half second a burst of 12 calls arrives and rate_limit(active) decides',
+      'whether one more may go through. At most 8 should; the log says OVERLOAD because 9 do.',
+      'rate_limit is static: it is not exported, so only the full symbol table (.symtab) knows it, with its source',
+      'file demo.c. syms shows where it lives in this run (the executable is position independent, so the address',
+      'is the file address plus the load bias) and how many bytes it has: our jump must fit in them.',
+    ],
+  },
+  {
+    name: 'read',
+    title: 'read the code and the data',
+    lines: ['disasm rate_limit', 'peek s_dropped --as i32'],
+    explanation: [
+      'Four instructions: xor eax,eax; cmp edi,8; setle al; ret. setle means "set if less or equal": calls <= 8,',
+      'where calls < 8 was meant, so a ninth call is admitted. That is the whole bug.',
+      'peek reads memory with process_vm_readv, without stopping the process: s_dropped counts rejected calls,',
+      '3 per window today (12 arrive, 9 pass). Remember the number.',
+    ],
+  },
+  {
+    name: 'load',
+    title: 'load the new code',
+    lines: [`load ${DEMO_FIX}`],
+    explanation: [
+      'The fix is an ordinary shared library (fixtures/demo_fix.c) with rate_limit_fixed: return calls < 8.',
+      'load borrows one thread of the demo, makes it call dlopen() on the library, and gives the thread back with',
+      'its registers as they were. The process is stopped only for that call, well under a millisecond.',
+      'Nothing calls the new code yet: loading changes no behaviour.',
+    ],
+  },
+  {
+    name: 'redirect',
+    title: 'send calls to the new code',
+    lines: ['redirect rate_limit rate_limit_fixed'],
+    explanation: [
+      'redirect stops every thread, checks that none is executing the first bytes of rate_limit, and overwrites',
+      'them with a jump to rate_limit_fixed. The executable lives near 0x55… and the library near 0x7f…: more than',
+      '2 GiB apart, out of reach of a 5-byte jmp rel32, so the jump goes through a veneer placed nearby.',
+      'The bytes before and after are kept, so revert can check and undo exactly this.',
+    ],
+  },
+  {
+    name: 'watch',
+    title: 'watch the behaviour change',
+    lines: ['peek s_dropped --as i32'],
+    explanation: [
+      'From now on each window admits 8 calls and drops 4, so s_dropped grows by 4 per half second instead of 3.',
+      'Run `peek s_dropped --as i32` again in a moment and compare. The demo writes its own view to',
+      `${LOG}: routed=8/12 … OK instead of routed=9/12 … OVERLOAD (tail -f it in another terminal).`,
+    ],
+  },
+  {
+    name: 'revert',
+    title: 'undo the patch',
+    lines: ['revert rate_limit'],
+    explanation: [
+      'revert checks that rate_limit still holds the jump we wrote (nobody patched over us), then puts the original',
+      'bytes back while every thread is stopped. The demo is back to OVERLOAD; the library stays loaded but unused.',
+      'That was a whole patch: find, read, load, redirect, watch, revert. help lists every command by stage.',
+    ],
+  },
+];
+
+const STATE_KEY = 'tour';
+
+export const tour: CommandSpec = {
+  name: 'tour',
+  stage: 'console',
+  usage: 'tour [next|stop]',
+  summary: 'a guided patch of the demo target (npm start), one stage at a time',
+  why: 'each stage runs the commands of one step of a patch and says what they do to the process',
+  args: [{ name: 'action', kind: 'string', optional: true, help: 'next: the following stage; stop: end the tour' }],
+  async run({ session }, { args }) {
+    const action = (args.action as string | undefined) ?? 'start';
+    const at = session.state.get(STATE_KEY) as number | undefined;
+    if (action === 'stop') {
+      session.state.delete(STATE_KEY);
+      const step: TourStep = { tour: true, stage: 0, stages: TOUR_STAGES.length, name: 'stop', title: 'tour stopped', lines: [], done: true };
+      return { data: step, blocks: [text(at === undefined ? 'no tour running' : 'tour stopped; type tour to start again', 'dim')] };
+    }
+    if (action !== 'start' && action !== 'next') throw new HotpatchError('E_USAGE', `tour: say next or stop, not "${action}"`, 'usage: tour [next|stop]');
+    if (action === 'next' && at === undefined) throw new HotpatchError('E_NO_TOUR', 'no tour running', 'type tour to start it');
+    const index = action === 'start' ? 0 : at! + 1;
+    const stage = TOUR_STAGES[index]!;
+    const last = index === TOUR_STAGES.length - 1;
+    if (last) session.state.delete(STATE_KEY);
+    else session.state.set(STATE_KEY, index);
+    const step: TourStep = {
+      tour: true,
+      stage: index + 1,
+      stages: TOUR_STAGES.length,
+      name: stage.name,
+      title: stage.title,
+      lines: stage.lines,
+      next: last ? undefined : TOUR_STAGES[index + 1]!.name,
+      done: last,
+    };
+    return { data: step, blocks: stageBlocks(session, stage, step) };
+  },
+};
+
+function stageBlocks(session: Session, stage: Stage, step: TourStep): Block[] {
+  const blocks: Block[] = [text(`Tour ${step.stage}/${step.stages} · ${stage.name}: ${stage.title}`, 'heading')];
+  if (step.stage === 1 && session.target?.name !== 'demo') {
+    const attached = session.target?.attached ? `attached to ${session.target.pid} (${session.target.name})` : 'no process attached';
+    blocks.push(text(`The tour is written for the demo target (npm start runs it); ${attached}.`, 'warn'));
+  }
+  blocks.push(text(stage.explanation.join('\n')));
+  blocks.push(text(`runs: ${stage.lines.join('  ·  ')}`, 'dim'));
+  blocks.push(text(step.next ? `next: ${step.next} (Enter at an empty prompt, or tour next; tour stop ends)` : 'end of the tour', 'dim'));
+  return blocks;
+}
+
+/** The tour step inside a command's data, for the console that runs its lines. */
+export function tourStepOf(data: unknown): TourStep | undefined {
+  const d = data as Partial<TourStep> | null | undefined;
+  return d && d.tour === true && Array.isArray(d.lines) ? (d as TourStep) : undefined;
+}
