@@ -447,7 +447,8 @@ test('readVirtual reads loaded bytes from the file and nothing else', () => {
 // ---------------------------------------------------------------------------------------------------------------
 // big files
 
-test('/usr/bin/node: >50k symbols with their versions, read quickly', (t) => {
+// No timing assertions here: speed lives in bench/; the test timeout only guards against a hang.
+test('/usr/bin/node: >50k symbols with their versions', { timeout: 120_000 }, (t) => {
   if (!existsSync('/usr/bin/node')) {
     t.skip('no /usr/bin/node');
     return;
@@ -457,7 +458,7 @@ test('/usr/bin/node: >50k symbols with their versions, read quickly', (t) => {
   const symbols = elf.symbols();
   const elapsedMs = performance.now() - started;
   assert.ok(symbols.length > 50_000, `${symbols.length} symbols`);
-  assert.ok(elapsedMs < 3000, `${elapsedMs} ms`);
+  t.diagnostic(`${symbols.length} symbols in ${elapsedMs.toFixed(0)} ms`);
   assert.equal(symbolNamed(elf, 'main').type, 'func');
   assert.ok(symbols.some((s) => s.version?.startsWith('GLIBC_')));
   assert.ok(elf.relocations().length > 0);
@@ -556,7 +557,7 @@ function exercise(elf: ElfFile): void {
   elf.readVirtual(elf.entry, 16);
 }
 
-test('fuzz: 3000 mutated files parse or throw HotpatchError, nothing else, quickly', (t) => {
+test('fuzz: 3000 mutated files parse or throw HotpatchError, nothing else, never hang', { timeout: 120_000 }, (t) => {
   const random = prng(0x5eed);
   const started = performance.now();
   const mutantPath = join(dir, 'mutant');
@@ -585,5 +586,4 @@ test('fuzz: 3000 mutated files parse or throw HotpatchError, nothing else, quick
   t.diagnostic(`${parsed} parsed in full, refused: ${JSON.stringify(Object.fromEntries(refusals))}, ${elapsedMs.toFixed(0)} ms`);
   assert.ok(parsed > 100, `${parsed} mutants parsed in full`);
   assert.ok((refusals.get('E_ELF_BAD') ?? 0) > 100, 'the mutations reach the checks');
-  assert.ok(elapsedMs < 10_000, `${elapsedMs} ms`);
 });
