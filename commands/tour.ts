@@ -24,7 +24,8 @@ interface Stage {
   name: string;
   title: string;
   lines: string[];
-  explanation: string[];
+  /** One paragraph: what the stage does to the process, and why. */
+  explanation: string;
 }
 
 // dist/commands/tour.js → the repository root is two levels up.
@@ -42,7 +43,7 @@ export const TOUR_STAGES: Stage[] = [
       'rate_limit is static: it is not exported, so only the full symbol table (.symtab) knows it, with its source',
       'file demo.c. syms shows where it lives in this run (the executable is position independent, so the address',
       'is the file address plus the load bias) and how many bytes it has: our jump must fit in them.',
-    ],
+    ].join(' '),
   },
   {
     name: 'read',
@@ -53,7 +54,7 @@ export const TOUR_STAGES: Stage[] = [
       'where calls < 8 was meant, so a ninth call is admitted. That is the whole bug.',
       'peek reads memory with process_vm_readv, without stopping the process: s_dropped counts rejected calls,',
       '3 per window today (12 arrive, 9 pass). Remember the number.',
-    ],
+    ].join(' '),
   },
   {
     name: 'load',
@@ -64,7 +65,7 @@ export const TOUR_STAGES: Stage[] = [
       'load borrows one thread of the demo, makes it call dlopen() on the library, and gives the thread back with',
       'its registers as they were. The process is stopped only for that call, well under a millisecond.',
       'Nothing calls the new code yet: loading changes no behaviour.',
-    ],
+    ].join(' '),
   },
   {
     name: 'redirect',
@@ -75,7 +76,7 @@ export const TOUR_STAGES: Stage[] = [
       'them with a jump to rate_limit_fixed. The executable lives near 0x55… and the library near 0x7f…: more than',
       '2 GiB apart, out of reach of a 5-byte jmp rel32, so the jump goes through a veneer placed nearby.',
       'The bytes before and after are kept, so revert can check and undo exactly this.',
-    ],
+    ].join(' '),
   },
   {
     name: 'watch',
@@ -85,7 +86,7 @@ export const TOUR_STAGES: Stage[] = [
       'From now on each window admits 8 calls and drops 4, so s_dropped grows by 4 per half second instead of 3.',
       'Run `peek s_dropped --as i32` again in a moment and compare. The demo writes its own view to',
       `${LOG}: routed=8/12 … OK instead of routed=9/12 … OVERLOAD (tail -f it in another terminal).`,
-    ],
+    ].join(' '),
   },
   {
     name: 'revert',
@@ -95,11 +96,13 @@ export const TOUR_STAGES: Stage[] = [
       'revert checks that rate_limit still holds the jump we wrote (nobody patched over us), then puts the original',
       'bytes back while every thread is stopped. The demo is back to OVERLOAD; the library stays loaded but unused.',
       'That was a whole patch: find, read, load, redirect, watch, revert. help lists every command by stage.',
-    ],
+    ].join(' '),
   },
 ];
 
 const STATE_KEY = 'tour';
+/** Explanations are laid out for an 80-column terminal, in the console and in batch output alike. */
+const TEXT_WIDTH = 78;
 
 export const tour: CommandSpec = {
   name: 'tour',
@@ -143,10 +146,23 @@ function stageBlocks(session: Session, stage: Stage, step: TourStep): Block[] {
     const attached = session.target?.attached ? `attached to ${session.target.pid} (${session.target.name})` : 'no process attached';
     blocks.push(text(`The tour is written for the demo target (npm start runs it); ${attached}.`, 'warn'));
   }
-  blocks.push(text(stage.explanation.join('\n')));
+  blocks.push(text(wrapWords(stage.explanation, TEXT_WIDTH)));
   blocks.push(text(`runs: ${stage.lines.join('  ·  ')}`, 'dim'));
   blocks.push(text(step.next ? `next: ${step.next} (Enter at an empty prompt, or tour next; tour stop ends)` : 'end of the tour', 'dim'));
   return blocks;
+}
+
+function wrapWords(paragraph: string, width: number): string {
+  const lines: string[] = [];
+  let line = '';
+  for (const word of paragraph.split(/\s+/)) {
+    if (line && line.length + 1 + word.length > width) {
+      lines.push(line);
+      line = word;
+    } else line = line ? `${line} ${word}` : word;
+  }
+  if (line) lines.push(line);
+  return lines.join('\n');
 }
 
 /** The tour step inside a command's data, for the console that runs its lines. */

@@ -1,0 +1,81 @@
+// The console: output area, status bar, prompt, completions and hint, all drawn from one state that keys and commands change.
+import { useMemo, useReducer, useRef } from 'react';
+import { Box, useInput } from 'ink';
+import type { Session } from '../session.js';
+import { createReducer, initialState, type ViewInfo } from './state.js';
+import { complete } from './complete.js';
+import { sessionSource } from './source.js';
+import type { HistoryStore } from './history.js';
+import { flatten, layoutViewport, wantedTop } from './view.js';
+import { COLOUR_THEME, PLAIN_THEME, ThemeContext } from './theme.js';
+import {
+  useClock,
+  useCommandRunner,
+  useHistoryFile,
+  useIdleSymbolPreparation,
+  useQuit,
+  useTargetNotices,
+  useTargetStatus,
+  useTerminalSize,
+  type TerminalSize,
+} from './hooks.js';
+import { OutputView } from './components/OutputView.js';
+import { StatusLine } from './components/StatusLine.js';
+import { PromptLine } from './components/PromptLine.js';
+import { CompletionList, completionRows } from './components/CompletionList.js';
+import { HintLine } from './components/HintLine.js';
+
+export interface AppProps {
+  session: Session;
+  history: HistoryStore;
+  color: boolean;
+  /** Lines run first, as if typed (`attach PID`). */
+  initialLines?: string[];
+  /** A fixed size instead of the terminal's (tests). */
+  size?: TerminalSize;
+}
+
+/** Rows besides the output: status bar, prompt, hint, and one left free so Ink never redraws the whole screen. */
+const FIXED_ROWS = 4;
+const COMPLETION_ROWS = 2;
+
+export function App({ session, history, color, initialLines = [], size }: AppProps) {
+  const { columns, rows } = useTerminalSize(size);
+  const reducer = useMemo(() => createReducer((text, cursor) => complete(text, cursor, sessionSource(session))), [session]);
+  const [state, dispatch] = useReducer(reducer, undefined, () => ({
+    ...initialState(history.load()),
+    queue: initialLines.map((line, i) => ({ line, anchor: i === 0, group: 0 })),
+  }));
+
+  useCommandRunner(session, state, dispatch);
+  useHistoryFile(history, state.history);
+  useTargetNotices(session, dispatch);
+  useIdleSymbolPreparation(session, state);
+  useQuit(session, state.quitting && !state.running);
+  const status = useTargetStatus(session, state.revision);
+  const now = useClock(state.running !== undefined, 100);
+
+  const completions = state.completions ? completionRows(state.completions.items, state.completions.more, columns, COMPLETION_ROWS) : [];
+  const height = Math.max(3, rows - FIXED_ROWS - completions.length);
+  const flat = useMemo(() => flatten(state.entries, columns), [state.entries, columns]);
+  const port = layoutViewport(flat.lines.length, height, wantedTop(state.scroll, flat));
+
+  // The view as last drawn, read when a key comes: Ink may deliver a key before it re-subscribes a newer handler.
+  const view = useRef<ViewInfo>({ top: 0, height, total: 0 });
+  view.current = { top: port.start, height, total: flat.lines.length };
+  useInput((input, key) => {
+    dispatch({ type: 'key', input, key, view: view.current });
+  });
+
+  return (
+    <ThemeContext.Provider value={color ? COLOUR_THEME : PLAIN_THEME}>
+      <Box flexDirection="column" width={columns}>
+        <OutputView lines={flat.lines} port={port} height={height} />
+        <StatusLine status={status} width={columns} />
+        <PromptLine editor={state.editor} search={state.search} history={state.history} width={columns} />
+        <CompletionList rows={completions} />
+        <HintLine state={state} nowMs={now} />
+      </Box>
+    </ThemeContext.Provider>
+  );
+}

@@ -1,0 +1,142 @@
+// The console's effects, one hook each: run queued lines, save history, hear the target exit, keep status fresh, quit.
+import { useEffect, useMemo, useRef, useState, type Dispatch } from 'react';
+import { useApp, useStdout } from 'ink';
+import type { Session } from '../session.js';
+import { runLine } from '../cli/runner.js';
+import { toHotpatchError } from '../errors.js';
+import type { Action, ConsoleState } from './state.js';
+import type { HistoryStore } from './history.js';
+import { targetStatus, type TargetStatus } from './status.js';
+import { prepareSymbols } from './source.js';
+
+export interface TerminalSize {
+  columns: number;
+  rows: number;
+}
+
+/** The terminal's size, following resizes; a fixed size (tests) wins. */
+export function useTerminalSize(fixed?: TerminalSize): TerminalSize {
+  const { stdout } = useStdout();
+  const read = (): TerminalSize => ({ columns: fixed?.columns ?? (stdout.columns || 80), rows: fixed?.rows ?? (stdout.rows || 24) });
+  const [size, setSize] = useState(read);
+  useEffect(() => {
+    if (fixed) return;
+    const onResize = () => setSize(read());
+    stdout.on('resize', onResize);
+    return () => {
+      stdout.off('resize', onResize);
+    };
+  }, [stdout, fixed?.columns, fixed?.rows]);
+  return size;
+}
+
+/** Takes the next queued line when nothing runs, runs it with a signal that Ctrl-C aborts, and reports the outcome. */
+export function useCommandRunner(session: Session, state: ConsoleState, dispatch: Dispatch<Action>): void {
+  const controller = useRef<AbortController | undefined>(undefined);
+  useEffect(() => {
+    if (!state.running && state.queue.length > 0 && !state.quitting) dispatch({ type: 'start', nowMs: Date.now() });
+  }, [state.running, state.queue, state.quitting]);
+
+  const entryId = state.running?.entryId;
+  useEffect(() => {
+    if (entryId === undefined || !state.running) return;
+    const line = state.running.line;
+    const c = new AbortController();
+    controller.current = c;
+    runLine(session, line, c.signal).then(
+      (outcome) => dispatch({ type: 'finished', entryId, outcome, explain: session.explain }),
+      (err) => dispatch({ type: 'finished', entryId, outcome: { line, command: line, ok: false, error: toHotpatchError(err) }, explain: false }),
+    );
+  }, [entryId]);
+
+  useEffect(() => {
+    if (state.running?.cancelling) controller.current?.abort();
+  }, [state.running?.cancelling]);
+}
+
+/** Appends each new history line to the store (the reducer keeps the list; this keeps the file). */
+export function useHistoryFile(store: HistoryStore, history: readonly string[]): void {
+  const saved = useRef(history[history.length - 1]);
+  const length = useRef(history.length);
+  useEffect(() => {
+    const last = history[history.length - 1];
+    if (last !== undefined && (last !== saved.current || history.length !== length.current)) store.append(last);
+    saved.current = last;
+    length.current = history.length;
+  }, [history]);
+}
+
+/** A notice in the output when the attached process exits or calls exec on its own. */
+export function useTargetNotices(session: Session, dispatch: Dispatch<Action>): void {
+  const target = session.target;
+  useEffect(() => {
+    if (!target) return;
+    const stop = target.listen((ev) => {
+      if (ev.type === 'exit' && ev.pid === target.pid) {
+        const how = ev.signaled ? `was killed by signal ${ev.status}` : `exited with status ${ev.status}`;
+        dispatch({ type: 'notice', text: `process ${target.pid} (${target.name}) ${how}; no process attached`, tone: 'warn' });
+      } else if (ev.type === 'exec') {
+        dispatch({ type: 'notice', text: `process ${target.pid} called exec: its symbols are read again`, tone: 'warn' });
+      }
+    });
+    return () => {
+      stop();
+    };
+  }, [target]);
+}
+
+/** The status facts, read after each command, and checked once a second while attached (threads come and go). */
+export function useTargetStatus(session: Session, revision: number): TargetStatus {
+  const [tick, setTick] = useState(0);
+  const status = useMemo(() => targetStatus(session), [session, revision, tick]);
+  const shown = useRef(status);
+  shown.current = status;
+  useEffect(() => {
+    if (!status.attached) return;
+    // Draw again only when something changed: an idle console should cost nothing.
+    const timer = setInterval(() => {
+      if (JSON.stringify(targetStatus(session)) !== JSON.stringify(shown.current)) setTick((t) => t + 1);
+    }, 1000);
+    return () => clearInterval(timer);
+  }, [session, status.attached]);
+  return status;
+}
+
+/** The time now, ticking only while `active` (the spinner of a running command). */
+export function useClock(active: boolean, intervalMs: number): number {
+  const [now, setNow] = useState(() => Date.now());
+  useEffect(() => {
+    if (!active) return;
+    setNow(Date.now());
+    const timer = setInterval(() => setNow(Date.now()), intervalMs);
+    return () => clearInterval(timer);
+  }, [active, intervalMs]);
+  return now;
+}
+
+/** When the console is idle after a command, build the symbol tables so the first Tab answers at once. */
+export function useIdleSymbolPreparation(session: Session, state: ConsoleState): void {
+  const idle = !state.running && state.queue.length === 0;
+  useEffect(() => {
+    if (!idle || !session.target?.attached) return;
+    const timer = setTimeout(() => prepareSymbols(session), 50);
+    return () => clearTimeout(timer);
+  }, [idle, state.revision]);
+}
+
+/** Quitting: detach (the process runs on), then leave Ink. */
+export function useQuit(session: Session, quitting: boolean): void {
+  const { exit } = useApp();
+  useEffect(() => {
+    if (!quitting) return;
+    const leave = async () => {
+      try {
+        if (session.target?.attached) await session.detach();
+      } catch {
+        // startUi tries again; the kernel detaches us anyway when this process ends
+      }
+      exit();
+    };
+    void leave();
+  }, [quitting]);
+}

@@ -1,0 +1,230 @@
+// Results as styled lines: each Block becomes rows of coloured segments, capped so one result never floods the console.
+import type { Block, DisasmLine } from '../result.js';
+import type { HotpatchError } from '../errors.js';
+import type { Outcome } from '../cli/runner.js';
+import { pauseText } from '../cli/render-plain.js';
+
+/** What a segment means; the theme decides how it looks (or that it looks plain). */
+export type Role =
+  | 'plain' | 'dim' | 'heading' | 'ok' | 'warn' | 'error'
+  | 'echo' | 'cursor' | 'tableHead' | 'key' | 'explain'
+  | 'address' | 'byte' | 'zeroByte' | 'ascii'
+  | 'mnemonic' | 'branch' | 'operand' | 'comment' | 'pc';
+
+export interface Seg {
+  text: string;
+  role?: Role;
+}
+
+export type StyledLine = Seg[];
+
+/** Lines one result may take before the rest is left to `--json` or batch mode. */
+export const MAX_RESULT_LINES = 500;
+/** Below this width disassembly leaves out the instruction bytes. */
+const DISASM_BYTES_MIN_WIDTH = 100;
+
+export const PROMPT = 'hotpatch> ';
+
+const plainLine = (text: string, role?: Role): StyledLine => [{ text, role }];
+
+export function echoLine(line: string): StyledLine {
+  return [{ text: PROMPT, role: 'echo' }, { text: line }];
+}
+
+/** A finished command: its blocks, the pause it caused, and (explain on) what it did. */
+export function outcomeLines(outcome: Outcome, explain: boolean, width: number): StyledLine[] {
+  if (!outcome.ok) return errorLines(outcome.error!);
+  const result = outcome.result!;
+  const out: StyledLine[] = [];
+  let budget = MAX_RESULT_LINES;
+  let omitted = 0;
+  for (const block of result.blocks) {
+    const { lines, more } = blockLines(block, width, budget);
+    out.push(...lines);
+    budget -= lines.length;
+    omitted += more;
+  }
+  if (omitted > 0) out.push(plainLine(`… ${omitted.toLocaleString('en-US')} more lines (use --json / batch for all)`, 'warn'));
+  if (result.pause) out.push(plainLine(pauseText(result.pause), 'dim'));
+  if (explain && result.explain?.length) out.push(...result.explain.map((l) => plainLine(`  · ${l}`, 'explain')));
+  return out;
+}
+
+export function errorLines(e: HotpatchError): StyledLine[] {
+  const lines = [plainLine(`error ${e.code}: ${e.message}`, 'error')];
+  if (e.hint) lines.push(plainLine(`  ${e.hint}`, 'dim'));
+  return lines;
+}
+
+/** A block's lines, at most `budget` of them; `more` counts those left out. */
+export function blockLines(b: Block, width: number, budget: number): { lines: StyledLine[]; more: number } {
+  const capped = (total: number, make: (count: number) => StyledLine[]) => {
+    const count = Math.max(0, Math.min(total, budget));
+    return { lines: make(count), more: total - count };
+  };
+  switch (b.type) {
+    case 'text': {
+      const all = b.text.split('\n');
+      return capped(all.length, (n) => all.slice(0, n).map((t) => plainLine(t, b.tone === 'plain' ? undefined : b.tone)));
+    }
+    case 'pairs': {
+      const w = Math.max(0, ...b.pairs.map(([k]) => k.length));
+      return capped(b.pairs.length, (n) => b.pairs.slice(0, n).map(([k, v]) => [{ text: k.padEnd(w) + '  ', role: 'key' }, { text: v }]));
+    }
+    case 'table': {
+      // The heading takes one line of the budget.
+      if (budget <= 0) return { lines: [], more: b.rows.length };
+      const shown = Math.min(b.rows.length, budget - 1);
+      return { lines: tableLines(b.columns, b.rows.slice(0, shown), b.alignRight ?? [], width), more: b.rows.length - shown };
+    }
+    case 'hexdump': {
+      const start = b.address & ~0xfn;
+      const rows = Math.ceil((Number(b.address - start) + b.bytes.length) / 16);
+      return capped(rows, (n) => hexdumpLines(b.address, b.bytes, n));
+    }
+    case 'disasm':
+      return capped(b.lines.length, (n) => {
+        const shown = b.lines.slice(0, n);
+        const locationWidth = Math.max(0, ...shown.map((l) => l.location.length));
+        return shown.map((l) => disasmLine(l, locationWidth, width >= DISASM_BYTES_MIN_WIDTH));
+      });
+  }
+}
+
+/** Aligned columns with a bold heading, fitted to the width: the widest text columns give way, their cells cut with '…'. */
+function tableLines(columns: string[], rows: string[][], alignRight: number[], width: number): StyledLine[] {
+  const natural = columns.map((c, i) => Math.max(c.length, ...rows.map((r) => (r[i] ?? '').length)));
+  // Numbers and addresses are never cut: a cut address is a wrong address.
+  const numeric = columns.map((_, i) => rows.length > 0 && rows.every((r) => /^(0x[0-9a-f]+|-?[\d.]+)?$/i.test(r[i] ?? '')));
+  const widths = fitColumns(natural, numeric, width);
+  const cells = (r: string[]) =>
+    r
+      .map((c, i) => {
+        const cell = cut(c ?? '', widths[i]!);
+        return alignRight.includes(i) ? cell.padStart(widths[i]!) : i === r.length - 1 ? cell : cell.padEnd(widths[i]!);
+      })
+      .join('  ');
+  return [plainLine(cells(columns).trimEnd(), 'tableHead'), ...rows.map((r) => plainLine(cells(r).trimEnd()))];
+}
+
+/** Column widths that fit in `width` with two spaces between, narrowing the widest text column first, none below 8. */
+function fitColumns(widths: number[], fixed: boolean[], width: number): number[] {
+  const MIN_COLUMN = 8;
+  const fitted = [...widths];
+  const total = () => fitted.reduce((a, b) => a + b, 0) + 2 * (fitted.length - 1);
+  while (total() > width) {
+    const order = fitted.map((_, i) => i).filter((i) => !fixed[i] && fitted[i]! > MIN_COLUMN).sort((a, b) => fitted[b]! - fitted[a]!);
+    if (order.length === 0) break;
+    const widest = order[0]!;
+    const second = order.length > 1 ? fitted[order[1]!]! : MIN_COLUMN;
+    // Down to the next widest at most, so that wide columns share the cut.
+    const to = Math.max(second, fitted[widest]! - (total() - width));
+    fitted[widest] = Math.max(MIN_COLUMN, Math.min(fitted[widest]! - 1, to));
+  }
+  return fitted;
+}
+
+const cut = (s: string, width: number): string => (s.length <= width ? s : s.slice(0, Math.max(0, width - 1)) + '…');
+
+/** The layout of render-plain's hexdump (16 bytes a row, from a 16-byte boundary), with bytes and text coloured. */
+function hexdumpLines(address: bigint, bytes: Buffer, rowCount: number): StyledLine[] {
+  const start = address & ~0xfn;
+  const lead = Number(address - start);
+  const lines: StyledLine[] = [];
+  for (let row = 0; row < rowCount; row++) {
+    const line: StyledLine = [{ text: (start + BigInt(row * 16)).toString(16).padStart(12, '0') + '  ', role: 'address' }];
+    const ascii: Seg[] = [];
+    for (let i = 0; i < 16; i++) {
+      const k = row * 16 + i - lead;
+      const gap = i === 7 ? '  ' : i === 15 ? '' : ' ';
+      if (k < 0 || k >= bytes.length) {
+        line.push({ text: '  ' + gap });
+        ascii.push({ text: ' ' });
+        continue;
+      }
+      const v = bytes[k]!;
+      line.push({ text: v.toString(16).padStart(2, '0'), role: v === 0 ? 'zeroByte' : 'byte' }, { text: gap });
+      const printable = v >= 0x20 && v < 0x7f;
+      ascii.push({ text: printable ? String.fromCharCode(v) : '.', role: printable ? 'ascii' : 'dim' });
+    }
+    lines.push(merge([...line, { text: '  |', role: 'dim' }, ...ascii, { text: '|', role: 'dim' }]));
+  }
+  return lines;
+}
+
+const BRANCH = /^(j|call|ret|loop|b\.|bl|br|cb|tb)/;
+
+function disasmLine(l: DisasmLine, locationWidth: number, showBytes: boolean): StyledLine {
+  const current = (l.currentThreads?.length ?? 0) > 0;
+  const line: StyledLine = [
+    { text: current ? '=> ' : '   ', role: current ? 'pc' : undefined },
+    { text: '0x' + l.address.toString(16), role: current ? 'pc' : 'address' },
+    { text: ` ${`<${l.location}>`.padEnd(locationWidth + 2)}  `, role: 'dim' },
+  ];
+  if (showBytes) line.push({ text: l.bytes.padEnd(24) + ' ', role: 'dim' });
+  line.push({ text: l.mnemonic.padEnd(7), role: BRANCH.test(l.mnemonic) ? 'branch' : 'mnemonic' }, { text: ' ' + l.operands, role: 'operand' });
+  if (l.comment) line.push({ text: `   ; ${l.comment}`, role: 'comment' });
+  if (current) line.push({ text: `   <- thread ${l.currentThreads!.join(',')}`, role: 'pc' });
+  return line;
+}
+
+/** Neighbouring segments of the same role as one (fewer Text nodes to lay out). */
+function merge(line: StyledLine): StyledLine {
+  const out: StyledLine = [];
+  for (const s of line) {
+    const last = out[out.length - 1];
+    if (last && last.role === s.role) last.text += s.text;
+    else out.push({ ...s });
+  }
+  return out;
+}
+
+export function lineLength(line: StyledLine): number {
+  let n = 0;
+  for (const s of line) n += s.text.length;
+  return n;
+}
+
+/** Wrap a line to the width, at a space where one is near the end of a row, so one screen row is one list line. */
+export function wrapLine(line: StyledLine, width: number): StyledLine[] {
+  if (width <= 0 || lineLength(line) <= width) return [line];
+  const starts = rowStarts(line.map((seg) => seg.text).join(''), width);
+  const rows: StyledLine[] = starts.map(() => []);
+  let at = 0;
+  for (const seg of line) {
+    for (let r = 0; r < starts.length; r++) {
+      const from = Math.max(at, starts[r]!);
+      const to = Math.min(at + seg.text.length, starts[r + 1] ?? Number.MAX_SAFE_INTEGER);
+      if (from < to) rows[r]!.push({ text: seg.text.slice(from - at, to - at), role: seg.role });
+    }
+    at += seg.text.length;
+  }
+  return rows;
+}
+
+/** Where each row of `text` starts: after the last space of a row when it is in the row's second half, else at the width. */
+function rowStarts(text: string, width: number): number[] {
+  const starts = [0];
+  let start = 0;
+  while (text.length - start > width) {
+    const space = text.lastIndexOf(' ', start + width);
+    start = space > start + width / 2 ? space + 1 : start + width;
+    starts.push(start);
+  }
+  return starts;
+}
+
+/** Cut a line to the width, ending in '…' when something was cut (for one-row things: status, completions). */
+export function truncateLine(line: StyledLine, width: number): StyledLine {
+  if (lineLength(line) <= width) return line;
+  const out: StyledLine = [];
+  let room = Math.max(0, width - 1);
+  for (const seg of line) {
+    if (room <= 0) break;
+    const piece = seg.text.slice(0, room);
+    out.push({ text: piece, role: seg.role });
+    room -= piece.length;
+  }
+  out.push({ text: '…', role: 'dim' });
+  return out;
+}

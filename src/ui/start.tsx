@@ -1,0 +1,30 @@
+// Starts the interactive console (reached only through a dynamic import, so batch mode never loads Ink or React).
+import { render } from 'ink';
+import type { Session } from '../session.js';
+import type { CliOptions } from '../cli/args.js';
+import { App } from './App.js';
+import { fileHistory } from './history.js';
+import { wantsColour } from './theme.js';
+
+export async function startUi(session: Session, opts: CliOptions): Promise<number> {
+  const initialLines = opts.pid !== undefined ? [`attach ${opts.pid}`] : [];
+  const color = wantsColour(opts.color, process.stdout.isTTY === true);
+  const app = render(<App session={session} history={fileHistory()} color={color} initialLines={initialLines} />, {
+    exitOnCtrlC: false,
+  });
+  // The terminal went away (window closed, ssh dropped): leave as from quit instead of failing on every write.
+  const terminalGone = () => app.unmount();
+  process.stdout.on('error', terminalGone);
+  process.stdin.on('error', terminalGone);
+  process.stdin.on('end', terminalGone);
+  try {
+    await app.waitUntilExit();
+  } finally {
+    // Quitting detaches; so does any other way out of the UI.
+    process.stdout.off('error', terminalGone);
+    process.stdin.off('error', terminalGone);
+    process.stdin.off('end', terminalGone);
+    if (session.target?.attached) await session.detach();
+  }
+  return 0;
+}

@@ -1,0 +1,172 @@
+// The console's pure parts, table-driven: completion, the line editor, history search, the output window, tables, status, tour.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, mkdirSync, writeFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { complete, commonPrefix, usageChoices, filePaths, type CompletionSource } from '../src/ui/complete.js';
+import * as ed from '../src/ui/editor.js';
+import { remember, searchBack } from '../src/ui/history.js';
+import { layoutViewport } from '../src/ui/view.js';
+import { blockLines, wrapLine, lineLength, MAX_RESULT_LINES } from '../src/ui/lines.js';
+import { statusLine } from '../src/ui/status.js';
+import { createReducer, initialState, type ConsoleState } from '../src/ui/state.js';
+import { allCommands } from '../commands/index.js';
+import { runLine } from '../src/cli/runner.js';
+import { Session } from '../src/session.js';
+import { tourStepOf, TOUR_STAGES } from '../commands/tour.js';
+
+const SYMBOLS = ['compute', 'main', 'malloc', 'malloc_trim', 'rate_limit', 'rate_limit_fixed', 'tick'];
+const source: CompletionSource = {
+  commands: allCommands(),
+  symbols: (prefix, limit) => SYMBOLS.filter((s) => s.startsWith(prefix)).slice(0, limit),
+  modules: () => ['counter', 'libc.so.6', 'ld-linux-x86-64.so.2'],
+  registers: () => ['rip', 'rsp', 'rax', 'rdi'],
+  files: () => ['fixtures/build/patches/demo_fix.so'],
+};
+const candidates = (line: string) => complete(line, line.length, source).candidates;
+
+test('completion: commands, options, option values, choices and arguments by kind', () => {
+  const cases: [string, string[]][] = [
+    ['dis', ['disasm']],
+    ['qu', ['quit']],
+    ['x/', ['x/i']], // an alias when no command name fits
+    ['syms --', ['--module', '--type', '--local']],
+    ['syms --type ', ['func', 'object']],
+    ['syms --type=o', ['--type=object']],
+    ['syms --module li', ['libc.so.6']],
+    ['explain ', ['on', 'off']],
+    ['tour n', ['next']],
+    ['help dis', ['disasm']],
+    ['disasm rate', ['rate_limit', 'rate_limit_fixed']],
+    ['disasm counter!ti', ['counter!tick']],
+    ['disasm counter.c:ti', ['counter.c:tick']],
+    ['disasm $r', ['$rip', '$rsp', '$rax', '$rdi']],
+    ['disasm 0x40', []],
+    ['disasm main+', []],
+    ['disasm li', ['libc.so.6!']],
+    ['disasm main ', []], // COUNT is a number
+    ['syms --module counter ma', ['main', 'malloc', 'malloc_trim']],
+    ['nosuch ', []],
+  ];
+  for (const [line, want] of cases) assert.deepEqual(candidates(line), want, line);
+});
+
+test('completion replaces only the word before the cursor', () => {
+  const c = complete('disasm rat 4', 'disasm rat'.length, source);
+  assert.deepEqual([c.from, c.to], [7, 10]);
+  assert.equal(commonPrefix(c.candidates), 'rate_limit');
+});
+
+test('usage choices come from the usage line, and not from names in capitals', () => {
+  assert.deepEqual(usageChoices('explain on|off', 0), ['on', 'off']);
+  assert.deepEqual(usageChoices('tour [next|stop]', 0), ['next', 'stop']);
+  assert.deepEqual(usageChoices('revert FROM|ID|all [--force]', 0), []);
+  assert.deepEqual(usageChoices('syms [GLOB] [--module M] [--type func|object] [--local]', 0), []);
+});
+
+test('file paths: directories end with /, hidden files only on request', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'hotpatch-paths-'));
+  try {
+    mkdirSync(join(dir, 'patches'));
+    writeFileSync(join(dir, 'patch.so'), '');
+    writeFileSync(join(dir, '.hidden'), '');
+    assert.deepEqual(filePaths(dir + '/pat', 10), [dir + '/patch.so', dir + '/patches/']);
+    assert.deepEqual(filePaths(dir + '/', 10), [dir + '/patch.so', dir + '/patches/']);
+    assert.deepEqual(filePaths(dir + '/.h', 10), [dir + '/.hidden']);
+  } finally {
+    rmSync(dir, { recursive: true });
+  }
+});
+
+test('line editor keys', () => {
+  const at = (text: string, cursor: number): ed.Editor => ({ text, cursor });
+  assert.deepEqual(ed.insertText(at('sms', 1), 'y'), at('syms', 2));
+  assert.deepEqual(ed.deleteBack(at('syms', 4)), at('sym', 3));
+  assert.deepEqual(ed.deleteBack(at('syms', 0)), at('syms', 0));
+  assert.deepEqual(ed.deleteForward(at('syms', 0)), at('yms', 0));
+  assert.deepEqual(ed.killWordBack(at('disasm rate_limit  ', 19)), at('disasm ', 7));
+  assert.deepEqual(ed.killToStart(at('disasm main', 7)), at('main', 0));
+  assert.deepEqual(ed.killToEnd(at('disasm main', 6)), at('disasm', 6));
+  assert.deepEqual(ed.moveHome(at('abc', 2)), at('abc', 0));
+  assert.deepEqual(ed.moveEnd(at('abc', 0)), at('abc', 3));
+});
+
+test('history: no blanks or repeats; reverse search from the newest', () => {
+  assert.deepEqual(remember(['help'], 'help'), ['help']);
+  assert.deepEqual(remember(['help'], '  '), ['help']);
+  assert.deepEqual(remember(['help'], 'syms'), ['help', 'syms']);
+  const h = ['syms tick', 'disasm tick', 'help', 'syms main'];
+  assert.equal(searchBack(h, 'syms'), 3);
+  assert.equal(searchBack(h, 'syms', 3), 0);
+  assert.equal(searchBack(h, 'nothing'), undefined);
+});
+
+test('the output window: markers take a row; an anchor shows its entry from the top unless the rest fits', () => {
+  const cases: [number, number, number, { start: number; end: number; above: number; below: number }][] = [
+    [5, 10, 0, { start: 0, end: 5, above: 0, below: 0 }],
+    [100, 10, Infinity, { start: 91, end: 100, above: 91, below: 0 }],
+    [100, 10, 0, { start: 0, end: 9, above: 0, below: 91 }],
+    [100, 10, 50, { start: 50, end: 58, above: 50, below: 42 }],
+    [100, 10, 95, { start: 91, end: 100, above: 91, below: 0 }],
+  ];
+  for (const [total, height, top, want] of cases) assert.deepEqual(layoutViewport(total, height, top), want, `${total} ${height} ${top}`);
+});
+
+test('tables fit the width by narrowing the widest columns; huge results are capped with a note', () => {
+  const rows = [['0x55d104bc82f0', '16', 'func', 'global', 'a_very_long_symbol_name_that_goes_on_and_on_and_on', 'some/long/path/file.c', 'libsomething.so.6']];
+  const { lines } = blockLines({ type: 'table', columns: ['address', 'size', 'type', 'bind', 'name', 'file', 'module'], rows }, 80, 100);
+  for (const l of lines) assert.ok(lineLength(l) <= 80, `${lineLength(l)}: ${l.map((s) => s.text).join('')}`);
+  assert.match(lines[1]!.map((s) => s.text).join(''), /^0x55d104bc82f0\s+16\s+func/);
+  const big = blockLines({ type: 'table', columns: ['n'], rows: Array.from({ length: 100_000 }, (_, i) => [String(i)]) }, 80, MAX_RESULT_LINES);
+  assert.equal(big.lines.length, MAX_RESULT_LINES);
+  assert.equal(big.more, 100_000 - (MAX_RESULT_LINES - 1));
+});
+
+test('wrapping keeps every segment and its role', () => {
+  const rows = wrapLine([{ text: 'abcdef', role: 'address' }, { text: 'ghij' }], 4);
+  assert.deepEqual(rows.map((r) => r.map((s) => s.text).join('')), ['abcd', 'efgh', 'ij']);
+  assert.equal(rows[1]![0]!.role, 'address');
+});
+
+test('the status line drops its least needed parts to fit 80 columns', () => {
+  const st = { attached: true, pid: 123456, name: 'a-long-process-name', threads: 12, frozen: false, patches: 0, pause: { micros: 300, threads: 12, workMicros: 10 }, explain: false };
+  const text = (w?: number) => statusLine(st, w).map((s) => s.text).join('');
+  assert.match(text(), /explain off/);
+  const narrow = text(80);
+  assert.ok(narrow.length <= 80, narrow);
+  assert.match(narrow, /pid 123456 a-long-process-name │ 12 threads │ running │ paused 0\.30 ms/);
+  assert.match(statusLine({ attached: false, explain: true }).map((s) => s.text).join(''), /no process attached .*explain on/);
+});
+
+test('the reducer: Ctrl-C cancels a running command and drops what was queued', () => {
+  const reduce = createReducer(() => ({ from: 0, to: 0, candidates: [], more: false }));
+  const view = { top: 0, height: 10, total: 0 };
+  let s: ConsoleState = reduce(initialState(), { type: 'run', lines: ['syms', 'maps'] });
+  s = reduce(s, { type: 'start', nowMs: 0 });
+  assert.equal(s.running?.line, 'syms');
+  s = reduce(s, { type: 'key', input: 'c', key: { ctrl: true }, view });
+  assert.equal(s.running?.cancelling, true);
+  assert.equal(s.queue.length, 0);
+  s = reduce(s, { type: 'finished', entryId: s.running!.entryId, outcome: undefined, explain: false });
+  assert.equal(s.running, undefined);
+  assert.equal(s.entries[0]!.kind === 'command' && s.entries[0]!.cancelled, true);
+});
+
+test('tour: start, next through every stage, and the end; next without a tour is an error', async () => {
+  const session = new Session();
+  const names: string[] = [];
+  let step = tourStepOf((await runLine(session, 'tour'))!.result!.data)!;
+  names.push(step.name);
+  while (!step.done) {
+    step = tourStepOf((await runLine(session, 'tour next'))!.result!.data)!;
+    names.push(step.name);
+  }
+  assert.deepEqual(names, ['find', 'read', 'load', 'redirect', 'watch', 'revert']);
+  assert.equal(names.length, TOUR_STAGES.length);
+  assert.deepEqual(step.lines, ['revert rate_limit']);
+  const after = await runLine(session, 'tour next');
+  assert.equal(after!.error?.code, 'E_NO_TOUR');
+  const load = TOUR_STAGES.find((s) => s.name === 'load')!.lines[0]!;
+  assert.match(load, /^load \/.*\/fixtures\/build\/patches\/demo_fix\.so$/);
+});
