@@ -1,6 +1,7 @@
 // The JavaScript face of the tracer: converts plans and results, turns faults into JS errors with an errno code.
 #include <napi.h>
 
+#include <errno.h>
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -325,7 +326,8 @@ Napi::Value WriteMemory(const Napi::CallbackInfo& info) {
   std::string path = "/proc/" + std::to_string(pid) + "/mem";
   int fd = open(path.c_str(), O_RDWR | O_CLOEXEC);
   if (fd < 0) {
-    toJsError(env, hp::sysFault(errno, "open /proc/PID/mem", pid)).ThrowAsJavaScriptException();
+    int err = errno == ENOENT ? ESRCH : errno;  // no /proc/PID: the process is gone
+    toJsError(env, hp::sysFault(err, "open /proc/PID/mem", pid)).ThrowAsJavaScriptException();
     return env.Undefined();
   }
   ssize_t n = pwrite(fd, data.Data(), data.Length(), static_cast<off_t>(addr));

@@ -206,7 +206,10 @@ void Tracer::dispatch(pid_t tid, int status) {
   switch (event) {
     case PTRACE_EVENT_CLONE: {
       unsigned long child = 0;
-      if (ptrace(PTRACE_GETEVENTMSG, tid, nullptr, &child) == 0 && child) {
+      // The new thread may have run, exited and been reaped already: wait reports the newest tracee first, so its
+      // exit can come before this event. Follow it only while it exists, or it would be waited for forever.
+      if (ptrace(PTRACE_GETEVENTMSG, tid, nullptr, &child) == 0 && child &&
+          (syscall(SYS_tgkill, pid_, static_cast<pid_t>(child), 0) == 0 || errno != ESRCH)) {
         bool seen = threads_.count(static_cast<pid_t>(child)) > 0;
         ThreadState& c = thread(static_cast<pid_t>(child));
         if (!seen) {
@@ -217,6 +220,7 @@ void Tracer::dispatch(pid_t tid, int status) {
       if (hold) {
         t.stopped = true;
         t.wantStop = false;
+        t.stopEvent = PTRACE_EVENT_CLONE;
       } else {
         ptrace(PTRACE_CONT, tid, nullptr, nullptr);
       }
@@ -230,10 +234,14 @@ void Tracer::dispatch(pid_t tid, int status) {
       threads_.clear();
       keep.tid = tid;
       threads_[tid] = keep;
+      // The open /proc/PID/mem belongs to the old address space: every write through it would fail.
+      if (memFd_ >= 0) close(memFd_);
+      memFd_ = open(("/proc/" + std::to_string(pid_) + "/mem").c_str(), O_RDWR | O_CLOEXEC);
       sink_(TargetEvent{"exec", pid_, tid, 0, false});
       if (hold) {
         threads_[tid].stopped = true;
         threads_[tid].wantStop = false;
+        threads_[tid].stopEvent = PTRACE_EVENT_EXEC;
       } else {
         ptrace(PTRACE_CONT, tid, nullptr, nullptr);
       }
@@ -247,6 +255,7 @@ void Tracer::dispatch(pid_t tid, int status) {
       if (hold) {
         t.stopped = true;
         t.wantStop = false;
+        t.stopEvent = PTRACE_EVENT_STOP;
       } else if (t.groupStopped) {
         ptrace(PTRACE_LISTEN, tid, nullptr, nullptr);
       } else {
@@ -289,13 +298,32 @@ int Tracer::waitThread(pid_t tid, uint64_t deadlineNs) {
   }
 }
 
+// TracerPid of one thread (the tracer's thread id, not its process id), or -1 when it is gone.
+static pid_t tracerOf(pid_t pid, pid_t tid) {
+  std::string path = "/proc/" + std::to_string(pid) + "/task/" + std::to_string(tid) + "/status";
+  FILE* f = fopen(path.c_str(), "re");
+  if (!f) return -1;
+  char line[256];
+  pid_t tracer = -1;
+  while (fgets(line, sizeof line, f))
+    if (sscanf(line, "TracerPid: %d", &tracer) == 1) break;
+  fclose(f);
+  return tracer;
+}
+
 bool Tracer::seizeThread(pid_t tid) {
   if (ptrace(PTRACE_SEIZE, tid, nullptr, reinterpret_cast<void*>(kSeizeOptions)) == 0) {
     thread(tid);
     return true;
   }
-  if (errno == ESRCH) return false;  // it exited meanwhile
-  fail(errno, "PTRACE_SEIZE", tid);
+  int err = errno;
+  if (err == ESRCH) return false;  // it exited meanwhile
+  // A thread just created is ours already: TRACECLONE attached it, and its clone event is still to be read.
+  if (err == EPERM && tracerOf(pid_, tid) == workerTid_) {
+    thread(tid);
+    return true;
+  }
+  fail(err, "PTRACE_SEIZE", tid);
 }
 
 void Tracer::refreshThreads() {
@@ -354,12 +382,32 @@ void Tracer::stopThread(ThreadState& t, uint64_t deadlineNs) {
     if (errno == ESRCH) return;  // exiting: its exit report removes it
     fail(errno, "PTRACE_INTERRUPT", tid);
   }
+  waitUntilStopped(tid, deadlineNs);
+}
+
+void Tracer::waitUntilStopped(pid_t tid, uint64_t deadlineNs) {
   armWakeTimer(true);
   while (threads_.count(tid) && !threads_[tid].stopped) {
     int status = 0;
     pid_t r = waitAny(&status, deadlineNs);
     if (r < 0) fail(errno, "waitpid (stopping thread)", tid);
     dispatch(r, status);
+  }
+}
+
+// A thread held at a clone or exec event stands inside that system call, its result not yet in its registers:
+// borrowed there, it would get back -ENOSYS (pthread_create failing for a thread that exists). Let it finish the
+// call and stop again at once, before it runs a single instruction of its own.
+void Tracer::settleThread(pid_t tid, uint64_t deadlineNs) {
+  for (int round = 0; round < 10; round++) {
+    if (!threads_.count(tid)) return;
+    ThreadState& t = threads_[tid];
+    if (!t.stopped || t.stopEvent == 0 || t.stopEvent == PTRACE_EVENT_STOP) return;
+    t.stopped = false;
+    t.wantStop = true;
+    ptrace(PTRACE_INTERRUPT, tid, nullptr, nullptr);  // traps on its way back to user space
+    ptrace(PTRACE_CONT, tid, nullptr, nullptr);
+    waitUntilStopped(tid, deadlineNs);
   }
 }
 
@@ -400,6 +448,7 @@ void Tracer::resumeThread(ThreadState& t) {
   if (!t.stopped) return;
   t.stopped = false;
   t.wantStop = false;
+  t.stopEvent = 0;
   long r = t.groupStopped ? ptrace(PTRACE_LISTEN, t.tid, nullptr, nullptr) : ptrace(PTRACE_CONT, t.tid, nullptr, nullptr);
   (void)r;  // ESRCH: it died while stopped; its exit report follows
 }
@@ -457,6 +506,7 @@ OpResult Tracer::remoteCall(Op& op) {
   ThreadState& t = threads_[tid];
   bool wasStopped = t.stopped;
   stopThread(t, monoNs() + kStopTimeoutNs);
+  settleThread(tid, monoNs() + kStopTimeoutNs);
   if (!threads_.count(tid)) failWith("ESRCH", "thread " + std::to_string(tid) + " exited");
 
   arch::Regs saved, regs;
@@ -471,11 +521,27 @@ OpResult Tracer::remoteCall(Op& op) {
     ptrace(PTRACE_SETREGS, tid, nullptr, &saved);
     ptrace(PTRACE_SETFPREGS, tid, nullptr, &savedFp);
     ptrace(PTRACE_SETSIGMASK, tid, reinterpret_cast<void*>(sizeof savedMask), &savedMask);
-    if (threads_.count(tid)) {
-      threads_[tid].stopped = true;
-      threads_[tid].groupStopped = groupStopped;
-      if (!wasStopped && !holdAll_) resumeThread(threads_[tid]);
+    if (!threads_.count(tid)) return;
+    ThreadState& r = threads_[tid];
+    r.stopped = true;
+    r.groupStopped = false;
+    r.stopEvent = 0;
+    if (groupStopped) {
+      // It stands in the signal-delivery-stop of our trap, where PTRACE_LISTEN is refused (EIO) and the next
+      // PTRACE_INTERRUPT would never be answered. Let it trap into a PTRACE_EVENT_STOP instead: the job-control
+      // stop still in force shows there (as SIGSTOP), and it can listen from that stop as before.
+      r.stopped = false;
+      r.wantStop = true;
+      ptrace(PTRACE_INTERRUPT, tid, nullptr, nullptr);
+      ptrace(PTRACE_CONT, tid, nullptr, nullptr);
+      try {
+        waitUntilStopped(tid, monoNs() + kStopTimeoutNs);
+      } catch (...) {
+        return;
+      }
+      if (!threads_.count(tid)) return;
     }
+    if (!wasStopped && !holdAll_) resumeThread(threads_[tid]);
   };
 
   regs = saved;

@@ -30,6 +30,7 @@ struct ThreadState {
   bool stopped = false;          // in a ptrace-stop we asked for and have not answered
   bool groupStopped = false;     // job-control stopped: resume with PTRACE_LISTEN, not CONT
   bool wantStop = false;         // we sent PTRACE_INTERRUPT and wait for its stop
+  int stopEvent = 0;             // the PTRACE_EVENT_* of the stop it is held in (0: a signal stop)
 };
 
 // What the process did on its own, reported to JS as it happens.
@@ -125,6 +126,8 @@ class Tracer {
   void resumeAll();
   void refreshThreads();
   bool seizeThread(pid_t tid);
+  void settleThread(pid_t tid, uint64_t deadlineNs);
+  void waitUntilStopped(pid_t tid, uint64_t deadlineNs);
   void forget();
   OpResult remoteCall(Op& op);
   void withThreadStopped(pid_t tid, const std::function<void(pid_t)>& fn);

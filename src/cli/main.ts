@@ -38,15 +38,21 @@ async function main(): Promise<number> {
       return 2;
     }
     lines.push(...opts.commands);
+    let rl: import('node:readline').Interface | undefined;
     if (opts.commands.length === 0 && opts.files.length === 0) {
       const { createInterface } = await import('node:readline');
-      const rl = createInterface({ input: process.stdin, crlfDelay: Infinity, terminal: false });
+      rl = createInterface({ input: process.stdin, crlfDelay: Infinity, terminal: false });
       // Take the iterator now: lines that arrive while we attach would otherwise be dropped.
       const iterator = rl[Symbol.asyncIterator]();
       lines = { [Symbol.asyncIterator]: () => iterator };
     }
     const out = (s: string) => process.stdout.write(s);
     const code = await runBatch({ pid: opts.pid, lines, json: opts.json }, session, out);
+    // A failed command ends the batch: stop reading stdin, or an open pipe would keep the process alive.
+    if (rl) {
+      rl.close();
+      process.stdin.destroy();
+    }
     for (const n of notices) process.stderr.write(`note: ${n}\n`);
     return code;
   }
