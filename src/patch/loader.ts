@@ -1,5 +1,5 @@
 // Bringing a patch library into the target: by its own dlopen, or mapped and relocated by us; then bound to its statics.
-import { statSync } from 'node:fs';
+import { realpathSync, statSync } from 'node:fs';
 import { dirname, resolve as resolvePath, basename } from 'node:path';
 import { HotpatchError, toHotpatchError } from '../errors.js';
 import { openElf } from '../elf/reader.js';
@@ -7,7 +7,7 @@ import type { ElfFile } from '../elf/types.js';
 import { native, type NativeOp } from '../native.js';
 import type { Session } from '../session.js';
 import { bindPatch, type Binding, type BindReport } from './binding.js';
-import { chooseThread, findFunction, syscallOp, syscallFailed, syscallError, remoteMunmap, PROT, MAP_PRIVATE, MAP_ANONYMOUS, MAP_FIXED_NOREPLACE } from './remote.js';
+import { chooseThread, findFunction, syscallOp, syscallFailed, syscallError, seccompNote, remoteMunmap, PROT, MAP_PRIVATE, MAP_ANONYMOUS, MAP_FIXED_NOREPLACE } from './remote.js';
 import { loadRecord, saveRecord, hexOf, type LoadedLibrary } from './record.js';
 import { findFreeRange } from './placement.js';
 import { planMapLoad, segmentsSpan } from './mapplan.js';
@@ -47,14 +47,69 @@ export function checkLibraryFile(path: string, force: boolean): ElfFile {
   const elf = openElf(path);
   if (elf.machine !== EM_X86_64) throw new HotpatchError('E_ARCH', `${path} is not an x86-64 library (e_machine ${elf.machine})`, 'build it for this machine');
   if (elf.type !== ET_DYN) throw new HotpatchError('E_NOT_DYN', `${path} is not a shared library (ELF type ${elf.type})`, 'build it with gcc -shared -fPIC');
-  if (process.getuid?.() === 0 && !force) {
-    // A library anyone can replace would run inside the target with its rights.
-    const dir = dirname(path);
-    const dst = statSync(dir);
-    if (st.mode & 0o002) throw new HotpatchError('E_INSECURE', `${path} is writable by every user`, 'chmod o-w it, or pass --force if you trust it');
-    if (dst.mode & 0o002 && !(dst.mode & 0o1000)) throw new HotpatchError('E_INSECURE', `${dir} is writable by every user`, 'move the library to a safe directory, or pass --force');
-  }
+  checkLayout(elf, path, st.size);
+  if (process.getuid?.() === 0 && !force) checkNobodyElseCanChange(path);
   return elf;
+}
+
+const PT_LOAD = 1;
+const PT_DYNAMIC = 2;
+const PT_GNU_RELRO = 0x6474e552;
+
+/**
+ * ld.so trusts the file: a PT_GNU_RELRO or a relocation pointing outside the library's own segments makes the
+ * target's dlopen mprotect or write the program's other memory (seen: the target died of SIGSEGV). Both loaders
+ * refuse such a file before anything happens in the target.
+ */
+function checkLayout(elf: ElfFile, path: string, fileSize: number): void {
+  const bad = (what: string) => new HotpatchError('E_ELF_BAD', `${path}: ${what}`, 'the file is damaged; rebuild it');
+  const loads = elf.segments.filter((s) => s.type === PT_LOAD);
+  if (loads.length === 0) throw bad('no loadable segment');
+  for (const s of loads) {
+    if (s.filesz > s.memsz) throw bad(`a segment at 0x${s.vaddr.toString(16)} has more bytes in the file than in memory`);
+    if (s.offset + s.filesz > BigInt(fileSize)) throw bad(`a segment at 0x${s.vaddr.toString(16)} reaches past the end of the file`);
+  }
+  const inside = (lo: bigint, size: bigint) => loads.some((s) => lo >= s.vaddr && lo + size <= s.vaddr + s.memsz);
+  for (const s of elf.segments) {
+    if ((s.type === PT_GNU_RELRO || s.type === PT_DYNAMIC) && !inside(s.vaddr, s.memsz)) {
+      throw bad(`its ${s.type === PT_DYNAMIC ? 'PT_DYNAMIC' : 'PT_GNU_RELRO'} range 0x${s.vaddr.toString(16)}+0x${s.memsz.toString(16)} lies outside its segments`);
+    }
+  }
+  for (const r of elf.relocations()) {
+    if (!inside(r.offset, 8n)) throw bad(`a relocation writes at 0x${r.offset.toString(16)}, outside its segments`);
+  }
+}
+
+/**
+ * As root, a library another user could replace would run inside the target with the target's rights: the file and
+ * every directory above it (where the given path lies, and where its symlinks lead) must belong to root and be
+ * writable by nobody else. A sticky directory (like /tmp) is fine: only an entry's owner may rename it there.
+ */
+function checkNobodyElseCanChange(path: string): void {
+  const refuse = (what: string, why: string) =>
+    new HotpatchError('E_INSECURE', `${what} ${why}`, 'keep patch libraries in a directory only root can change (chown root, chmod go-w), or pass --force if you trust it');
+  const real = realpathSync(path);
+  const st = statSync(real);
+  const file = real === path ? path : `${path} (${real})`;
+  if (st.mode & 0o002) throw refuse(file, 'is writable by every user');
+  if (st.mode & 0o020 && st.gid !== 0) throw refuse(file, `is writable by group ${st.gid}`);
+  if (st.uid !== 0) throw refuse(file, `belongs to user ${st.uid}, who can rewrite it`);
+  const dirs = new Set<string>();
+  for (let dir of [dirname(real), realpathSync(dirname(path))]) {
+    for (;;) {
+      dirs.add(dir);
+      const up = dirname(dir);
+      if (up === dir) break;
+      dir = up;
+    }
+  }
+  for (const dir of dirs) {
+    const d = statSync(dir);
+    const sticky = (d.mode & 0o1000) !== 0;
+    if (d.uid !== 0) throw refuse(dir, `belongs to user ${d.uid}, who can replace what it holds`);
+    if (d.mode & 0o002 && !sticky) throw refuse(dir, 'is writable by every user');
+    if (d.mode & 0o020 && d.gid !== 0 && !sticky) throw refuse(dir, `is writable by group ${d.gid}`);
+  }
 }
 
 export async function loadLibrary(session: Session, rawPath: string, opts: LoadOptions): Promise<LoadOutcome> {
@@ -113,7 +168,7 @@ async function loadByDlopen(session: Session, path: string, elf: ElfFile, report
   if (handle === 0n) {
     const msgAddr = res.results[1]?.value ?? 0n;
     const msg = msgAddr ? readCString(session, msgAddr) : 'dlopen returned NULL';
-    throw new HotpatchError('E_DLOPEN', `dlopen failed in the target: ${msg}`, 'the target is unchanged');
+    throw new HotpatchError('E_DLOPEN', `dlopen failed in the target: ${msg}`, seccompNote(target.pid) ?? 'the target is unchanged');
   }
   // struct link_map starts with l_addr, the load bias.
   const loadBias = target.readExact(handle, 8).readBigUInt64LE(0);
@@ -196,7 +251,7 @@ async function loadByMapping(session: Session, path: string, elf: ElfFile, repor
     if (e.code === 'E_REMOTE_RESULT') {
       const got = /returned (0x[0-9a-f]+)/.exec(e.message);
       const errno = got ? syscallFailed(BigInt(got[1])) : undefined;
-      throw errno !== undefined ? syscallError('mmap', errno) : new HotpatchError('E_REMOTE_RESULT', `mmap in the target did not place the segment where asked: ${e.message}`, 'try again');
+      throw errno !== undefined ? syscallError('mmap', errno, target.pid) : new HotpatchError('E_REMOTE_RESULT', `mmap in the target did not place the segment where asked: ${e.message}`, 'try again');
     }
     throw e;
   }

@@ -2,7 +2,7 @@
 import { HotpatchError } from '../errors.js';
 import type { Session } from '../session.js';
 import type { NativeOp } from '../native.js';
-import { readStat } from '../target/procfs.js';
+import { readStat, readStatus } from '../target/procfs.js';
 import type { Module } from '../symbols/types.js';
 
 const PROT_READ = 1n;
@@ -21,12 +21,25 @@ export function syscallFailed(value: bigint): number | undefined {
 
 const ERRNO_NAMES: Record<number, string> = { 1: 'EPERM', 12: 'ENOMEM', 13: 'EACCES', 17: 'EEXIST', 22: 'EINVAL', 38: 'ENOSYS' };
 
-export function syscallError(call: string, errno: number): HotpatchError {
+export function syscallError(call: string, errno: number, pid?: number): HotpatchError {
   const name = ERRNO_NAMES[errno] ?? `errno ${errno}`;
+  const filtered = pid !== undefined ? seccompNote(pid) : undefined;
   const hint = errno === 1 || errno === 13
-    ? 'the target may forbid it (seccomp, MemoryDenyWriteExecute); try --method dlopen'
+    ? filtered ?? 'the target may forbid it (seccomp, MemoryDenyWriteExecute); try --method dlopen'
     : errno === 17 ? 'the address range is taken; try again' : undefined;
   return new HotpatchError(name.startsWith('E') ? name : 'E_REMOTE_SYSCALL', `${call} in the target failed: ${name}`, hint);
+}
+
+/** When the process runs under a seccomp filter (Seccomp: 2 in /proc/PID/status): what that means for loading. */
+export function seccompNote(pid: number): string | undefined {
+  let mode: string | undefined;
+  try {
+    mode = readStatus(pid)['Seccomp'];
+  } catch {
+    return undefined;
+  }
+  if (mode !== '2') return undefined;
+  return `process ${pid} runs under a seccomp filter (Seccomp: 2 in /proc/${pid}/status) that may forbid mmap/mprotect for both load methods; nothing was changed`;
 }
 
 /**
@@ -93,9 +106,10 @@ export async function remoteSyscall(session: Session, nr: bigint, args: bigint[]
 
 /** mmap in the target at `address` exactly (never over an existing mapping). */
 export async function remoteMmapFixed(session: Session, address: bigint, size: bigint, prot: bigint): Promise<bigint> {
+  const target = session.requireTarget();
   const v = await remoteSyscall(session, session.arch.syscalls.mmap, [address, size, prot, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1n & 0xffffffffffffffffn, 0n]);
   const err = syscallFailed(v);
-  if (err !== undefined) throw syscallError('mmap', err);
+  if (err !== undefined) throw syscallError('mmap', err, target.pid);
   if (v !== address) {
     await remoteSyscall(session, session.arch.syscalls.munmap, [v, size]);
     throw new HotpatchError('EEXIST', `mmap placed memory at 0x${v.toString(16)}, not at 0x${address.toString(16)}`, 'the kernel is too old for MAP_FIXED_NOREPLACE');
