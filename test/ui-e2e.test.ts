@@ -1,4 +1,4 @@
-// The real console in a terminal (tmux): attach to a fixture, type a command, read the screen, quit, find the target untraced.
+// The real console in a terminal (tmux): attach to a fixture, type and complete commands, read the screen, quit.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
@@ -9,6 +9,8 @@ import { startFixture, killAllFixtures, status, isAlive } from './helpers/fixtur
 import { cliPath } from './helpers/cli.js';
 
 const hasTmux = spawnSync('tmux', ['-V']).status === 0;
+const skip = hasTmux ? false : 'tmux is not installed: this end-to-end test runs the console inside tmux (apt-get install tmux)';
+// A server of our own: the tests never touch another tmux, and killing it at the end ends only what we started.
 const SOCKET = `hotpatch-e2e-${process.pid}`;
 const stateDir = mkdtempSync(join(tmpdir(), 'hotpatch-e2e-'));
 
@@ -19,43 +21,120 @@ after(async () => {
 });
 
 const tmux = (...args: string[]) => execFileSync('tmux', ['-L', SOCKET, ...args], { encoding: 'utf8' });
-const screen = () => tmux('capture-pane', '-p', '-t', 'console');
-const sessionAlive = () => spawnSync('tmux', ['-L', SOCKET, 'has-session', '-t', 'console']).status === 0;
 
-async function until<T>(probe: () => T | undefined | false, what: string, timeoutMs = 30_000): Promise<T> {
+/** One console in a tmux window of the given size; the pane stays after the console exits, so its last screen can be read. */
+function openConsole(name: string, columns: number, rows: number, env: string, pid: number) {
+  const command = `exec env ${env} XDG_STATE_HOME=${stateDir} ${process.execPath} ${cliPath} ${pid}`;
+  tmux('new-session', '-d', '-s', name, '-x', String(columns), '-y', String(rows), command);
+  tmux('set-option', '-t', name, 'remain-on-exit', 'on');
+  const screen = () => tmux('capture-pane', '-p', '-t', name);
+  const lines = () => screen().replace(/\n+$/, '').split('\n');
+  return {
+    screen,
+    /** The screen with its colours and attributes as escape sequences. */
+    styled: () => tmux('capture-pane', '-p', '-e', '-t', name),
+    lines,
+    prompt: () => [...lines()].reverse().find((l) => l.startsWith('hotpatch>')) ?? '',
+    keys: (...keys: string[]) => tmux('send-keys', '-t', name, ...keys),
+    exited: () => tmux('display-message', '-p', '-t', name, '#{pane_dead}').trim() === '1',
+  };
+}
+
+/** Poll until `probe` gives something; the timeout is only a guard against a hang, never a measurement. */
+async function until<T>(probe: () => T | undefined | false, what: string, screen: () => string, timeoutMs = 60_000): Promise<T> {
   const start = Date.now();
   for (;;) {
     const got = probe();
     if (got) return got;
-    if (Date.now() - start > timeoutMs) assert.fail(`timed out waiting for ${what}${sessionAlive() ? `; screen:\n${screen()}` : ''}`);
+    if (Date.now() - start > timeoutMs) assert.fail(`timed out waiting for ${what}; screen:\n${screen()}`);
     await new Promise((r) => setTimeout(r, 50));
   }
 }
 
-test(
-  'the console in a terminal: syms tick shows counter.c; quit leaves the process running untraced',
-  { skip: hasTmux ? false : 'tmux is not installed: this end-to-end test runs the console inside tmux (apt-get install tmux)' },
-  async () => {
-    // The fixture is our child, the console is not: tmux's server starts it, so it may trace the fixture.
-    const f = await startFixture('counter');
-    const command = `exec env NO_COLOR=1 XDG_STATE_HOME=${stateDir} ${process.execPath} ${cliPath} ${f.pid}`;
-    tmux('new-session', '-d', '-s', 'console', '-x', '100', '-y', '30', command);
+/** SGR parameters that set a colour (foreground or background); 39/49 only reset to the default. */
+function colourCodes(styled: string): string[] {
+  const found: string[] = [];
+  for (const m of styled.matchAll(/\x1b\[([0-9;]*)m/g)) {
+    const params = m[1]!.split(';').map(Number);
+    for (const p of params) if ((p >= 30 && p <= 38) || (p >= 40 && p <= 48) || (p >= 90 && p <= 97) || (p >= 100 && p <= 107)) found.push(m[0]);
+  }
+  return found;
+}
 
-    await until(() => screen().includes(`pid ${f.pid} counter`), 'the status line to show the attached target');
-    assert.ok(screen().split('\n').some((l) => l.startsWith('hotpatch>')), 'a prompt');
+test('80x24 without colour: the status line, Tab completes a static symbol, commands run, Ctrl-C twice detaches', { skip }, async () => {
+  // The fixture is our child, the console is not: tmux's server starts it, so it may trace the fixture.
+  const f = await startFixture('counter');
+  const c = openConsole('plain', 80, 24, 'NO_COLOR=1', f.pid);
 
-    tmux('send-keys', '-t', 'console', 'syms tick', 'Enter');
-    const shown = await until(() => (/counter\.c/.test(screen()) ? screen() : undefined), 'syms tick to list tick with its file');
-    assert.match(shown, /func\s+local\s+tick\s+counter\.c\s+counter/);
-    assert.equal(status(f.pid).tracerPid > 0, true, 'traced while the console is attached');
+  await until(() => c.screen().includes(`pid ${f.pid} counter`), 'the status line to show the attached target', c.screen);
+  await until(() => c.prompt() === 'hotpatch>', 'an empty prompt', c.screen);
+  assert.equal(status(f.pid).tracerPid > 0, true, 'traced while the console is attached');
 
-    tmux('send-keys', '-t', 'console', 'quit', 'Enter');
-    await until(() => !sessionAlive(), 'the console to exit after quit');
-    await until(() => status(f.pid).tracerPid === 0, 'the target to be untraced');
-    assert.ok(isAlive(f.pid), 'the target runs on');
-    assert.notEqual(status(f.pid).state, 't', 'not left in a tracing stop');
+  // Symbols of every module complete: `ti` has candidates in libc too, listed under the prompt.
+  c.keys('disasm ti', 'Tab');
+  await until(() => /^\s+tick\s+time\s/m.test(c.screen()), 'Tab to list the candidates for ti', c.screen);
+  c.keys('c', 'Tab');
+  await until(() => c.prompt().trimEnd() === 'hotpatch> disasm tick', 'Tab to complete tick (a static function of counter.c)', c.screen);
+  c.keys('Enter');
+  await until(() => /^\s+0x[0-9a-f]+ <tick>\s+lea/m.test(c.screen()), 'the disassembly of tick', c.screen);
 
-    const history = readFileSync(join(stateDir, 'hotpatch', 'history'), 'utf8');
-    assert.deepEqual(history.trim().split('\n'), ['syms tick', 'quit'], 'history saved under $XDG_STATE_HOME/hotpatch');
-  },
-);
+  c.keys('syms tick', 'Enter');
+  await until(() => /func\s+local\s+tick\s+counter\.c\s+counter/.test(c.screen()), 'syms tick to list tick with its file', c.screen);
+
+  const screen = c.lines();
+  for (const line of screen) assert.ok(line.length <= 80, `a row wider than 80 columns: ${line}`);
+  // Status, prompt and the key hint at the bottom (the last row stays free, so Ink never scrolls the screen).
+  assert.match(screen[screen.length - 3]!, new RegExp(`pid ${f.pid} counter │ 1 thread │ running`), 'status line above the prompt');
+  assert.match(screen[screen.length - 2]!, /^hotpatch>\s*$/, 'an empty prompt');
+  assert.match(screen[screen.length - 1]!, /Tab completes/, 'the key hint');
+  assert.ok(screen.length < 24, 'nothing on the last row');
+  assert.deepEqual(colourCodes(c.styled()), [], 'no colour with NO_COLOR');
+
+  c.keys('C-c');
+  await until(() => c.screen().includes('press Ctrl-C again to quit'), 'Ctrl-C at an empty prompt to ask first', c.screen);
+  assert.ok(!c.exited(), 'one Ctrl-C does not quit');
+  c.keys('C-c');
+  await until(() => c.exited(), 'the console to exit after the second Ctrl-C', c.screen);
+  assert.match(c.screen(), new RegExp(`detached from ${f.pid} \\(counter\\); it runs on`));
+  await until(() => status(f.pid).tracerPid === 0, 'the target to be untraced', c.screen);
+  assert.ok(isAlive(f.pid), 'the target runs on');
+  assert.notEqual(status(f.pid).state, 't', 'not left in a tracing stop');
+
+  const history = readFileSync(join(stateDir, 'hotpatch', 'history'), 'utf8');
+  assert.deepEqual(history.trim().split('\n'), ['disasm tick', 'syms tick'], 'history saved under $XDG_STATE_HOME/hotpatch');
+  await f.stop();
+});
+
+test('colour terminal: coloured disassembly; long output stays above the prompt and pages; ↑ recalls history', { skip }, async () => {
+  const f = await startFixture('counter');
+  const c = openConsole('colour', 100, 30, '-u NO_COLOR TERM=xterm-256color', f.pid);
+  await until(() => c.screen().includes(`pid ${f.pid} counter`), 'the status line', c.screen);
+
+  c.keys('disasm tick', 'Enter');
+  await until(() => /<tick>/.test(c.screen()), 'the disassembly of tick', c.screen);
+  assert.notDeepEqual(colourCodes(c.styled()), [], 'colours on a terminal without NO_COLOR');
+
+  // Every symbol of the process and libc: far more lines than the screen has.
+  c.keys('syms *', 'Enter');
+  const below = await until(() => /↓ (\d+) more lines below · PgDn/.exec(c.screen()), 'the marker of lines below', c.screen);
+  let screen = c.lines();
+  assert.match(screen[screen.length - 3]!, /pid \d+ counter/, 'the status line stays');
+  assert.match(screen[screen.length - 2]!, /^hotpatch>/, 'the prompt stays');
+  assert.match(screen.join('\n'), /address\s+size\s+type\s+bind\s+name/, 'the result is shown from its start');
+
+  c.keys('PageDown');
+  await until(() => {
+    const now = /↓ (\d+) more lines below/.exec(c.screen());
+    return now && Number(now[1]) < Number(below![1]);
+  }, 'PgDn to show later lines', c.screen);
+  screen = c.lines();
+  assert.match(screen.join('\n'), /↑ \d+ more lines? above · PgUp/, 'a marker for the lines above');
+
+  c.keys('Up');
+  await until(() => c.prompt().trimEnd() === 'hotpatch> syms *', '↑ to bring back the last line', c.screen);
+  c.keys('C-u', 'quit', 'Enter');
+  await until(() => c.exited(), 'the console to exit after quit', c.screen);
+  await until(() => status(f.pid).tracerPid === 0, 'the target to be untraced', c.screen);
+  assert.ok(isAlive(f.pid));
+  await f.stop();
+});

@@ -7,14 +7,16 @@ import { join } from 'node:path';
 import { complete, commonPrefix, usageChoices, filePaths, type CompletionSource } from '../src/ui/complete.js';
 import * as ed from '../src/ui/editor.js';
 import { remember, searchBack } from '../src/ui/history.js';
-import { layoutViewport } from '../src/ui/view.js';
+import { layoutViewport, entryLines } from '../src/ui/view.js';
 import { blockLines, wrapLine, lineLength, MAX_RESULT_LINES } from '../src/ui/lines.js';
 import { statusLine } from '../src/ui/status.js';
 import { createReducer, initialState, type ConsoleState } from '../src/ui/state.js';
 import { allCommands } from '../commands/index.js';
 import { runLine } from '../src/cli/runner.js';
+import { hexdump } from '../src/cli/render-plain.js';
 import { Session } from '../src/session.js';
 import { tourStepOf, TOUR_STAGES } from '../commands/tour.js';
+import { HotpatchError } from '../src/errors.js';
 
 const SYMBOLS = ['compute', 'main', 'malloc', 'malloc_trim', 'rate_limit', 'rate_limit_fixed', 'tick'];
 const source: CompletionSource = {
@@ -123,6 +125,20 @@ test('tables fit the width by narrowing the widest columns; huge results are cap
   assert.equal(big.more, 100_000 - (MAX_RESULT_LINES - 1));
 });
 
+test('hexdumps: the plain layout where it fits, one row per 16 bytes in 80 columns, zero bytes told apart', () => {
+  const bytes = Buffer.from('hotpatch\0\0\x01\x02 demo bytes!', 'latin1');
+  const address = 0x7ffd1234567en;
+  const text = (width: number) => blockLines({ type: 'hexdump', address, bytes }, width, 100).lines.map((l) => l.map((seg) => seg.text).join(''));
+  assert.deepEqual(text(120), hexdump(address, bytes).split('\n'));
+  const narrow = text(80);
+  assert.equal(narrow.length, 3, 'an unaligned start takes one row more');
+  for (const row of narrow) assert.ok(row.length <= 80, `${row.length} columns: ${row}`);
+  assert.match(narrow[0]!, /^7ffd12345670 .* 68 6f\s+\|\s+ho\|$/);
+  assert.match(narrow[1]!, /^7ffd12345680 74 70 61 74 63 68 00 00  01 02 20 64 65 6d 6f 20 \|tpatch\.\.\.\. demo \|$/);
+  const roles = blockLines({ type: 'hexdump', address, bytes }, 80, 100).lines[1]!.filter((seg) => seg.text === '00' || seg.text.startsWith('00'));
+  assert.ok(roles.length > 0 && roles.every((seg) => seg.role === 'zeroByte'), 'zero bytes have their own role');
+});
+
 test('wrapping keeps every segment and its role', () => {
   const rows = wrapLine([{ text: 'abcdef', role: 'address' }, { text: 'ghij' }], 4);
   assert.deepEqual(rows.map((r) => r.map((s) => s.text).join('')), ['abcd', 'efgh', 'ij']);
@@ -148,9 +164,24 @@ test('the reducer: Ctrl-C cancels a running command and drops what was queued', 
   s = reduce(s, { type: 'key', input: 'c', key: { ctrl: true }, view });
   assert.equal(s.running?.cancelling, true);
   assert.equal(s.queue.length, 0);
-  s = reduce(s, { type: 'finished', entryId: s.running!.entryId, outcome: undefined, explain: false });
+  const aborted = { line: 'syms', command: 'syms', ok: false, error: new HotpatchError('ABORT_ERR', 'The operation was aborted') };
+  s = reduce(s, { type: 'finished', entryId: s.running!.entryId, outcome: aborted, explain: false });
   assert.equal(s.running, undefined);
-  assert.equal(s.entries[0]!.kind === 'command' && s.entries[0]!.cancelled, true);
+  assert.equal(s.entries[0]!.kind === 'command' && s.entries[0]!.cancel, 'cancelled');
+  assert.match(entryLines(s.entries[0]!, 80).map((l) => l.map((seg) => seg.text).join('')).join('\n'), /cancelled \(Ctrl-C\)/);
+
+  // A command that finishes in spite of Ctrl-C keeps its result, and the console says the Ctrl-C came too late.
+  s = reduce(s, { type: 'run', lines: ['explain'] });
+  s = reduce(s, { type: 'start', nowMs: 0 });
+  s = reduce(s, { type: 'key', input: 'c', key: { ctrl: true }, view });
+  const done = { line: 'explain', command: 'explain', ok: true, result: { data: {}, blocks: [{ type: 'text' as const, text: 'explain is off' }] } };
+  s = reduce(s, { type: 'finished', entryId: s.running!.entryId, outcome: done, explain: false });
+  const last = s.entries[s.entries.length - 1]!;
+  assert.equal(last.kind === 'command' && last.cancel, 'late');
+  const shown = entryLines(last, 100).map((l) => l.map((seg) => seg.text).join('')).join('\n');
+  assert.match(shown, /explain is off/);
+  assert.match(shown, /Ctrl-C came too late/);
+  assert.doesNotMatch(shown, /cancelled \(Ctrl-C\)/);
 });
 
 test('tour: start, next through every stage, and the end; next without a tour is an error', async () => {

@@ -1,32 +1,52 @@
-// The interactive console: the Ink UI when stdin is a terminal (loaded only here, never in batch mode).
+// The interactive console: the Ink UI, loaded here only (batch mode never loads Ink or React), while we attach.
+import { statSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import type { Session } from '../session.js';
 import type { CliOptions } from './args.js';
+import type { startUi } from '../ui/start.js';
 import { runLine } from './runner.js';
-import { renderResult, errorText } from './render-plain.js';
-import { createInterface } from 'node:readline/promises';
 
 export async function runInteractive(session: Session, opts: CliOptions): Promise<number> {
+  // Attaching and loading the UI need nothing from each other: do both at once.
+  const line = opts.pid !== undefined ? `attach ${opts.pid}` : undefined;
+  const attaching = line !== undefined ? { line, outcome: runLine(session, line) } : undefined;
+  const ui = await loadUi();
+  return ui.startUi(session, opts, attaching);
+}
+
+async function loadUi(): Promise<{ startUi: typeof startUi }> {
+  // React's production build (the bundle has it built in): smaller, and no development checks on every render.
+  process.env.NODE_ENV ??= 'production';
+  return withoutFetch(() => import(uiEntry()));
+}
+
+/**
+ * The one-file bundle of the UI that `npm run build` makes (scripts/bundle-ui.mjs), when it is at least as new as the
+ * compiled UI; else the compiled modules themselves (after a bare `tsc`, a stale bundle would show an older console).
+ */
+function uiEntry(): string {
+  const modules = new URL('../ui/start.js', import.meta.url);
+  const bundle = new URL('../ui/start.bundle.js', import.meta.url);
   try {
-    const uiModule = '../ui/start.js'; // a variable keeps tsc from requiring the UI while it is optional
-    const ui = (await import(uiModule)) as { startUi(s: Session, o: CliOptions): Promise<number> };
-    return await ui.startUi(session, opts);
-  } catch (err) {
-    if ((err as { code?: string }).code !== 'ERR_MODULE_NOT_FOUND') throw err;
+    if (statSync(fileURLToPath(bundle)).mtimeMs >= statSync(fileURLToPath(modules)).mtimeMs) return bundle.href;
+  } catch {
+    // no bundle: esbuild was not installed when the project was built
   }
-  // Fallback prompt while the Ink UI is not built.
-  if (opts.pid !== undefined) {
-    const o = await runLine(session, `attach ${opts.pid}`);
-    process.stdout.write((o!.ok ? renderResult(o!.result!, session.explain) : errorText(o!.error!)) + '\n');
+  return modules.href;
+}
+
+/**
+ * Ink's layout engine (yoga) decodes its inline WebAssembly with fetch() when there is one, and the first use of fetch
+ * loads Node's whole HTTP client: more time than the rest of the UI takes to load. Without fetch it decodes the bytes
+ * itself. Nothing else runs fetch while the UI loads; it is put back at once.
+ */
+async function withoutFetch<T>(load: () => Promise<T>): Promise<T> {
+  const fetch = Object.getOwnPropertyDescriptor(globalThis, 'fetch');
+  if (!fetch?.configurable) return load();
+  Object.defineProperty(globalThis, 'fetch', { value: undefined, configurable: true, writable: true });
+  try {
+    return await load();
+  } finally {
+    Object.defineProperty(globalThis, 'fetch', fetch);
   }
-  const rl = createInterface({ input: process.stdin, output: process.stdout, prompt: 'hotpatch> ' });
-  rl.prompt();
-  for await (const line of rl) {
-    const o = await runLine(session, line);
-    if (o) process.stdout.write((o.ok ? renderResult(o.result!, session.explain) : errorText(o.error!)) + '\n');
-    if (o?.quit) break;
-    rl.prompt();
-  }
-  rl.close();
-  if (session.target?.attached) await session.detach();
-  return 0;
 }

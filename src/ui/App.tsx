@@ -2,7 +2,8 @@
 import { useMemo, useReducer, useRef } from 'react';
 import { Box, useInput } from 'ink';
 import type { Session } from '../session.js';
-import { createReducer, initialState, type ViewInfo } from './state.js';
+import type { Outcome } from '../cli/runner.js';
+import { createReducer, openingState, type ViewInfo } from './state.js';
 import { complete } from './complete.js';
 import { sessionSource } from './source.js';
 import type { HistoryStore } from './history.js';
@@ -29,8 +30,10 @@ export interface AppProps {
   session: Session;
   history: HistoryStore;
   color: boolean;
-  /** Lines run first, as if typed (`attach PID`). */
+  /** Lines run first, as if typed. */
   initialLines?: string[];
+  /** A command already under way when the console opens (the CLI attaches while the UI loads): shown running. */
+  started?: { line: string; outcome: Promise<Outcome | undefined> };
   /** A fixed size instead of the terminal's (tests). */
   size?: TerminalSize;
 }
@@ -39,19 +42,16 @@ export interface AppProps {
 const FIXED_ROWS = 4;
 const COMPLETION_ROWS = 2;
 
-export function App({ session, history, color, initialLines = [], size }: AppProps) {
+export function App({ session, history, color, initialLines = [], started, size }: AppProps) {
   const { columns, rows } = useTerminalSize(size);
   const reducer = useMemo(() => createReducer((text, cursor) => complete(text, cursor, sessionSource(session))), [session]);
-  const [state, dispatch] = useReducer(reducer, undefined, () => ({
-    ...initialState(history.load()),
-    queue: initialLines.map((line, i) => ({ line, anchor: i === 0, group: 0 })),
-  }));
+  const [state, dispatch] = useReducer(reducer, undefined, () => openingState(history.load(), initialLines, started?.line, Date.now()));
 
-  useCommandRunner(session, state, dispatch);
+  useCommandRunner(session, state, dispatch, started?.outcome);
   useHistoryFile(history, state.history);
   useTargetNotices(session, dispatch);
   useIdleSymbolPreparation(session, state);
-  useQuit(session, state.quitting && !state.running);
+  useQuit(session, state.quitting && !state.running, state.left, dispatch);
   const status = useTargetStatus(session, state.revision);
   const now = useClock(state.running !== undefined, 100);
 

@@ -2,12 +2,12 @@
 import { useEffect, useMemo, useRef, useState, type Dispatch } from 'react';
 import { useApp, useStdout } from 'ink';
 import type { Session } from '../session.js';
-import { runLine } from '../cli/runner.js';
+import { runLine, type Outcome } from '../cli/runner.js';
 import { toHotpatchError } from '../errors.js';
 import type { Action, ConsoleState } from './state.js';
 import type { HistoryStore } from './history.js';
 import { targetStatus, type TargetStatus } from './status.js';
-import { prepareSymbols } from './source.js';
+import { prepareSymbols, symbolPreparation } from './source.js';
 
 export interface TerminalSize {
   columns: number;
@@ -30,9 +30,13 @@ export function useTerminalSize(fixed?: TerminalSize): TerminalSize {
   return size;
 }
 
-/** Takes the next queued line when nothing runs, runs it with a signal that Ctrl-C aborts, and reports the outcome. */
-export function useCommandRunner(session: Session, state: ConsoleState, dispatch: Dispatch<Action>): void {
+/**
+ * Takes the next queued line when nothing runs, runs it with a signal that Ctrl-C aborts, and reports the outcome.
+ * `started`: the outcome of the command the console opened with, already running (see openingState).
+ */
+export function useCommandRunner(session: Session, state: ConsoleState, dispatch: Dispatch<Action>, started?: Promise<Outcome | undefined>): void {
   const controller = useRef<AbortController | undefined>(undefined);
+  const opening = useRef(started);
   useEffect(() => {
     if (!state.running && state.queue.length > 0 && !state.quitting) dispatch({ type: 'start', nowMs: Date.now() });
   }, [state.running, state.queue, state.quitting]);
@@ -43,7 +47,9 @@ export function useCommandRunner(session: Session, state: ConsoleState, dispatch
     const line = state.running.line;
     const c = new AbortController();
     controller.current = c;
-    runLine(session, line, c.signal).then(
+    const outcome = opening.current ?? runLine(session, line, c.signal);
+    opening.current = undefined;
+    outcome.then(
       (outcome) => dispatch({ type: 'finished', entryId, outcome, explain: session.explain }),
       (err) => dispatch({ type: 'finished', entryId, outcome: { line, command: line, ok: false, error: toHotpatchError(err) }, explain: false }),
     );
@@ -114,29 +120,40 @@ export function useClock(active: boolean, intervalMs: number): number {
   return now;
 }
 
-/** When the console is idle after a command, build the symbol tables so the first Tab answers at once. */
+/** When the console is idle after a command, build the symbol tables step by step, so the first Tab answers at once. */
 export function useIdleSymbolPreparation(session: Session, state: ConsoleState): void {
   const idle = !state.running && state.queue.length === 0;
   useEffect(() => {
     if (!idle || !session.target?.attached) return;
-    const timer = setTimeout(() => prepareSymbols(session), 50);
+    let step = 0;
+    const next = () => {
+      prepareSymbols(session, symbolPreparation[step++]!);
+      if (step < symbolPreparation.length) timer = setTimeout(next, 20);
+    };
+    let timer = setTimeout(next, 50);
     return () => clearTimeout(timer);
   }, [idle, state.revision]);
 }
 
-/** Quitting: detach (the process runs on), then leave Ink. */
-export function useQuit(session: Session, quitting: boolean): void {
+/** Quitting: detach (the process runs on), say so, then leave Ink once that last frame is drawn. */
+export function useQuit(session: Session, quitting: boolean, left: string | undefined, dispatch: Dispatch<Action>): void {
   const { exit } = useApp();
   useEffect(() => {
     if (!quitting) return;
     const leave = async () => {
+      const t = session.target;
+      let text = t?.attached ? `detached from ${t.pid} (${t.name}); it runs on` : 'console closed';
       try {
-        if (session.target?.attached) await session.detach();
-      } catch {
+        if (t?.attached) await session.detach();
+      } catch (err) {
         // startUi tries again; the kernel detaches us anyway when this process ends
+        text = `detaching from ${t!.pid} failed: ${toHotpatchError(err).message}`;
       }
-      exit();
+      dispatch({ type: 'left', text });
     };
     void leave();
   }, [quitting]);
+  useEffect(() => {
+    if (left !== undefined) exit();
+  }, [left]);
 }

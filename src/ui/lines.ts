@@ -80,7 +80,7 @@ export function blockLines(b: Block, width: number, budget: number): { lines: St
     case 'hexdump': {
       const start = b.address & ~0xfn;
       const rows = Math.ceil((Number(b.address - start) + b.bytes.length) / 16);
-      return capped(rows, (n) => hexdumpLines(b.address, b.bytes, n));
+      return capped(rows, (n) => hexdumpLines(b.address, b.bytes, n, width));
     }
     case 'disasm':
       return capped(b.lines.length, (n) => {
@@ -126,13 +126,17 @@ function fitColumns(widths: number[], fixed: boolean[], width: number): number[]
 
 const cut = (s: string, width: number): string => (s.length <= width ? s : s.slice(0, Math.max(0, width - 1)) + '…');
 
+/** A hexdump row as render-plain lays it out: 82 columns. One space less on each side of the bytes makes 80. */
+const HEXDUMP_WIDTH = 82;
+
 /** The layout of render-plain's hexdump (16 bytes a row, from a 16-byte boundary), with bytes and text coloured. */
-function hexdumpLines(address: bigint, bytes: Buffer, rowCount: number): StyledLine[] {
+function hexdumpLines(address: bigint, bytes: Buffer, rowCount: number, width: number): StyledLine[] {
   const start = address & ~0xfn;
   const lead = Number(address - start);
+  const space = width < HEXDUMP_WIDTH ? ' ' : '  ';
   const lines: StyledLine[] = [];
   for (let row = 0; row < rowCount; row++) {
-    const line: StyledLine = [{ text: (start + BigInt(row * 16)).toString(16).padStart(12, '0') + '  ', role: 'address' }];
+    const line: StyledLine = [{ text: (start + BigInt(row * 16)).toString(16).padStart(12, '0') + space, role: 'address' }];
     const ascii: Seg[] = [];
     for (let i = 0; i < 16; i++) {
       const k = row * 16 + i - lead;
@@ -147,7 +151,7 @@ function hexdumpLines(address: bigint, bytes: Buffer, rowCount: number): StyledL
       const printable = v >= 0x20 && v < 0x7f;
       ascii.push({ text: printable ? String.fromCharCode(v) : '.', role: printable ? 'ascii' : 'dim' });
     }
-    lines.push(merge([...line, { text: '  |', role: 'dim' }, ...ascii, { text: '|', role: 'dim' }]));
+    lines.push(merge([...line, { text: space + '|', role: 'dim' }, ...ascii, { text: '|', role: 'dim' }]));
   }
   return lines;
 }

@@ -2,14 +2,18 @@
 import { render } from 'ink';
 import type { Session } from '../session.js';
 import type { CliOptions } from '../cli/args.js';
+import type { Outcome } from '../cli/runner.js';
 import { App } from './App.js';
 import { fileHistory } from './history.js';
 import { wantsColour } from './theme.js';
 
-export async function startUi(session: Session, opts: CliOptions): Promise<number> {
-  const initialLines = opts.pid !== undefined ? [`attach ${opts.pid}`] : [];
+/**
+ * `attaching`: a command the CLI started before the UI was loaded (attach PID), shown as running until it finishes.
+ * Resolves with the exit status once the console has quit and detached.
+ */
+export async function startUi(session: Session, opts: CliOptions, attaching?: { line: string; outcome: Promise<Outcome | undefined> }): Promise<number> {
   const color = wantsColour(opts.color, process.stdout.isTTY === true);
-  const app = render(<App session={session} history={fileHistory()} color={color} initialLines={initialLines} />, {
+  const app = render(<App session={session} history={fileHistory()} color={color} started={attaching} />, {
     exitOnCtrlC: false,
   });
   // The terminal went away (window closed, ssh dropped): leave as from quit instead of failing on every write.

@@ -16,8 +16,14 @@ export interface QueuedLine {
   group: number;
 }
 
+/**
+ * What Ctrl-C did to a command: `cancelled` it stopped it; `late` it came while the command could not stop (it had
+ * started changing the process, or does not look at the signal), so the command went on and its result stands.
+ */
+export type Cancel = 'cancelled' | 'late';
+
 export type Entry =
-  | { id: number; kind: 'command'; line: string; outcome?: Outcome; explain: boolean; cancelled: boolean }
+  | { id: number; kind: 'command'; line: string; outcome?: Outcome; explain: boolean; cancel?: Cancel }
   | { id: number; kind: 'notice'; text: string; tone: 'warn' | 'ok' | 'dim' };
 
 /** Where the output view stands: following the end, at the start of one entry, or at a line the user paged to. */
@@ -40,6 +46,8 @@ export interface ConsoleState {
   /** Ctrl-C was pressed at an empty prompt: the next one quits. */
   confirmQuit: boolean;
   quitting: boolean;
+  /** Set once the console has detached on the way out: the last words on the screen. */
+  left?: string;
   /** A tour is under way; Enter at an empty prompt runs its next stage. */
   tour?: { next?: string };
   /** Bumped whenever the target may have changed (status line, symbol tables). */
@@ -58,7 +66,8 @@ export type Action =
   | { type: 'run'; lines: string[] }
   | { type: 'start'; nowMs: number }
   | { type: 'finished'; entryId: number; outcome: Outcome | undefined; explain: boolean }
-  | { type: 'notice'; text: string; tone: 'warn' | 'ok' | 'dim' };
+  | { type: 'notice'; text: string; tone: 'warn' | 'ok' | 'dim' }
+  | { type: 'left'; text: string };
 
 /** Results kept in the output area; older ones go (the history keeps the lines). */
 export const MAX_ENTRIES = 100;
@@ -77,6 +86,21 @@ export function initialState(history: string[] = []): ConsoleState {
   };
 }
 
+/**
+ * The state the console opens with: `startedLine` is already running (its entry shows the spinner, entry id 1), then
+ * `lines` run in order, the first of them anchoring the view.
+ */
+export function openingState(history: string[], lines: string[], startedLine: string | undefined, nowMs: number): ConsoleState {
+  const s = { ...initialState(history), queue: lines.map((line, i) => ({ line, anchor: i === 0 && startedLine === undefined, group: 0 })) };
+  if (startedLine === undefined) return s;
+  const id = s.nextId;
+  return {
+    ...addEntry(s, { id, kind: 'command', line: startedLine, explain: false }),
+    nextId: id + 1,
+    running: { entryId: id, line: startedLine, group: 0, startedMs: nowMs, cancelling: false },
+  };
+}
+
 export type Completer = (text: string, cursor: number) => Completion;
 
 export function createReducer(complete: Completer) {
@@ -90,6 +114,8 @@ export function createReducer(complete: Completer) {
         return start(s, a.nowMs);
       case 'finished':
         return finished(s, a.entryId, a.outcome, a.explain);
+      case 'left':
+        return { ...s, left: a.text, revision: s.revision + 1 };
       case 'notice':
         return { ...addEntry(s, { id: s.nextId, kind: 'notice', text: a.text, tone: a.tone }), nextId: s.nextId + 1, revision: s.revision + 1 };
     }
@@ -114,7 +140,7 @@ function start(s: ConsoleState, nowMs: number): ConsoleState {
   if (s.running || s.queue.length === 0) return s;
   const [next, ...rest] = s.queue;
   const id = s.nextId;
-  const withEntry = addEntry(s, { id, kind: 'command', line: next!.line, explain: false, cancelled: false });
+  const withEntry = addEntry(s, { id, kind: 'command', line: next!.line, explain: false });
   return {
     ...withEntry,
     queue: rest,
@@ -126,8 +152,8 @@ function start(s: ConsoleState, nowMs: number): ConsoleState {
 
 function finished(s: ConsoleState, entryId: number, outcome: Outcome | undefined, explain: boolean): ConsoleState {
   const running = s.running?.entryId === entryId ? s.running : undefined;
-  const cancelled = running?.cancelling === true;
-  const entries = s.entries.map((e) => (e.id === entryId && e.kind === 'command' ? { ...e, outcome, explain, cancelled } : e));
+  const cancel = running?.cancelling ? cancelOutcome(outcome) : undefined;
+  const entries = s.entries.map((e) => (e.id === entryId && e.kind === 'command' ? { ...e, outcome, explain, cancel } : e));
   let queue = s.queue;
   let tour = s.tour;
   let nextId = s.nextId;
@@ -141,6 +167,14 @@ function finished(s: ConsoleState, entryId: number, outcome: Outcome | undefined
     tour = step.done ? undefined : { next: step.next };
   }
   return { ...s, entries, queue, tour, nextId, running: undefined, revision: s.revision + 1, quitting: s.quitting || outcome?.quit === true };
+}
+
+/** Error codes of a command that stopped because its signal was aborted. */
+const CANCEL_CODES = new Set(['ABORT_ERR', 'E_CANCELLED']);
+
+function cancelOutcome(outcome: Outcome | undefined): Cancel {
+  if (!outcome || (!outcome.ok && CANCEL_CODES.has(outcome.error!.code))) return 'cancelled';
+  return 'late';
 }
 
 function onKey(s: ConsoleState, input: string, key: Partial<Key>, view: ViewInfo, complete: Completer): ConsoleState {
@@ -238,7 +272,8 @@ function controlKey(ch: string): [string, Partial<Key>] {
 }
 
 function submit(s: ConsoleState): ConsoleState {
-  const line = s.editor.text;
+  // Spaces around a line change nothing it does (Tab leaves one after a word): history keeps it without them.
+  const line = s.editor.text.trim();
   const cleared: ConsoleState = { ...s, editor: ed.emptyEditor, browsing: undefined, completions: undefined };
   if (line.trim() === '') {
     // Enter on an empty prompt moves a tour on (once: a pending `tour next` is enough); otherwise it does nothing.

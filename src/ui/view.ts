@@ -19,7 +19,8 @@ export function entryLines(e: Entry, width: number): StyledLine[] {
   else {
     raw = [echoLine(e.line)];
     if (e.outcome) raw.push(...outcomeLines(e.outcome, e.explain, width));
-    if (e.cancelled) raw.push([{ text: 'cancelled (Ctrl-C)', role: 'warn' }]);
+    if (e.cancel === 'cancelled') raw.push([{ text: 'cancelled (Ctrl-C)', role: 'warn' }]);
+    if (e.cancel === 'late') raw.push([{ text: 'Ctrl-C came too late: this command does not stop half-way; it finished (above)', role: 'warn' }]);
   }
   const lines = raw.flatMap((l) => wrapLine(l, width));
   cache.set(e, { width, lines });

@@ -13,6 +13,7 @@ export function hintLine(state: ConsoleState, nowMs: number): StyledLine {
     const queued = state.queue.length ? ` · ${state.queue.length} more queued` : '';
     return [{ text: `${frame} ${state.running.line} · ${seconds.toFixed(1)} s${queued} · Ctrl-C cancels`, role: 'ok' }];
   }
+  if (state.left !== undefined) return [{ text: state.left, role: 'ok' }];
   if (state.quitting) return [{ text: 'detaching…', role: 'dim' }];
   if (state.confirmQuit) return [{ text: 'press Ctrl-C again to quit (the process runs on, detached)', role: 'warn' }];
   if (state.search) return [{ text: 'type to search history · ^R older · Enter runs · Esc cancels', role: 'dim' }];
