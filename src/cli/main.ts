@@ -88,7 +88,9 @@ function installExitGuards(session: Session): void {
 
 main().then(
   (code) => {
-    process.exitCode = code;
+    // The target is detached by now: leave at once rather than wait for every handle to close (stdout and stderr
+    // to pipes and files are written synchronously on Linux, so nothing printed is lost).
+    process.exit(code);
   },
   (err) => {
     process.stderr.write(errorText(toHotpatchError(err)) + '\n');

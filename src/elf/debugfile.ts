@@ -4,6 +4,7 @@ import { dirname, join, resolve } from 'node:path';
 import { HotpatchError } from '../errors.js';
 import { openElf } from './reader.js';
 import { mergeSymbolTables } from './merge.js';
+import type { NameScreen } from './symtab.js';
 import type { ElfFile, ElfSymbol } from './types.js';
 
 /**
@@ -114,12 +115,19 @@ export function mergeDebugSymbols(stripped: ElfFile, debug: ElfFile): ElfFile {
       'use the debug file made from this very binary');
   }
   let merged: ElfSymbol[] | undefined;
+  const mergeWith = (debugSymbols: ElfSymbol[], keep: (s: ElfSymbol) => boolean): ElfSymbol[] => {
+    const debugSymtab = debugSymbols.filter((s) => s.table === 'symtab');
+    const strippedDynsym = stripped.dynamicSymbols().filter((s, index) => index > 0 && s.type !== 'section' && s.type !== 'file' && keep(s));
+    return mergeSymbolTables(debugSymtab, strippedDynsym);
+  };
   const symbols = (): ElfSymbol[] => {
-    if (merged) return merged;
-    const debugSymtab = debug.symbols().filter((s) => s.table === 'symtab');
-    const strippedDynsym = stripped.dynamicSymbols().filter((s, index) => index > 0 && s.type !== 'section' && s.type !== 'file');
-    merged = mergeSymbolTables(debugSymtab, strippedDynsym);
+    merged ??= mergeWith(debug.symbols(), () => true);
     return merged;
+  };
+  // A screened lookup before the whole table is needed: screen both files' names, merge only those.
+  const symbolsMatching = (screen: NameScreen): ElfSymbol[] => {
+    if (merged || !debug.symbolsMatching) return symbols();
+    return mergeWith(debug.symbolsMatching(screen), (s) => screen.loose.test(s.name));
   };
   return {
     path: stripped.path,
@@ -133,6 +141,7 @@ export function mergeDebugSymbols(stripped: ElfFile, debug: ElfFile): ElfFile {
     hasSymtab: debug.hasSymtab || stripped.hasSymtab,
     debugFile: debug.path,
     symbols,
+    symbolsMatching,
     dynamicSymbols: () => stripped.dynamicSymbols(),
     dynamic: () => stripped.dynamic(),
     relocations: () => stripped.relocations(),

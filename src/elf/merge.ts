@@ -1,7 +1,7 @@
 // Merging .symtab with .dynsym: a symbol in both is reported once, as .symtab's entry carrying .dynsym's version.
 import { STT_FILE, STT_SECTION } from './constants.js';
 import type { ElfSymbol } from './types.js';
-import { parseNamedSymbols, symbolAt, SymbolEntries, type StringTable, type SymbolTableInput } from './symtab.js';
+import { parseNamedSymbols, symbolAt, SymbolEntries, type NameScreen, type StringTable, type SymbolTableInput } from './symtab.js';
 
 /*
  * ld writes a versioned symbol into .symtab as "printf@GLIBC_2.2.5" (or "name@@VER" for the default
@@ -109,6 +109,10 @@ class RawDynsymIndex {
     return position === undefined ? undefined : { position, versioned: true };
   }
 
+  mayMatch(position: number, screen: NameScreen): boolean {
+    return this.input.names.mayMatchAt(this.entries.nameOffset(position), screen.sticky, screen.loose, screen.prefix);
+  }
+
   nameAt(position: number): string {
     return this.input.names.name(this.entries.nameOffset(position));
   }
@@ -129,9 +133,12 @@ function adoptTwin(symbol: ElfSymbol, dynsym: RawDynsymIndex, twin: Twin): void 
   if (version !== undefined) symbol.version = version;
 }
 
-/** .symtab and .dynsym parsed and merged straight from the raw tables. */
-export function parseMergedSymbols(symtab: SymbolTableInput, dynsym: SymbolTableInput | undefined): ElfSymbol[] {
-  if (!dynsym) return parseNamedSymbols(symtab);
+/**
+ * .symtab and .dynsym parsed and merged straight from the raw tables. With a `screen`, only names that pass it
+ * are made into symbols (a .dynsym twin passes whenever its .symtab entry does: same name, or name@VER).
+ */
+export function parseMergedSymbols(symtab: SymbolTableInput, dynsym: SymbolTableInput | undefined, screen?: NameScreen): ElfSymbol[] {
+  if (!dynsym) return parseNamedSymbols(symtab, undefined, screen);
   const index = new RawDynsymIndex(dynsym);
   const covered = new Uint8Array(index.entries.count);
   const merged = parseNamedSymbols(symtab, (symbol, entries, position) => {
@@ -143,10 +150,11 @@ export function parseMergedSymbols(symtab: SymbolTableInput, dynsym: SymbolTable
     if (!twin) return;
     covered[twin.position] = 1;
     adoptTwin(symbol, index, twin);
-  });
+  }, screen);
   for (let position = 1; position < index.entries.count; position++) {
     const kind = index.entries.kind(position);
     if (covered[position] || kind === STT_SECTION || kind === STT_FILE) continue;
+    if (screen && !index.mayMatch(position, screen)) continue;
     merged.push(index.symbolAt(position));
   }
   return merged;

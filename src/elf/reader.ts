@@ -7,8 +7,8 @@ import { VirtualImage } from './image.js';
 import { locateDynsym, readDynamicTable, type DynamicTable } from './dynamic.js';
 import { readRelocations } from './relocations.js';
 import { readBuildId, readDebugLink } from './notes.js';
-import { parseAllSymbols, StringTable, type SymbolTableInput } from './symtab.js';
-import { parseMergedSymbols } from './merge.js';
+import { parseAllSymbols, parseNamedSymbols, StringTable, type NameScreen, type SymbolTableInput } from './symtab.js';
+import { mergeSymbolTables, parseMergedSymbols } from './merge.js';
 
 /** Computes on first call, then answers from the cache; a failure is not cached, so it repeats the same way. */
 function once<T>(compute: () => T): () => T {
@@ -58,6 +58,18 @@ function buildElfFile(source: ByteSource, layout: ElfLayout): ElfFile {
     // Stripped: the .dynsym entries themselves, shared with dynamicSymbols().
     return dynamicSymbols().filter((s, index) => index > 0 && s.type !== 'section' && s.type !== 'file');
   }));
+  // A one-off screened parse for a name pattern: nothing cached, the full table is not made.
+  const symbolsMatching = (screen: NameScreen): ElfSymbol[] => {
+    const symtab = symtabInput(source, sections);
+    if (!symtab) return symbols();
+    // Screen both tables, then merge the few survivors: a .dynsym twin has the .symtab name (or its base before
+    // @VER), so it passes the screen exactly when its .symtab entry does.
+    return source.batch(() => {
+      const dynsym = dynsymInput();
+      const fromSymtab = parseNamedSymbols(symtab, undefined, screen);
+      return dynsym ? mergeSymbolTables(fromSymtab, parseNamedSymbols(dynsym, undefined, screen)) : fromSymtab;
+    });
+  };
   const dynamic = once((): ElfDynamic | undefined => source.batch(() => dynamicTable()?.describe()));
   const relocations = once((): ElfRelocation[] => source.batch(() => {
     const table = dynamicTable();
@@ -73,6 +85,7 @@ function buildElfFile(source: ByteSource, layout: ElfLayout): ElfFile {
     sections,
     hasSymtab: sections.some((s) => s.type === SHT_SYMTAB),
     symbols,
+    symbolsMatching,
     dynamicSymbols,
     dynamic,
     relocations,

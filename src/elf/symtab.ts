@@ -19,6 +19,19 @@ export class StringTable {
     return this.bytes.length;
   }
 
+  /**
+   * Whether the name at `offset` may match: `sticky` (flag y) is tried right at the offset of the ASCII text, so
+   * 107k names are screened without making a string each. Non-ASCII tables decode the name and use `loose`.
+   */
+  mayMatchAt(offset: number, sticky: RegExp, loose: RegExp, prefix = ''): boolean {
+    if (this.text !== undefined) {
+      if (prefix && !this.text.startsWith(prefix, offset)) return false;
+      sticky.lastIndex = offset;
+      return sticky.test(this.text);
+    }
+    return offset < this.bytes.length && loose.test(this.name(offset));
+  }
+
   name(offset: number): string {
     if (offset >= this.bytes.length) {
       if (offset === 0) return '';
@@ -47,6 +60,23 @@ export interface SymbolTableInput {
   table: 'symtab' | 'dynsym';
   /** Version of the symbol at a dynsym index, when the file has version tables. */
   versionOf?: (index: number) => string | undefined;
+}
+
+/**
+ * A cheap first pass over names (a superset of what the caller wants; it filters the result exactly).
+ * `sticky` has flag y and matches from a name's first character; `loose` is anchored with ^ for decoded names.
+ */
+export interface NameScreen {
+  sticky: RegExp;
+  loose: RegExp;
+  /** Literal text every passing name starts with: checked before the expression runs. */
+  prefix: string;
+}
+
+/** A screen from a regular-expression source for one whole name (no anchors); "name@VER" forms pass too. */
+export function nameScreen(source: string, prefix = ''): NameScreen {
+  const body = `(?:${source})(?:@[^\\0]*)?`;
+  return { sticky: new RegExp(`${body}(?:\\0|$)`, 'ys'), loose: new RegExp(`^${body}$`, 's'), prefix };
 }
 
 const TWO_TO_32 = 0x1_0000_0000;
@@ -116,7 +146,7 @@ export function parseAllSymbols(input: SymbolTableInput): ElfSymbol[] {
  * b.c are told apart. `onSymbol` may adjust each symbol before it is kept.
  */
 export function parseNamedSymbols(input: SymbolTableInput,
-  onSymbol?: (symbol: ElfSymbol, entries: SymbolEntries, index: number) => void): ElfSymbol[] {
+  onSymbol?: (symbol: ElfSymbol, entries: SymbolEntries, index: number) => void, screen?: NameScreen): ElfSymbol[] {
   const entries = new SymbolEntries(input.entries);
   const symbols: ElfSymbol[] = [];
   let currentFile: string | undefined;
@@ -127,6 +157,7 @@ export function parseNamedSymbols(input: SymbolTableInput,
       continue;
     }
     if (kind === STT_SECTION) continue;
+    if (screen && !input.names.mayMatchAt(entries.nameOffset(index), screen.sticky, screen.loose, screen.prefix)) continue;
     const symbol = symbolAt(input, entries, index);
     if (symbol.bind === 'local' && currentFile !== undefined) symbol.file = currentFile;
     onSymbol?.(symbol, entries, index);

@@ -1,4 +1,5 @@
 // The shapes the ELF reader returns: plain data, addresses as bigint (file virtual addresses, no load bias).
+import type { NameScreen } from './symtab.js';
 
 export type SymbolType = 'func' | 'object' | 'notype' | 'section' | 'file' | 'tls' | 'ifunc' | 'common' | 'other';
 export type SymbolBind = 'local' | 'global' | 'weak' | 'unique' | 'other';
@@ -91,6 +92,11 @@ export interface ElfFile {
   debugFile?: string;
   /** .symtab and .dynsym merged (each symbol once), STT_FILE locals labelled. Parsed on first call, cached. */
   symbols(): ElfSymbol[];
+  /**
+   * Only the symbols whose names may pass `screen` (a superset: callers still test each name), made without
+   * parsing the whole table; absent where that shortcut does not apply (debug-file merges).
+   */
+  symbolsMatching?(screen: NameScreen): ElfSymbol[];
   /** Only .dynsym, in table order (index = dynsym index). */
   dynamicSymbols(): ElfSymbol[];
   dynamic(): ElfDynamic | undefined;

@@ -1,6 +1,7 @@
 // The address space of the target: modules from /proc/PID/maps with their symbols, rebuilt only when the mappings change.
 import { statSync } from 'node:fs';
 import { openElf } from '../elf/reader.js';
+import { nameScreen } from '../elf/symtab.js';
 import { findDebugFile, mergeDebugSymbols } from '../elf/debugfile.js';
 import type { ElfFile } from '../elf/types.js';
 import { readMaps, modulesFromMaps } from './maps.js';
@@ -65,6 +66,15 @@ export class ElfCache {
   }
 }
 
+const NOT_NUL = '[^\\0]';
+
+/** The pattern of `syms` (a glob, or a substring without * and ?) as a regular expression that cannot run past a name's end. */
+function screenSource(pattern: string): string {
+  const escape = (text: string) => text.replace(/[.+^${}()|[\]\\*?]/g, '\\$&');
+  if (!/[*?]/.test(pattern)) return `${NOT_NUL}*?${escape(pattern)}${NOT_NUL}*`;
+  return pattern.split('').map((c) => (c === '*' ? `${NOT_NUL}*` : c === '?' ? NOT_NUL : escape(c))).join('');
+}
+
 export class SpaceCache {
   private space?: AddressSpace;
   private signature = '';
@@ -113,10 +123,13 @@ export class SpaceCache {
       match(pattern, filter = {}) {
         if (index) return index.match(pattern, filter);
         const test = /[*?]/.test(pattern) ? globTester(pattern) : (name: string) => name.includes(pattern);
+        const screen = nameScreen(screenSource(pattern), /[*?]/.test(pattern) ? pattern.split(/[*?]/)[0] : '');
         const out: RuntimeSymbol[] = [];
         for (const m of modules) {
           if (filter.module !== undefined && m.name !== filter.module) continue;
-          for (const sym of loadElf(m.path)?.symbols() ?? []) {
+          const elf = loadElf(m.path);
+          const candidates = elf?.symbolsMatching ? elf.symbolsMatching(screen) : elf?.symbols() ?? [];
+          for (const sym of candidates) {
             if (!test(sym.name) || !isAddressable(sym)) continue;
             if (filter.type !== undefined && sym.type !== filter.type) continue;
             if (filter.localOnly && sym.bind !== 'local') continue;
