@@ -120,6 +120,19 @@ test('tables fit the width by narrowing the widest columns; huge results are cap
   const { lines } = blockLines({ type: 'table', columns: ['address', 'size', 'type', 'bind', 'name', 'file', 'module'], rows }, 80, 100);
   for (const l of lines) assert.ok(lineLength(l) <= 80, `${lineLength(l)}: ${l.map((s) => s.text).join('')}`);
   assert.match(lines[1]!.map((s) => s.text).join(''), /^0x55d104bc82f0\s+16\s+func/);
+  // Narrowed cells wrap: every character of the long name and path is still there, in order.
+  const text = lines.slice(1).map((l) => l.map((s) => s.text).join(''));
+  assert.ok(text.length > 1, 'the row takes more than one line');
+  const nameColumn = lines[0]!.map((s) => s.text).join('').indexOf('name');
+  const name = text.map((t) => t.slice(nameColumn).split(/\s{2,}/)[0]).join('');
+  assert.equal(name, rows[0]![4]);
+  // Summaries wrap at spaces.
+  const help = blockLines({ type: 'table', columns: ['command', 'what it does'], rows: [['syms [GLOB] [--module M] [--type func|object]', 'find functions and variables by name (globs allowed), with their source file']] }, 60, 100);
+  const helpText = help.lines.slice(1).map((l) => l.map((s) => s.text).join(''));
+  for (const t of helpText) assert.ok(t.length <= 60, t);
+  const summaryColumn = help.lines[0]!.map((s) => s.text).join('').indexOf('what it does');
+  assert.equal(helpText.map((t) => t.slice(summaryColumn).trim()).filter(Boolean).join(' '), 'find functions and variables by name (globs allowed), with their source file');
+  assert.equal(helpText.map((t) => t.slice(0, summaryColumn).trim()).filter(Boolean).join(' '), 'syms [GLOB] [--module M] [--type func|object]');
   const big = blockLines({ type: 'table', columns: ['n'], rows: Array.from({ length: 100_000 }, (_, i) => [String(i)]) }, 80, MAX_RESULT_LINES);
   assert.equal(big.lines.length, MAX_RESULT_LINES);
   assert.equal(big.more, 100_000 - (MAX_RESULT_LINES - 1));

@@ -91,20 +91,42 @@ export function blockLines(b: Block, width: number, budget: number): { lines: St
   }
 }
 
-/** Aligned columns with a bold heading, fitted to the width: the widest text columns give way, their cells cut with '…'. */
+/**
+ * Aligned columns with a bold heading, fitted to the width: the widest text columns give way, and their cells wrap onto
+ * more lines (at spaces where they can) rather than lose text: a cut name or summary would say something else.
+ */
 function tableLines(columns: string[], rows: string[][], alignRight: number[], width: number): StyledLine[] {
   const natural = columns.map((c, i) => Math.max(c.length, ...rows.map((r) => (r[i] ?? '').length)));
-  // Numbers and addresses are never cut: a cut address is a wrong address.
+  // Numbers and addresses are never narrowed: they stay whole on one line.
   const numeric = columns.map((_, i) => rows.length > 0 && rows.every((r) => /^(0x[0-9a-f]+|-?[\d.]+)?$/i.test(r[i] ?? '')));
   const widths = fitColumns(natural, numeric, width);
-  const cells = (r: string[]) =>
+  const line = (r: string[]) =>
     r
-      .map((c, i) => {
-        const cell = cut(c ?? '', widths[i]!);
-        return alignRight.includes(i) ? cell.padStart(widths[i]!) : i === r.length - 1 ? cell : cell.padEnd(widths[i]!);
-      })
-      .join('  ');
-  return [plainLine(cells(columns).trimEnd(), 'tableHead'), ...rows.map((r) => plainLine(cells(r).trimEnd()))];
+      .map((c, i) => (alignRight.includes(i) ? c.padStart(widths[i]!) : i === r.length - 1 ? c : c.padEnd(widths[i]!)))
+      .join('  ')
+      .trimEnd();
+  const out: StyledLine[] = [plainLine(line(columns.map((c, i) => cut(c, widths[i]!))), 'tableHead')];
+  for (const r of rows) {
+    const cells = columns.map((_, i) => wrapCell(r[i] ?? '', widths[i]!));
+    const height = Math.max(...cells.map((c) => c.length));
+    for (let k = 0; k < height; k++) out.push(plainLine(line(cells.map((c) => c[k] ?? ''))));
+  }
+  return out;
+}
+
+/** A cell's text in lines of at most `width`: broken after a space in the line's second half, else at the width. */
+function wrapCell(text: string, width: number): string[] {
+  if (text.length <= width) return [text];
+  const lines: string[] = [];
+  let rest = text;
+  while (rest.length > width) {
+    const space = rest.lastIndexOf(' ', width);
+    const at = space > width / 2 ? space : width;
+    lines.push(rest.slice(0, at).trimEnd());
+    rest = rest.slice(at).trimStart();
+  }
+  if (rest) lines.push(rest);
+  return lines;
 }
 
 /** Column widths that fit in `width` with two spaces between, narrowing the widest text column first, none below 8. */
