@@ -314,7 +314,22 @@ Napi::Value ReadMemory(const Napi::CallbackInfo& info) {
     toJsError(env, hp::sysFault(static_cast<int>(-n), "process_vm_readv", pid)).ThrowAsJavaScriptException();
     return env.Undefined();
   }
+  if (static_cast<size_t>(n) == len) return buf;  // the whole range: no second copy
   return Napi::Buffer<uint8_t>::Copy(env, buf.Data(), static_cast<size_t>(n));
+}
+
+// The same into a caller's buffer (reused across reads, so a long dump pays no page faults): bytes read.
+Napi::Value ReadMemoryInto(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  pid_t pid = info[0].As<Napi::Number>().Int32Value();
+  uint64_t addr = toU64(info[1]);
+  auto out = info[2].As<Napi::Buffer<uint8_t>>();
+  int64_t n = hp::Tracer::readMemory(pid, addr, out.Data(), out.Length());
+  if (n < 0) {
+    toJsError(env, hp::sysFault(static_cast<int>(-n), "process_vm_readv", pid)).ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  return Napi::Number::New(env, static_cast<double>(n));
 }
 
 // Data writes through /proc/PID/mem work on read-only pages too (the kernel writes as for a debugger).
@@ -344,6 +359,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("Tracer", TracerWrap::Define(env));
   napi_add_env_cleanup_hook(env, TracerWrap::shutdownAll, nullptr);
   exports.Set("readMemory", Napi::Function::New(env, ReadMemory));
+  exports.Set("readMemoryInto", Napi::Function::New(env, ReadMemoryInto));
   exports.Set("writeMemory", Napi::Function::New(env, WriteMemory));
   return exports;
 }

@@ -1,7 +1,7 @@
 // Issue 2 end to end: attach to real fixture processes with the hotpatch binary, explore them, leave them as found.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { writeFileSync, mkdtempSync } from 'node:fs';
+import { writeFileSync, mkdtempSync, readFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startFixture, killAllFixtures, status, parseFields, fixturePath } from './helpers/fixtures.js';
@@ -82,6 +82,22 @@ test('peek reads globals and statics without stopping; typed views', async () =>
   assert.deepEqual(r.json[1].result.values, [2]);
   assert.equal(r.json[2].result.length, 16);
   assert.equal(r.json[0].pause, undefined, 'reading memory does not stop the target');
+});
+
+test('peek --out dumps memory to a file byte for byte; an unmapped range fails and leaves no file', async () => {
+  const f = await startFixture('counter');
+  const dir = mkdtempSync(join(tmpdir(), 'hp-dump-'));
+  const file = join(dir, 'main.bin');
+  const r = await runCliJson<JsonOutcome>(['-p', String(f.pid), '--json', '-e', `peek libc.so.6!malloc 1200000 --out ${file}`, '-e', 'peek libc.so.6!malloc 64']);
+  assert.equal(r.code, 0, r.stdout + r.stderr);
+  const dumped = readFileSync(file);
+  assert.equal(dumped.length, 1200000, 'dumps across several 1 MiB chunks');
+  assert.equal(dumped.subarray(0, 64).toString('hex'), r.json[1].result.hex, 'the same bytes as a plain peek');
+  const bad = join(dir, 'bad.bin');
+  const u = await runCliJson<JsonOutcome>(['-p', String(f.pid), '--json', '-e', `peek 0x10 4096 --out ${bad}`]);
+  assert.equal(u.code, 1);
+  assert.equal(u.json[0].error!.code, 'EFAULT');
+  assert.ok(!existsSync(bad), 'no partial file is left');
 });
 
 test('poke a global changes behaviour; poke code shows bytes before and after', async () => {

@@ -162,12 +162,25 @@ export class Target {
     try {
       return native().readMemory(this.pid, address, length);
     } catch (err) {
-      const e = toHotpatchError(err);
-      if (e.code === 'EFAULT' || e.code === 'EIO') {
-        throw new HotpatchError('EFAULT', `address 0x${address.toString(16)} is not mapped in process ${this.pid}`, 'see `maps` for what is mapped');
-      }
-      throw e;
+      throw this.readError(address, err);
     }
+  }
+
+  /** The same into `out`, which a long dump reuses (no page faults per read): the bytes read. */
+  readInto(address: bigint, out: Buffer): number {
+    try {
+      return native().readMemoryInto(this.pid, address, out);
+    } catch (err) {
+      throw this.readError(address, err);
+    }
+  }
+
+  private readError(address: bigint, err: unknown): HotpatchError {
+    const e = toHotpatchError(err);
+    if (e.code === 'EFAULT' || e.code === 'EIO') {
+      return new HotpatchError('EFAULT', `address 0x${address.toString(16)} is not mapped in process ${this.pid}`, 'see `maps` for what is mapped');
+    }
+    return e;
   }
 
   /** Read exactly `length` bytes or say which part is unmapped. */
