@@ -182,15 +182,35 @@ const TICK_ORIGINAL = '8d4701c366'; // counter's tick: lea eax,[rdi+1]; ret; + o
  * SIGKILL of the tool at a random moment of a load/redirect/revert/unload loop, counted from the end of a warm-up
  * command (symbols read, so the kill lands among the patch steps), or in the middle of a long remote call.
  */
+/** The commands of a kill trial: a warm-up (symbols read), then 8 load/redirect/revert/unload cycles or one long call. */
+function trialCommands(kind) {
+  const lib = join(build, 'patches', 'patch_tick.so');
+  return kind === 'remote call'
+    ? ['syms nap', 'call nap 1500 --timeout 5000']
+    : ['syms tick', ...Array.from({ length: 8 }, () => [`load ${lib} --method ${kind === 'dlopen loop' ? 'dlopen' : 'map'}`, 'redirect tick tick_v2', 'revert tick', `unload patch_tick.so`]).flat()];
+}
+
+/** How long a loop runs after its warm-up when nobody kills it: the kill delays are drawn from that span. */
+async function loopSpanMs(kind) {
+  const t = startTarget('counter', ['5']);
+  await waitLine(t, /^ready /, 0, 5000);
+  const tool = spawn(process.execPath, [cli, '-p', String(t.pid), '--json', ...trialCommands(kind).flatMap((c) => ['-e', c])], { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] });
+  let warmAt;
+  tool.stdout.setEncoding('utf8').on('data', () => (warmAt ??= Date.now()));
+  await new Promise((r) => tool.on('close', r));
+  const span = Date.now() - (warmAt ?? Date.now());
+  try {
+    process.kill(t.pid, 'SIGKILL');
+  } catch {}
+  return span;
+}
+
 async function killTrial(kind, delayMs) {
   const remote = kind === 'remote call';
   const t = startTarget(remote ? 'fault_sleeper' : 'counter', remote ? [] : ['5']);
   const alive = remote ? /^tick / : /^count=/;
   await waitLine(t, /^ready /, 0, 5000);
-  const lib = join(build, 'patches', 'patch_tick.so');
-  const cmds = remote
-    ? ['syms nap', 'call nap 1500 --timeout 5000']
-    : ['syms tick', ...Array.from({ length: 8 }, () => [`load ${lib} --method ${kind === 'dlopen loop' ? 'dlopen' : 'map'}`, 'redirect tick tick_v2', 'revert tick', `unload patch_tick.so`]).flat()];
+  const cmds = trialCommands(kind);
   const tool = spawn(process.execPath, [cli, '-p', String(t.pid), '--json', ...cmds.flatMap((c) => ['-e', c])], { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   tool.stdout.setEncoding('utf8').on('data', (d) => (out += d));
@@ -269,9 +289,10 @@ async function soak() {
   const random = prng(value('--seed', 6));
   const results = [];
   const t0 = Date.now();
+  const span = { 'map loop': await loopSpanMs('map loop'), 'dlopen loop': await loopSpanMs('dlopen loop'), 'remote call': 300 };
   for (let i = 0; i < trials; i++) {
     const kind = i % 10 === 9 ? 'remote call' : i % 2 ? 'dlopen loop' : 'map loop';
-    const delay = kind === 'remote call' ? Math.floor(random() * 300) : Math.floor(random() * 700);
+    const delay = Math.floor(random() * span[kind]);
     results.push(await killTrial(kind, delay));
   }
   const byWindow = new Map();
@@ -282,7 +303,7 @@ async function soak() {
     byWindow.set(key, m);
   }
   const stuck = results.filter((r) => r.traced || r.stopped).length;
-  rows.push(['soak', `SIGKILL of hotpatch at random moments, ${trials} trials`, `${stuck === 0 ? 'never' : `${stuck} times`} left stopped/traced; died ${results.filter((r) => r.outcome.startsWith('target died')).length}; orphan jumps ${results.filter((r) => r.orphanJump).length}; clean-up failed ${results.filter((r) => r.cleanedUp === false).length}`, `${((Date.now() - t0) / 1000).toFixed(1)} s`]);
+  rows.push(['soak', `SIGKILL of hotpatch at random moments, ${trials} trials (loops ran ${span['map loop']} ms by map, ${span['dlopen loop']} ms by dlopen)`, `${stuck === 0 ? 'never' : `${stuck} times`} left stopped/traced; died ${results.filter((r) => r.outcome.startsWith('target died')).length}; orphan jumps ${results.filter((r) => r.orphanJump).length}; clean-up failed ${results.filter((r) => r.cleanedUp === false).length}`, `${((Date.now() - t0) / 1000).toFixed(1)} s`]);
   console.log('\nsoak\n');
   console.log(table(['case', 'what was done', 'what held', 'time'], rows));
   console.log('\nSIGKILL of the tool: command in flight when killed → what the target was left as\n');
