@@ -13,7 +13,7 @@ import {
 } from './lib.js';
 
 const FLOOR_STOPS = 200;
-/** Repetitions (each on a fresh target) for rows with a goal, and for the report-only rows of the 7-thread target. */
+/** Repetitions (each on a fresh target) for rows with a goal, and for the report-only rows of the 8-thread target. */
 const CLI_REPS = 5;
 const CLI_REPS_REPORT = 3;
 const GDB_REPS = 3;
@@ -49,8 +49,9 @@ const callbench: Kind = {
 };
 
 const threads: Kind = {
-  label: 'threads (7 threads)',
-  argv: () => [fixture('threads')],
+  label: 'threads (8 threads)',
+  // 5 workers calling work() flat out, a reader blocked in read(), a sleeper and main: 8 threads.
+  argv: () => [fixture('threads'), '5'],
   ready: /^wrong=/,
   tickLine: /^wrong=/,
   patch: () => compileBenchC('bench_patch_work.c', ['-O2', '-shared', '-fPIC']),
@@ -265,7 +266,7 @@ export const pauseBench: Benchmark = {
       });
     }
 
-    // gdb's call dlopen(...), seen from the target, on a 1-thread and a 7-thread target.
+    // gdb's call dlopen(...), seen from the target, on a 1-thread and a 8-thread target.
     const gdbText = new Map<Kind, { text: string; ms: number }>();
     for (const kind of [counter, threads]) {
       const idle = await idleStall(kind, 1000);
@@ -287,7 +288,7 @@ export const pauseBench: Benchmark = {
       });
     }
 
-    // load alone on the sleeping 1-thread counter (the goal), then load + redirect on callbench and the 7-thread target.
+    // load alone on the sleeping 1-thread counter (the goal), then load + redirect on callbench and the 8-thread target.
     const plans: { kind: Kind; reps: number }[] = [
       { kind: counter, reps: CLI_REPS },
       { kind: callbench, reps: CLI_REPS },
