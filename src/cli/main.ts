@@ -60,9 +60,11 @@ async function main(): Promise<number> {
   return runInteractive(session, opts);
 }
 
+/** Set once a signal or a crash makes us leave: that exit, with its code, wins over the batch's own. */
+let leaving = false;
+
 /** Ctrl-C, SIGTERM, SIGHUP, a crash: detach first, then go. */
 function installExitGuards(session: Session): void {
-  let leaving = false;
   const leave = async (code: number) => {
     if (leaving) return;
     leaving = true;
@@ -88,6 +90,8 @@ function installExitGuards(session: Session): void {
 
 main().then(
   (code) => {
+    // A signal's detach also ends the batch (its command fails): leave() exits with the signal's code.
+    if (leaving) return;
     // The target is detached by now: leave at once rather than wait for every handle to close (stdout and stderr
     // to pipes and files are written synchronously on Linux, so nothing printed is lost).
     process.exit(code);
