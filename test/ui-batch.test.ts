@@ -6,7 +6,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { startFixture, killAllFixtures } from './helpers/fixtures.js';
+import { startFixture, killAllFixtures, repoRoot } from './helpers/fixtures.js';
 import { cliPath } from './helpers/cli.js';
 
 const UI_PACKAGES = /^(ink|react|react-dom|react-reconciler|ink-[\w-]+)(\/|$)/;
@@ -35,16 +35,27 @@ function staticImports(entry: string): { files: Set<string>; packages: Set<strin
   return { files, packages };
 }
 
-test('the static import graph of the hotpatch binary holds no Ink or React', () => {
-  const { files, packages } = staticImports(cliPath);
+const cliDir = join(repoRoot, 'dist', 'src', 'cli');
+
+test('the static import graph of the CLI (and of its batch bundle, when built) holds no Ink or React', () => {
+  const { files, packages } = staticImports(join(cliDir, 'main.js'));
   assert.ok(files.size > 10, `the walk followed the imports (${files.size} files)`);
   const ui = [...packages].filter((p) => UI_PACKAGES.test(p));
   assert.deepEqual(ui, [], 'no UI package is imported statically');
   assert.ok(![...files].some((f) => f.includes('/src/ui/')), 'no src/ui module is imported statically');
   // The walk does see Ink where it is imported, so the empty answer above means something.
-  const uiEntry = join(dirname(cliPath), '..', 'ui', 'start.js');
+  const uiEntry = join(repoRoot, 'dist', 'src', 'ui', 'start.js');
   assert.ok(existsSync(uiEntry), 'the UI is built');
   assert.ok(staticImports(uiEntry).packages.has('ink'));
+
+  // The one-file build of the batch CLI, if the build made one: it imports no UI package, and holds no Ink inside.
+  const batchBundle = join(cliDir, 'hotpatch.bundle.js');
+  if (existsSync(batchBundle)) {
+    const bundled = staticImports(batchBundle);
+    assert.deepEqual([...bundled.packages].filter((p) => UI_PACKAGES.test(p)), [], 'the batch bundle imports no UI package');
+    assert.ok(![...bundled.files].some((f) => f.includes('/src/ui/')), 'nor a src/ui module');
+    assert.doesNotMatch(readFileSync(batchBundle, 'utf8'), /node_modules\/(ink|react|react-reconciler)\//, 'and has none inside');
+  }
 });
 
 /** A module for --import that makes resolving any UI package throw, so loading one fails loudly. */
@@ -64,7 +75,7 @@ test('batch runs, with and without a target, work with Ink and React made unload
     spawnSync(process.execPath, ['--import', hook, cliPath, ...args], { encoding: 'utf8', env: { ...process.env, NO_COLOR: '1' }, timeout: 60_000 });
 
   // The hook really does stop Ink: importing the UI entry fails with it.
-  const uiEntry = pathToFileURL(join(dirname(cliPath), '..', 'ui', 'start.js')).href;
+  const uiEntry = pathToFileURL(join(repoRoot, 'dist', 'src', 'ui', 'start.js')).href;
   const probe = spawnSync(process.execPath, ['--import', hook, '--input-type=module', '-e', `await import(${JSON.stringify(uiEntry)})`], { encoding: 'utf8' });
   assert.notEqual(probe.status, 0);
   assert.match(probe.stderr, /UI package loaded: ink|UI package loaded: react/);

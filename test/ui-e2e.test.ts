@@ -5,7 +5,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startFixture, killAllFixtures, status, isAlive } from './helpers/fixtures.js';
+import { startFixture, killAllFixtures, status, isAlive, repoRoot } from './helpers/fixtures.js';
 import { cliPath } from './helpers/cli.js';
 
 const hasTmux = spawnSync('tmux', ['-V']).status === 0;
@@ -22,10 +22,14 @@ after(async () => {
 
 const tmux = (...args: string[]) => execFileSync('tmux', ['-L', SOCKET, ...args], { encoding: 'utf8' });
 
-/** One console in a tmux window of the given size; the pane stays after the console exits, so its last screen can be read. */
-function openConsole(name: string, columns: number, rows: number, env: string, pid: number) {
-  const command = `exec env ${env} XDG_STATE_HOME=${stateDir} ${process.execPath} ${cliPath} ${pid}`;
-  tmux('new-session', '-d', '-s', name, '-x', String(columns), '-y', String(rows), command);
+/**
+ * One console in a tmux window of the given size (`hotpatch PID`, or another command line run from the repository);
+ * the pane stays after the console exits, so its last screen can be read.
+ */
+function openConsole(name: string, columns: number, rows: number, env: string, what: number | string) {
+  const run = typeof what === 'number' ? `${process.execPath} ${cliPath} ${what}` : what;
+  const command = `exec env ${env} XDG_STATE_HOME=${stateDir} ${run}`;
+  tmux('new-session', '-d', '-s', name, '-x', String(columns), '-y', String(rows), '-c', repoRoot, command);
   tmux('set-option', '-t', name, 'remain-on-exit', 'on');
   const screen = () => tmux('capture-pane', '-p', '-t', name);
   const lines = () => screen().replace(/\n+$/, '').split('\n');
@@ -137,4 +141,39 @@ test('colour terminal: coloured disassembly; long output stays above the prompt 
   await until(() => status(f.pid).tracerPid === 0, 'the target to be untraced', c.screen);
   assert.ok(isAlive(f.pid));
   await f.stop();
+});
+
+test('npm start (scripts/demo.mjs): the console on the demo; the tour patches it stage by stage; quit stops the demo', { skip }, async () => {
+  const log = '/tmp/hotpatch-demo.log';
+  // Tall enough for a whole stage (its explanation and its commands' output) on one screen.
+  const c = openConsole('demo', 100, 50, 'NO_COLOR=1', `${process.execPath} scripts/demo.mjs`);
+  const attached = await until(() => /pid (\d+) demo/.exec(c.screen()), 'the console attached to the demo', c.screen);
+  const pid = Number(attached![1]);
+  assert.ok(isAlive(pid));
+  assert.notEqual(readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')[1], String(process.pid), 'the demo is not our child');
+  const logLines = () => readFileSync(log, 'utf8').trim().split('\n');
+
+  c.keys('tour', 'Enter');
+  await until(() => /Tour 1\/6 · find/.test(c.screen()) && /func\s+local\s+rate_limit\s+demo\.c/.test(c.screen()), 'stage 1 and its syms', c.screen);
+  assert.match(c.screen(), /tour · Enter runs the next stage: read/, 'the tour waits for the user');
+  // An empty Enter moves the tour on, one stage each.
+  c.keys('Enter');
+  await until(() => /Tour 2\/6 · read/.test(c.screen()) && /setle/.test(c.screen()), 'stage 2: the disassembly with the bug', c.screen);
+  c.keys('Enter');
+  await until(() => /loaded demo_fix\.so/.test(c.screen()), 'stage 3: the fix loaded', c.screen);
+  c.keys('Enter');
+  await until(() => /│ 1 patch │/.test(c.screen()), 'stage 4: the status line counts the patch', c.screen);
+  const patchedFrom = logLines().length;
+  await until(() => logLines().slice(patchedFrom).some((l) => /routed=8\/12 .* OK$/.test(l)), 'the demo to admit 8 calls, not 9', c.screen);
+  c.keys('Enter');
+  await until(() => /Tour 5\/6 · watch/.test(c.screen()) && /next stage: revert/.test(c.screen()), 'stage 5', c.screen);
+  c.keys('Enter');
+  await until(() => /reverted #\d+ rate_limit/.test(c.screen()) && /end of the tour/.test(c.screen()), 'stage 6: reverted', c.screen);
+  await until(() => /│ 0 patches │/.test(c.screen()), 'no patch left', c.screen);
+  const revertedFrom = logLines().length;
+  await until(() => logLines().slice(revertedFrom).some((l) => /routed=9\/12 .* OVERLOAD$/.test(l)), 'the demo back to its bug', c.screen);
+
+  c.keys('quit', 'Enter');
+  await until(() => c.exited(), 'the console to exit', c.screen);
+  await until(() => !isAlive(pid), 'npm start to stop the demo it started', c.screen);
 });
