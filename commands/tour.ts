@@ -1,5 +1,6 @@
 // tour: a guided patch of the demo target, one stage at a time; each stage gives the lines to run and why.
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+import { packageRoot } from '../src/paths.js';
 import type { CommandSpec } from '../src/command.js';
 import { text, type Block } from '../src/result.js';
 import { HotpatchError } from '../src/errors.js';
@@ -29,7 +30,7 @@ interface Stage {
 }
 
 // dist/commands/tour.js → the repository root is two levels up.
-const DEMO_FIX = fileURLToPath(new URL('../../fixtures/build/patches/demo_fix.so', import.meta.url));
+const DEMO_FIX = join(packageRoot(), 'fixtures', 'build', 'patches', 'demo_fix.so');
 const LOG = '/tmp/hotpatch-demo.log';
 
 export const TOUR_STAGES: Stage[] = [

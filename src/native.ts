@@ -1,7 +1,7 @@
 // Loads the native addon and gives its plain-object API a type; nothing else.
 import { createRequire } from 'node:module';
-import { fileURLToPath } from 'node:url';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
+import { packageRoot } from './paths.js';
 
 export type OpKind = 'regs' | 'setregs' | 'fpregs' | 'read' | 'write' | 'call' | 'syscall';
 
@@ -69,13 +69,10 @@ interface NativeModule {
   writeMemory(pid: number, addr: bigint, data: Buffer): number;
 }
 
-const here = dirname(fileURLToPath(import.meta.url));
-// dist/src/native.js → repo root is two levels up.
-const addonPath = join(here, '..', '..', 'build', 'Release', 'hotpatch_native.node');
 
 let loaded: NativeModule | undefined;
 
 export function native(): NativeModule {
-  loaded ??= createRequire(import.meta.url)(addonPath) as NativeModule;
+  loaded ??= createRequire(import.meta.url)(join(packageRoot(), 'build', 'Release', 'hotpatch_native.node')) as NativeModule;
   return loaded;
 }

@@ -1,6 +1,8 @@
 #!/usr/bin/env node
 // The hotpatch binary: batch mode for scripts, or the interactive console. Never leaves a process stopped or traced.
 import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { packageRoot } from '../paths.js';
 import { parseCli, USAGE } from './args.js';
 import { runBatch, readCommandFile } from './batch.js';
 import { errorText } from './render-plain.js';
@@ -20,7 +22,7 @@ async function main(): Promise<number> {
     return 0;
   }
   if (opts.version) {
-    const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8'));
+    const pkg = JSON.parse(readFileSync(join(packageRoot(), 'package.json'), 'utf8'));
     process.stdout.write(`hotpatch ${pkg.version}\n`);
     return 0;
   }
@@ -60,6 +62,16 @@ async function main(): Promise<number> {
   return runInteractive(session, opts);
 }
 
+/** Exits with `code` after stdout and stderr have taken everything written to them. */
+function exitWhenFlushed(code: number): void {
+  let pending = 2;
+  const done = () => {
+    if (--pending === 0) process.exit(code);
+  };
+  process.stdout.write('', done);
+  process.stderr.write('', done);
+}
+
 /** Set once a signal or a crash makes us leave: that exit, with its code, wins over the batch's own. */
 let leaving = false;
 
@@ -92,9 +104,9 @@ main().then(
   (code) => {
     // A signal's detach also ends the batch (its command fails): leave() exits with the signal's code.
     if (leaving) return;
-    // The target is detached by now: leave at once rather than wait for every handle to close (stdout and stderr
-    // to pipes and files are written synchronously on Linux, so nothing printed is lost).
-    process.exit(code);
+    // The target is detached by now: leave once what was printed is written out, rather than wait for every
+    // handle to close (a big write to a full pipe finishes asynchronously, so exiting at once would cut it).
+    exitWhenFlushed(code);
   },
   (err) => {
     process.stderr.write(errorText(toHotpatchError(err)) + '\n');

@@ -115,19 +115,19 @@ export function mergeDebugSymbols(stripped: ElfFile, debug: ElfFile): ElfFile {
       'use the debug file made from this very binary');
   }
   let merged: ElfSymbol[] | undefined;
-  const mergeWith = (debugSymbols: ElfSymbol[], keep: (s: ElfSymbol) => boolean): ElfSymbol[] => {
-    const debugSymtab = debugSymbols.filter((s) => s.table === 'symtab');
-    const strippedDynsym = stripped.dynamicSymbols().filter((s, index) => index > 0 && s.type !== 'section' && s.type !== 'file' && keep(s));
-    return mergeSymbolTables(debugSymtab, strippedDynsym);
-  };
+  const strippedDynsym = (): ElfSymbol[] =>
+    stripped.dynamicSymbols().filter((s, index) => index > 0 && s.type !== 'section' && s.type !== 'file');
   const symbols = (): ElfSymbol[] => {
-    merged ??= mergeWith(debug.symbols(), () => true);
+    merged ??= mergeSymbolTables(debug.symbols().filter((s) => s.table === 'symtab'), strippedDynsym());
     return merged;
   };
-  // A screened lookup before the whole table is needed: screen both files' names, merge only those.
+  // A screened lookup before the whole table is needed: screen both files' names, merge only those. (A stripped
+  // file's own symbolsMatching is its screened .dynsym; one that still has a .symtab is screened here instead.)
   const symbolsMatching = (screen: NameScreen): ElfSymbol[] => {
-    if (merged || !debug.symbolsMatching) return symbols();
-    return mergeWith(debug.symbolsMatching(screen), (s) => screen.loose.test(s.name));
+    if (merged || !debug.symbolsMatching || !stripped.symbolsMatching) return symbols();
+    const fromDebug = debug.symbolsMatching(screen).filter((s) => s.table === 'symtab');
+    const fromStripped = stripped.hasSymtab ? strippedDynsym().filter((s) => screen.loose.test(s.name)) : stripped.symbolsMatching(screen);
+    return mergeSymbolTables(fromDebug, fromStripped);
   };
   return {
     path: stripped.path,

@@ -61,7 +61,11 @@ function buildElfFile(source: ByteSource, layout: ElfLayout): ElfFile {
   // A one-off screened parse for a name pattern: nothing cached, the full table is not made.
   const symbolsMatching = (screen: NameScreen): ElfSymbol[] => {
     const symtab = symtabInput(source, sections);
-    if (!symtab) return symbols();
+    if (!symtab) {
+      // Stripped: the .dynsym entries that pass, as symbols() would list them.
+      const dynsym = dynsymInput();
+      return dynsym ? source.batch(() => parseNamedSymbols(dynsym, undefined, screen)) : [];
+    }
     // Screen both tables, then merge the few survivors: a .dynsym twin has the .symtab name (or its base before
     // @VER), so it passes the screen exactly when its .symtab entry does.
     return source.batch(() => {

@@ -1,11 +1,11 @@
-// Test helpers that run the built hotpatch command (dist/src/cli/main.js) as a user would, and collect its output.
+// Test helpers that run the built hotpatch command (dist/src/cli/bin.js, the installed `hotpatch`) as a user would, and collect its output.
 import { spawn } from "node:child_process";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
 /** The repository root: this file runs as dist/test/helpers/cli.js. */
 const repoRoot = join(dirname(fileURLToPath(import.meta.url)), "..", "..", "..");
-export const cliPath = join(repoRoot, "dist", "src", "cli", "main.js");
+export const cliPath = join(repoRoot, "dist", "src", "cli", "bin.js");
 
 export interface CliOptions {
   /** Written to stdin, which is then closed. Without it stdin is closed at once. */
@@ -25,7 +25,7 @@ export interface CliResult {
   stderr: string;
 }
 
-/** Runs `node dist/src/cli/main.js ...args` and resolves with its exit code and output. */
+/** Runs `node dist/src/cli/bin.js ...args` and resolves with its exit code and output. */
 export function runCli(args: string[], opts: CliOptions = {}): Promise<CliResult> {
   const timeoutMs = opts.timeoutMs ?? 20_000;
   return new Promise((resolve, reject) => {
