@@ -152,6 +152,16 @@ test('hexdumps: the plain layout where it fits, one row per 16 bytes in 80 colum
   assert.ok(roles.length > 0 && roles.every((seg) => seg.role === 'zeroByte'), 'zero bytes have their own role');
 });
 
+test('an error message with line breaks becomes rows of its own, each wrapped to the width', () => {
+  const error = new HotpatchError('ETIMEDOUT', 'the remote call at 0x7f410064ed50 did not return within 2000 ms\n(another thread may hold a lock it needs); the thread was restored', 'try again');
+  const entry = { id: 1, kind: 'command' as const, line: 'call sleep 3', explain: false, outcome: { line: 'call sleep 3', command: 'call sleep 3', ok: false, error } };
+  const rows = entryLines(entry, 60).map((l) => l.map((seg) => seg.text).join(''));
+  for (const row of rows) assert.ok(!row.includes('\n') && row.length <= 60, JSON.stringify(row));
+  assert.equal(rows[0], 'hotpatch> call sleep 3');
+  assert.match(rows.join(' ').replace(/\s+/g, ' '), /error ETIMEDOUT: the remote call at 0x7f410064ed50 did not return within 2000 ms \(another thread/);
+  assert.ok(rows.some((r) => r.startsWith('(another thread')), 'the second line of the message starts a row');
+});
+
 test('wrapping keeps every segment and its role', () => {
   const rows = wrapLine([{ text: 'abcdef', role: 'address' }, { text: 'ghij' }], 4);
   assert.deepEqual(rows.map((r) => r.map((s) => s.text).join('')), ['abcd', 'efgh', 'ij']);

@@ -211,6 +211,19 @@ export function lineLength(line: StyledLine): number {
   return n;
 }
 
+/** A line whose text holds line breaks (an error message from the kernel side, a pasted value) as several lines. */
+export function splitNewlines(line: StyledLine): StyledLine[] {
+  if (!line.some((seg) => seg.text.includes('\n'))) return [line];
+  const lines: StyledLine[] = [[]];
+  for (const seg of line) {
+    seg.text.split('\n').forEach((piece, i) => {
+      if (i > 0) lines.push([]);
+      if (piece) lines[lines.length - 1]!.push({ text: piece, role: seg.role });
+    });
+  }
+  return lines;
+}
+
 /** Wrap a line to the width, at a space where one is near the end of a row, so one screen row is one list line. */
 export function wrapLine(line: StyledLine, width: number): StyledLine[] {
   if (width <= 0 || lineLength(line) <= width) return [line];

@@ -1,6 +1,6 @@
 // The output area as a list of screen lines: entries turned into wrapped lines, and the window of them that fits.
 import type { Entry, Scroll } from './state.js';
-import { echoLine, outcomeLines, wrapLine, type StyledLine } from './lines.js';
+import { echoLine, outcomeLines, splitNewlines, wrapLine, type StyledLine } from './lines.js';
 
 export interface Flattened {
   lines: StyledLine[];
@@ -22,7 +22,7 @@ export function entryLines(e: Entry, width: number): StyledLine[] {
     if (e.cancel === 'cancelled') raw.push([{ text: 'cancelled (Ctrl-C)', role: 'warn' }]);
     if (e.cancel === 'late') raw.push([{ text: 'Ctrl-C came too late: this command does not stop half-way; it finished (above)', role: 'warn' }]);
   }
-  const lines = raw.flatMap((l) => wrapLine(l, width));
+  const lines = raw.flatMap(splitNewlines).flatMap((l) => wrapLine(l, width));
   cache.set(e, { width, lines });
   return lines;
 }
