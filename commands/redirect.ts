@@ -59,10 +59,14 @@ export const revert: CommandSpec = {
   async run({ session }, { args, options }) {
     const out = await applyRevert(session, args.which as string, options.force === true);
     return {
-      data: { reverted: out.reverted.map((p) => ({ id: p.id, from: p.fromName })) },
-      blocks: out.reverted.length ? out.reverted.map((p) => text(`reverted #${p.id} ${p.fromName}`, 'ok')) : [text('no patches to revert', 'dim')],
+      data: { reverted: out.reverted.map((p) => ({ id: p.id, from: p.fromName, alreadyOriginal: out.alreadyOriginal.includes(p) || undefined })) },
+      blocks: out.reverted.length
+        ? out.reverted.map((p) => out.alreadyOriginal.includes(p)
+          ? text(`#${p.id} ${p.fromName}: its code was already the original (put back by hand, or the jump never landed); taken off the record`, 'warn')
+          : text(`reverted #${p.id} ${p.fromName}`, 'ok'))
+        : [text('no patches to revert', 'dim')],
       pause: out.reverted.length ? { micros: out.pauseMicros, threads: session.requireTarget().lastPause?.threads ?? 1, workMicros: 0 } : undefined,
-      explain: ['Checked the bytes at each entry are still the jump we wrote, stopped all threads (none inside those bytes), wrote the original bytes back, resumed.'],
+      explain: ['Checked the bytes at each entry are still the jump we wrote, stopped all threads (none inside those bytes), wrote the original bytes back and then the patch record without them, in that one stop, resumed.'],
     };
   },
 };

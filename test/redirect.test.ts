@@ -138,9 +138,19 @@ test('refusals: not a function start, bytes changed by someone else, unknown pat
   const r = await hp(f, `load ${patchPath('patch_compute')} --method map`, 'redirect main+1 compute_v2');
   assert.equal(r.json[1].error!.code, 'E_NOT_FUNCTION');
   const ok = await hp(f, 'redirect compute compute_v2');
-  // Someone else puts the original bytes back by hand: revert must not write over what it did not write.
-  const changed = await hp(f, `poke compute ${ok.json[0].result.before}`, 'revert compute');
-  assert.equal(changed.json[1].error!.code, 'E_CHANGED');
+  // Someone else writes another jump there (to compute_wrap, by hand): revert must not write over it.
+  const wrap = await hp(f, 'syms compute_wrap');
+  const from = BigInt(ok.json[0].result.from);
+  const rel = (BigInt(wrap.json[0].result[0].address) - (from + 5n)) & 0xffffffffn;
+  const jump = 'e9' + [0n, 8n, 16n, 24n].map((b) => ((rel >> b) & 0xffn).toString(16).padStart(2, '0')).join('');
+  const other = await hp(f, `poke compute ${jump}`, 'revert compute');
+  assert.equal(other.json[1].error!.code, 'E_CHANGED');
+  assert.equal((await fresh(f, /^count=/)).compute, 1006, 'the hand-written jump to compute_wrap stays');
+  // Someone puts the original bytes back by hand: nothing to write, the patch only leaves the record.
+  const back = await hp(f, `poke compute ${ok.json[0].result.before}`, 'revert compute', 'patches');
+  assert.equal(back.code, 0, back.stdout);
+  assert.equal(back.json[1].result.reverted[0].alreadyOriginal, true);
+  assert.equal(back.json[2].result.length, 0);
   assert.equal((await fresh(f, /^count=/)).compute, 6);
   const none = await hp(f, 'revert tick');
   assert.equal(none.json[0].error!.code, 'E_NO_PATCH');

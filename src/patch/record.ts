@@ -105,9 +105,11 @@ function findRecord(session: Session): { address: bigint; record: PatchRecord } 
   return undefined;
 }
 
-/** Write the record back into the target (creating its mapping the first time). */
-export async function saveRecord(session: Session): Promise<void> {
-  const target = session.requireTarget();
+/**
+ * The write that puts the record into the target (its mapping is created the first time), not yet done: a patch
+ * writes it in the same stop as its code, so no kill of the tool can leave a jump the record does not list.
+ */
+export async function recordWrite(session: Session): Promise<{ address: bigint; bytes: Buffer }> {
   const held = session.state.get('record') as Held;
   const body = Buffer.from(JSON.stringify(held.record), 'utf8');
   if (body.length + HEADER > Number(RECORD_SIZE)) throw new HotpatchError('E_RECORD_FULL', 'the patch record is full', 'revert some patches');
@@ -122,7 +124,14 @@ export async function saveRecord(session: Session): Promise<void> {
   MAGIC.copy(head, 0);
   head.writeUInt32LE(RECORD_VERSION, 8);
   head.writeUInt32LE(body.length, 12);
-  native().writeMemory(target.pid, held.address, Buffer.concat([head, body]));
+  return { address: held.address, bytes: Buffer.concat([head, body]) };
+}
+
+/** Write the record back into the target (creating its mapping the first time). */
+export async function saveRecord(session: Session): Promise<void> {
+  const target = session.requireTarget();
+  const w = await recordWrite(session);
+  native().writeMemory(target.pid, w.address, w.bytes);
 }
 
 export const hexOf = (v: bigint) => '0x' + v.toString(16);

@@ -7,7 +7,7 @@ import type { RuntimeSymbol } from '../symbols/types.js';
 import { paddingAfter } from '../arch/x86_64/disasm.js';
 import { branchesInto } from '../arch/x86_64/relocate.js';
 import { allocateCode } from './area.js';
-import { loadRecord, saveRecord, hexOf, type PatchEntry } from './record.js';
+import { loadRecord, recordWrite, hexOf, type PatchEntry } from './record.js';
 
 export interface RedirectOptions {
   force: boolean;
@@ -48,7 +48,8 @@ export async function redirect(session: Session, fromText: string, toText: strin
   if (existing) {
     // Replace the jump; the trampoline still holds the original instructions.
     const now = target.readExact(from.address, fromHex(existing.after).length);
-    if (now.toString('hex') !== existing.after && !opts.force) {
+    // The original bytes: the tool died after recording the patch but before its jump landed; write it now.
+    if (now.toString('hex') !== existing.after && now.toString('hex') !== existing.before && !opts.force) {
       throw new HotpatchError('E_CHANGED', `the bytes at ${fromName} are no longer the jump hotpatch wrote (someone else changed them)`, 'look with disasm; --force replaces them anyway');
     }
     before = fromHex(existing.before);
@@ -96,12 +97,6 @@ export async function redirect(session: Session, fromText: string, toText: strin
     }
   }
 
-  // All threads stopped, none standing inside the bytes the jump covers (a thread at the entry itself is fine).
-  const guard: [bigint, bigint][] = [[from.address + 1n, from.address + BigInt(jump.length)]];
-  await target.writeWhileStopped([{ address: from.address, bytes: jump }], guard);
-  const pause = target.lastPause!;
-  steps.push(`Stopped all ${pause.threads} thread(s), checked no pc lies inside the ${jump.length} bytes, wrote the jump through /proc/${target.pid}/mem, resumed.`);
-
   const entry: PatchEntry = {
     id: existing?.id ?? record.nextId++,
     kind: 'jump',
@@ -119,9 +114,20 @@ export async function redirect(session: Session, fromText: string, toText: strin
     library: libraryOf(session, to.symbol),
     appliedAt: new Date().toISOString(),
   };
-  record.patches = record.patches.filter((p) => p !== existing);
-  record.patches.push(entry);
-  await saveRecord(session);
+  // All threads stopped, none standing inside the bytes the jump covers (a thread at the entry itself is fine).
+  // The record that lists the patch is written in the same stop, just before the jump: whenever the tool dies,
+  // the record lists every jump in the process (at worst one whose bytes are still the original: revert drops it).
+  const guard: [bigint, bigint][] = [[from.address + 1n, from.address + BigInt(jump.length)]];
+  const previous = record.patches;
+  record.patches = [...record.patches.filter((p) => p !== existing), entry];
+  try {
+    await target.writeWhileStopped([await recordWrite(session), { address: from.address, bytes: jump }], guard);
+  } catch (err) {
+    record.patches = previous;
+    throw err;
+  }
+  const pause = target.lastPause!;
+  steps.push(`Stopped all ${pause.threads} thread(s), checked no pc lies inside the ${jump.length} bytes, wrote the patch record and then the jump through /proc/${target.pid}/mem, resumed.`);
   return { patch: entry, replaced: !!existing, pauseMicros: pause.micros, threads: pause.threads, steps };
 }
 
@@ -211,8 +217,6 @@ async function redirectGot(session: Session, sym: RuntimeSymbol | undefined, fro
   if (!slots.length) throw new HotpatchError('E_NO_GOT', `no module imports ${sym.name} through a GOT slot`, 'redirect the function itself (without --got)');
   const value = Buffer.alloc(8);
   value.writeBigUInt64LE(to);
-  await target.writeWhileStopped(slots.map((s) => ({ address: s.address, bytes: value })));
-  const pause = target.lastPause!;
   const entry: PatchEntry = {
     id: existing?.id ?? record.nextId++,
     kind: 'got',
@@ -226,9 +230,16 @@ async function redirectGot(session: Session, sym: RuntimeSymbol | undefined, fro
     library: libraryOf(session, space.index.symbolize(to).symbol),
     appliedAt: new Date().toISOString(),
   };
-  record.patches = record.patches.filter((p) => p !== existing);
-  record.patches.push(entry);
-  await saveRecord(session);
+  // The record first, then the slots, in one stop (see the jump above).
+  const previous = record.patches;
+  record.patches = [...record.patches.filter((p) => p !== existing), entry];
+  try {
+    await target.writeWhileStopped([await recordWrite(session), ...slots.map((s) => ({ address: s.address, bytes: value }))]);
+  } catch (err) {
+    record.patches = previous;
+    throw err;
+  }
+  const pause = target.lastPause!;
   return {
     patch: entry,
     replaced: !!existing,
@@ -240,6 +251,8 @@ async function redirectGot(session: Session, sym: RuntimeSymbol | undefined, fro
 
 export interface RevertOutcome {
   reverted: PatchEntry[];
+  /** Patches whose code was already the original (put back by hand, or a jump that never landed): only unlisted. */
+  alreadyOriginal: PatchEntry[];
   pauseMicros: number;
 }
 
@@ -262,26 +275,46 @@ export async function revert(session: Session, which: string, force: boolean): P
     chosen = [p];
   }
   let pauseMicros = 0;
+  const alreadyOriginal: PatchEntry[] = [];
   for (const p of chosen) {
+    // The original bytes first, then the record without the patch, in one stop: a kill of the tool in between
+    // leaves a listed patch whose bytes are already the original, which the next revert simply drops.
+    let writes: { address: bigint; bytes: Uint8Array }[];
+    let guard: [bigint, bigint][] = [];
     if (p.kind === 'jump') {
       const from = BigInt(p.from);
-      const now = target.readExact(from, fromHex(p.after).length);
-      if (now.toString('hex') !== p.after && !force) {
-        throw new HotpatchError('E_CHANGED', `the bytes at ${p.fromName} are not the jump hotpatch wrote (${now.toString('hex')}), so they are left alone`, 'look with disasm; --force writes the original bytes anyway');
+      const now = target.readExact(from, fromHex(p.after).length).toString('hex');
+      if (now === p.before && !force) {
+        writes = []; // recorded, but its jump never landed (or was already taken out): only the record changes
+        alreadyOriginal.push(p);
+      } else {
+        if (now !== p.after && !force) {
+          throw new HotpatchError('E_CHANGED', `the bytes at ${p.fromName} are not the jump hotpatch wrote (${now}), so they are left alone`, 'look with disasm; --force writes the original bytes anyway');
+        }
+        const original = fromHex(p.before);
+        writes = [{ address: from, bytes: original }];
+        guard = [[from + 1n, from + BigInt(original.length)]];
       }
-      const original = fromHex(p.before);
-      await target.writeWhileStopped([{ address: from, bytes: original }], [[from + 1n, from + BigInt(original.length)]]);
     } else {
-      const writes = p.slots!.map((s) => ({ address: BigInt(s.address), bytes: fromHex(s.before) }));
-      for (const s of p.slots!) {
+      const changed = p.slots!.filter((s) => {
         const now = target.readExact(BigInt(s.address), 8).toString('hex');
-        if (now !== p.after && !force) throw new HotpatchError('E_CHANGED', `GOT slot 0x${BigInt(s.address).toString(16)} (${s.module}) changed since the redirect`, '--force restores it anyway');
+        return now !== p.after && now !== s.before;
+      });
+      if (changed.length && !force) {
+        const s = changed[0]!;
+        throw new HotpatchError('E_CHANGED', `GOT slot 0x${BigInt(s.address).toString(16)} (${s.module}) changed since the redirect`, '--force restores it anyway');
       }
-      await target.writeWhileStopped(writes);
+      writes = p.slots!.map((s) => ({ address: BigInt(s.address), bytes: fromHex(s.before) }));
+    }
+    const previous = record.patches;
+    record.patches = record.patches.filter((x) => x !== p);
+    try {
+      await target.writeWhileStopped([...writes, await recordWrite(session)], guard);
+    } catch (err) {
+      record.patches = previous;
+      throw err;
     }
     pauseMicros += target.lastPause?.micros ?? 0;
-    record.patches = record.patches.filter((x) => x !== p);
-    await saveRecord(session);
   }
-  return { reverted: chosen, pauseMicros };
+  return { reverted: chosen, alreadyOriginal, pauseMicros };
 }
