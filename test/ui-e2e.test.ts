@@ -68,7 +68,8 @@ function colourCodes(styled: string): string[] {
 test('80x24 without colour: the status line, Tab completes a static symbol, commands run, Ctrl-C twice detaches', { skip }, async () => {
   // The fixture is our child, the console is not: tmux's server starts it, so it may trace the fixture.
   const f = await startFixture('counter');
-  const c = openConsole('plain', 80, 24, 'NO_COLOR=1', f.pid);
+  // CI set, as in CI runs: Ink alone would then draw nothing until exit (the console must draw anyway).
+  const c = openConsole('plain', 80, 24, 'NO_COLOR=1 CI=true', f.pid);
 
   await until(() => c.screen().includes(`pid ${f.pid} counter`), 'the status line to show the attached target', c.screen);
   await until(() => c.prompt() === 'hotpatch>', 'an empty prompt', c.screen);
@@ -111,7 +112,8 @@ test('80x24 without colour: the status line, Tab completes a static symbol, comm
 
 test('colour terminal: coloured disassembly; long output stays above the prompt and pages; ↑ recalls history', { skip }, async () => {
   const f = await startFixture('counter');
-  const c = openConsole('colour', 100, 30, '-u NO_COLOR TERM=xterm-256color', f.pid);
+  // chalk (under Ink) would turn colours off with CI set: the console is on a terminal all the same.
+  const c = openConsole('colour', 100, 30, '-u NO_COLOR -u FORCE_COLOR CI=true TERM=xterm-256color', f.pid);
   await until(() => c.screen().includes(`pid ${f.pid} counter`), 'the status line', c.screen);
 
   c.keys('disasm tick', 'Enter');

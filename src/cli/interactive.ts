@@ -17,7 +17,25 @@ export async function runInteractive(session: Session, opts: CliOptions): Promis
 async function loadUi(): Promise<{ startUi: typeof startUi }> {
   // React's production build (the bundle has it built in): smaller, and no development checks on every render.
   process.env.NODE_ENV ??= 'production';
-  return withoutFetch(() => import(uiEntry()));
+  return asTerminal(() => withoutFetch(() => import(uiEntry())));
+}
+
+/** What Ink and chalk read once, as they load, to decide they run in CI. */
+const CI_VARIABLES = ['CI', 'CONTINUOUS_INTEGRATION'];
+
+/**
+ * Ink draws nothing but its last frame, at exit, when it believes it runs in CI (CI or CONTINUOUS_INTEGRATION set),
+ * and chalk drops colours: the console showed an empty terminal. It runs on a terminal by definition, so it loads
+ * without those variables; they are put back at once (commands and the processes they start see them unchanged).
+ */
+async function asTerminal<T>(load: () => Promise<T>): Promise<T> {
+  const saved = CI_VARIABLES.filter((name) => name in process.env).map((name) => [name, process.env[name]] as const);
+  for (const [name] of saved) delete process.env[name];
+  try {
+    return await load();
+  } finally {
+    for (const [name, value] of saved) process.env[name] = value;
+  }
 }
 
 /**

@@ -58,11 +58,14 @@ test('syscalls: 380 register reads, thread lists, stops, remote calls and dlopen
   assert.ok(r.json.filter((o) => o.command === 'call tick_v2 41').every((o) => o.result.int === 43), 'the loaded code ran');
 
   await wakeAndCheck(f);
+  // The sleep that was under way when the storm ended spanned part of it: wait for it (on a quiet machine the storm
+  // may take less than one 1 s sleep).
+  await f.waitForLine(/^sleep /, 3000, from);
   const lines = f.lines.slice(from);
   const bad = lines.filter((l) => BAD.test(l));
   assert.deepEqual(bad, [], 'no EINTR, error or spurious wake-up');
   const sleeps = sleepTimes(f, from);
-  assert.ok(sleeps.length >= 1, `the sleeper finished ${sleeps.length} sleeps during ${ms} ms`);
+  assert.ok(sleeps.length >= 1, `no sleep finished during the ${ms} ms storm or within 3 s of it`);
   // Never cut short (an EINTR would end a sleep early).
   for (const s of sleeps) assert.ok(s >= 999, `nanosleep(1 s) took ${s} ms`);
   await assertRunsFree(f, /^sleep ok/, 'after the storm');
