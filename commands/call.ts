@@ -4,6 +4,7 @@ import { parseNumber } from '../src/command.js';
 import { text } from '../src/result.js';
 import { HotpatchError } from '../src/errors.js';
 import { chooseThread } from '../src/patch/remote.js';
+import { returnPath, viaStub, stubWords } from '../src/patch/returnstub.js';
 
 export const call: CommandSpec = {
   name: 'call',
@@ -29,7 +30,8 @@ export const call: CommandSpec = {
     }
     const tid = chooseThread(session);
     const timeoutMs = options.timeout ? parseNumber(options.timeout as string, '--timeout') : 2000;
-    const res = await target.run({ stopAll: false, ops: [{ kind: 'call', tid, addr: fn.address, args: values, timeoutMs }] });
+    const path = await returnPath(session);
+    const res = await target.run({ stopAll: false, ops: viaStub([{ kind: 'call', tid, addr: fn.address, args: values, timeoutMs }], path) });
     const value = res.results[0].value;
     const signed32 = BigInt.asIntN(32, value);
     return {
@@ -37,8 +39,8 @@ export const call: CommandSpec = {
       blocks: [text(`${fn.description}(${words.join(', ')}) = ${signed32} (0x${value.toString(16)})`)],
       pause: target.lastPause,
       explain: [
-        `Borrowed thread ${tid}: saved its registers, FPU state and signal mask; set rip to the function, the arguments in rdi, rsi, rdx, rcx, r8, r9, and a return address of 0 below the red zone.`,
-        'The return faults at address 0, which we catch; rax is the result. Then everything was put back, and an interrupted system call restarts as if nothing happened.',
+        `Borrowed thread ${tid}: saved its registers, vector (x87/SSE/AVX) state and signal mask; set rip to the function, the arguments in rdi, rsi, rdx, rcx, r8, r9, and ${stubWords(path)}`,
+        'When it stopped there we read the result and put everything back; an interrupted system call restarts as if nothing happened.',
       ],
     };
   },

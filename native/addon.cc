@@ -87,6 +87,9 @@ hp::Plan toPlan(const Napi::Object& o) {
       op.stackDataArg = intField(js, "stackDataArg", -1);
       op.onlyIfPreviousZero = boolField(js, "onlyIfPreviousZero", false);
       op.timeoutMs = intField(js, "timeoutMs", 2000);
+      op.returnStub = toU64(js.Get("returnStub"));
+      op.stubDone = toU64(js.Get("stubDone"));
+      op.stubSignal = intField(js, "stubSignal", 0);
       Napi::Value expect = js.Get("expect");
       if (expect.IsBigInt() || expect.IsNumber()) {
         op.hasExpect = true;

@@ -510,17 +510,20 @@ OpResult Tracer::remoteCall(Op& op) {
   if (!threads_.count(tid)) failWith("ESRCH", "thread " + std::to_string(tid) + " exited");
 
   arch::Regs saved, regs;
-  arch::FpRegs savedFp;
-  uint64_t savedMask = 0, fullMask = ~0ULL;
+  arch::VectorState savedVec;
+  uint64_t savedMask = 0, callMask = ~0ULL;
   pt(PTRACE_GETREGS, tid, nullptr, &saved, "PTRACE_GETREGS");
-  pt(PTRACE_GETFPREGS, tid, nullptr, &savedFp, "PTRACE_GETFPREGS");
+  if (!arch::saveVectorState(tid, savedVec)) fail(errno, "PTRACE_GETREGSET NT_X86_XSTATE", tid);
   pt(PTRACE_GETSIGMASK, tid, reinterpret_cast<void*>(sizeof savedMask), &savedMask, "PTRACE_GETSIGMASK");
   bool groupStopped = t.groupStopped;
+  bool stub = op.kind == Op::Call && op.returnStub != 0 && op.stubSignal > 0 && op.stubSignal <= 64;
+  bool deferredStubSignal = false;  // the stub's signal sent by someone else during the call: sent again after
 
   auto restore = [&] {
     ptrace(PTRACE_SETREGS, tid, nullptr, &saved);
-    ptrace(PTRACE_SETFPREGS, tid, nullptr, &savedFp);
+    arch::restoreVectorState(tid, savedVec);
     ptrace(PTRACE_SETSIGMASK, tid, reinterpret_cast<void*>(sizeof savedMask), &savedMask);
+    if (deferredStubSignal) syscall(SYS_tgkill, pid_, tid, op.stubSignal);  // pending until it runs its own code
     if (!threads_.count(tid)) return;
     ThreadState& r = threads_[tid];
     r.stopped = true;
@@ -555,12 +558,20 @@ OpResult Tracer::remoteCall(Op& op) {
       if (op.stackDataArg >= 0 && op.stackDataArg < 6) op.args[op.stackDataArg] = top;
     }
     uint64_t returnSlot = top - 8;  // aligned top minus the pushed return address
-    std::vector<uint8_t> zero(8, 0);
-    writeCode(returnSlot, zero);
+    if (stub) {
+      // Should we die while it runs, the callee returns into the stub, which restores the thread from this frame.
+      arch::ReturnFrame frame = arch::buildReturnFrame(top, saved, savedMask, savedVec, op.returnStub);
+      writeCode(frame.start, frame.bytes);
+      returnSlot = frame.returnSlot;
+      callMask &= ~(1ULL << (op.stubSignal - 1));
+    } else {
+      std::vector<uint8_t> zero(8, 0);
+      writeCode(returnSlot, zero);
+    }
     arch::prepareCall(regs, op.addr, op.args, op.nargs, returnSlot);
   }
   // Signals stay pending while we borrow the thread; they arrive, in order, once its own mask is back.
-  pt(PTRACE_SETSIGMASK, tid, reinterpret_cast<void*>(sizeof fullMask), &fullMask, "PTRACE_SETSIGMASK");
+  pt(PTRACE_SETSIGMASK, tid, reinterpret_cast<void*>(sizeof callMask), &callMask, "PTRACE_SETSIGMASK");
   pt(PTRACE_SETREGS, tid, nullptr, &regs, "PTRACE_SETREGS");
   t.stopped = false;
   t.wantStop = false;
@@ -621,11 +632,17 @@ OpResult Tracer::remoteCall(Op& op) {
     }
     arch::Regs now;
     pt(PTRACE_GETREGS, tid, nullptr, &now, "PTRACE_GETREGS");
+    if (stub && sig == op.stubSignal && arch::pc(now) != op.stubDone) {
+      deferredStubSignal = true;  // not ours: held back until the thread is its own again
+      ptrace(PTRACE_CONT, tid, nullptr, nullptr);
+      continue;
+    }
     bool done = op.kind == Op::Syscall ? (sig == SIGTRAP && arch::steppedOverSyscall(now, op.addr))
+                : stub                 ? (sig == op.stubSignal && arch::pc(now) == op.stubDone)
                                        : (sig == SIGSEGV && arch::returnedToTrap(now));
     if (done) {
       out.ran = true;
-      out.value = arch::returnValue(now);
+      out.value = stub ? arch::stubReturnValue(now) : arch::returnValue(now);
       restore();  // resuming from this signal-delivery-stop with signal 0 discards our trap
       return out;
     }

@@ -57,6 +57,12 @@ struct Op {
   bool hasExpect = false;   // Syscall/Call: fail the transaction unless the result equals `expect`
   uint64_t expect = 0;
   int timeoutMs = 2000;
+  // Call: return into this stub instead of address 0. The stub stops at `stubDone` by raising `stubSignal` on its own
+  // thread (a signal ignored by default: while we trace it we see it; untraced, nothing happens) and then, should we be
+  // gone, puts the thread back itself with rt_sigreturn from the frame we leave on its stack.
+  uint64_t returnStub = 0;
+  uint64_t stubDone = 0;
+  int stubSignal = 0;
 };
 
 struct OpResult {

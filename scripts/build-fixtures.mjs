@@ -74,6 +74,7 @@ const targets = [
   { name: "fault_rtsig", sources: ["fault_rtsig.c"], flags: ["-O2"] },
   { name: "fault_mdwe", sources: ["fault_mdwe.c"], flags: ["-O2", "-rdynamic"] },
   { name: "fault_seccomp", sources: ["fault_seccomp.c"], flags: ["-O2", "-rdynamic"] },
+  { name: "fault_xstate", sources: ["fault_xstate.c"], flags: ["-O1", "-rdynamic"] },
   ...["fault_patch_hammer", "fault_patch_records"].map((base) => ({ name: `patches/${base}.so`, sources: [`${base}.c`], flags: patchLib })),
   { name: "patches/not_elf.so", sources: [], build: buildNotElf },
   { name: "patches/elf32.so", sources: [], deps: ["patches/patch_tick.so"], build: buildElf32 },

@@ -55,7 +55,7 @@ export class Session {
       } else if (ev.type === 'exec') {
         this.spaces.invalidate();
         // The old image is gone, and with it its patch record and every address we cached from it.
-        for (const key of ['record', 'syscallInsn']) this.state.delete(key);
+        for (const key of ['record', 'syscallInsn', 'returnStub']) this.state.delete(key);
         this.events.notice?.(`process ${target.pid} called exec: symbols reloaded`);
       }
     });

@@ -6,6 +6,7 @@ import { currentArch } from '../src/arch/index.js';
 import {
   x86_64, decodeRegs, encodeRegs, readRegisterByName, formatEflags, REG_OFFSET, REGISTER_NAMES, USER_REGS_SIZE,
   encodeJmpRel32, encodeJmpAbs14, jumpTargetOf, REL32_MIN, REL32_MAX, disassemble, paddingAfter, relocate, branchesInto,
+  RETURN_STUB, STUB_DONE_OFFSET, STUB_SIGNAL,
 } from '../src/arch/x86_64/index.js';
 import { loadIced } from '../src/arch/x86_64/relocate.js';
 
@@ -437,4 +438,25 @@ test('currentArch is x86_64 here', () => {
   assert.equal(arch.pcName, 'rip');
   assert.equal(arch.spName, 'rsp');
   assert.deepEqual(arch.registerNames, [...REGISTER_NAMES]);
+});
+
+test('return stub: decodes to gettid, getpid, tgkill(SIGURG), then sigaltstack(NULL, &uc_stack) and rt_sigreturn; done is right after tgkill', async () => {
+  const at = 0x7000n;
+  const insns = await disassemble(RETURN_STUB, at);
+  assert.equal(insns.reduce((n, i) => n + i.size, 0), RETURN_STUB.length, 'every byte decodes, no junk at the end');
+  const text = insns.map((i) => `${i.mnemonic} ${i.opStr}`.trim());
+  assert.deepEqual(text, [
+    'mov rbx, rax',
+    'mov eax, 0xba', 'syscall', 'mov esi, eax',
+    'mov eax, 0x27', 'syscall', 'mov edi, eax',
+    'mov edx, 0x17', 'mov eax, 0xea', 'syscall',
+    'xor edi, edi', 'lea rsi, [rsp + 0x10]', 'mov eax, 0x83', 'syscall',
+    'mov eax, 0xf', 'syscall',
+    'ud2',
+  ]);
+  assert.equal(STUB_SIGNAL, 23, 'SIGURG on x86-64 Linux');
+  const done = insns.findIndex((i) => i.address === at + BigInt(STUB_DONE_OFFSET));
+  assert.equal(text[done - 1], 'syscall');
+  assert.equal(text[done - 2], 'mov eax, 0xea', 'the syscall before done is tgkill');
+  assert.ok(insns.every((i) => i.target === undefined), 'nothing in it depends on where it is placed');
 });

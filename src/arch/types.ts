@@ -39,6 +39,11 @@ export interface Arch {
   shortJumpReach: bigint;
   /** The system call instruction's bytes (found in libc text to run remote system calls). */
   syscallInstruction: Uint8Array;
+  /**
+   * Where remote calls return: code that stops for the tracer at `doneOffset` by raising `signal` on its own
+   * thread, and restores the thread from the signal frame left on its stack when no tracer is there any more.
+   */
+  returnStub: { code: Uint8Array; doneOffset: number; signal: number };
   /** System call numbers the loader and patcher use. */
   syscalls: { mmap: bigint; mprotect: bigint; munmap: bigint; getpid: bigint };
   /** Relocation types of this machine, by role. */

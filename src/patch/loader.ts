@@ -10,6 +10,7 @@ import { bindPatch, type Binding, type BindReport } from './binding.js';
 import { chooseThread, findFunction, syscallOp, syscallFailed, syscallError, seccompNote, remoteMunmap, PROT, MAP_PRIVATE, MAP_ANONYMOUS, MAP_FIXED_NOREPLACE } from './remote.js';
 import { loadRecord, saveRecord, hexOf, type LoadedLibrary } from './record.js';
 import { findFreeRange } from './placement.js';
+import { returnPath, viaStub, stubWords } from './returnstub.js';
 import { planMapLoad, segmentsSpan } from './mapplan.js';
 
 const RTLD_NOW = 2n;
@@ -153,9 +154,10 @@ async function loadByDlopen(session: Session, path: string, elf: ElfFile, report
     { kind: 'call', tid, addr: dlopen.address, args: [0n, legacy ? RTLD_NOW | RTLD_DLOPEN_FLAG : RTLD_NOW], data: Buffer.from(path + '\0', 'utf8'), stackDataArg: 0, timeoutMs: opts.timeoutMs },
   ];
   if (dlerror && !legacy) ops.push({ kind: 'call', tid, addr: dlerror.address, args: [], onlyIfPreviousZero: true, timeoutMs: opts.timeoutMs });
+  const back = await returnPath(session);
   let res;
   try {
-    res = await target.run({ stopAll: false, ops });
+    res = await target.run({ stopAll: false, ops: viaStub(ops, back) });
   } catch (err) {
     const e = toHotpatchError(err);
     if (e.code === 'ETIMEDOUT') {
@@ -186,7 +188,7 @@ async function loadByDlopen(session: Session, path: string, elf: ElfFile, report
     pauseMicros,
     steps: [
       `Borrowed thread ${tid} (asleep in a system call, so it holds no lock of its own) and saved its registers, FPU state and signal mask.`,
-      `Called ${dlopen.name}("${path}", RTLD_NOW) at 0x${dlopen.address.toString(16)} with the path copied below its stack's red zone and a return address of 0, which traps when the call returns.`,
+      `Called ${dlopen.name}("${path}", RTLD_NOW) at 0x${dlopen.address.toString(16)} with the path copied below its stack's red zone and ${stubWords(back)}`,
       'The other threads kept running, so a lock they hold (malloc, the loader) is released as usual.',
       `Restored the thread; its interrupted system call restarts as if nothing happened. Handle 0x${handle.toString(16)}, load bias 0x${loadBias.toString(16)}.`,
       ...(written.length ? [`Wrote ${written.length} GOT slot(s) for symbols the dynamic linker cannot see: ${written.map((b) => `${b.name} -> ${b.description}`).join(', ')}.`] : []),
@@ -257,7 +259,8 @@ async function loadByMapping(session: Session, path: string, elf: ElfFile, repor
   }
   const pauseMicros = target.lastPause?.micros ?? 0;
   if (opts.init && plan.initFunctions.length) {
-    await target.run({ stopAll: false, ops: plan.initFunctions.map((fn): NativeOp => ({ kind: 'call', tid, addr: fn, args: [0n, 0n, 0n], timeoutMs: opts.timeoutMs })) });
+    const ops = plan.initFunctions.map((fn): NativeOp => ({ kind: 'call', tid, addr: fn, args: [0n, 0n, 0n], timeoutMs: opts.timeoutMs }));
+    await target.run({ stopAll: false, ops: viaStub(ops, await returnPath(session)) });
   }
   const loadBias = base - plan.firstVaddr;
   const library = libraryEntry(session, path, 'map', base, loadBias, report, { size: plan.size });
@@ -312,7 +315,8 @@ export async function unloadLibrary(session: Session, which: string): Promise<{ 
   if (lib.method === 'dlopen') {
     const dlclose = findFunction(session, ['dlclose']);
     if (!dlclose) throw new HotpatchError('E_NO_DLOPEN', 'the target has no dlclose');
-    const res = await target.run({ stopAll: false, ops: [{ kind: 'call', tid: chooseThread(session), addr: dlclose.address, args: [BigInt(lib.handle!)], timeoutMs: 2000 }] });
+    const ops: NativeOp[] = [{ kind: 'call', tid: chooseThread(session), addr: dlclose.address, args: [BigInt(lib.handle!)], timeoutMs: 2000 }];
+    const res = await target.run({ stopAll: false, ops: viaStub(ops, await returnPath(session)) });
     if (res.results[0].value !== 0n) throw new HotpatchError('E_DLCLOSE', 'dlclose failed in the target');
   } else {
     const res = await target.run({ stopAll: false, ops: [syscallOp(session, chooseThread(session), session.arch.syscalls.munmap, [BigInt(lib.base), BigInt(lib.size!)])] });

@@ -4,6 +4,7 @@ import { decodeRegs, encodeRegs, REGISTER_NAMES, USER_REGS_SIZE } from './regs.j
 import { encodeJmpAbs14, encodeJmpRel32, JMP_REL32_REACH, JMP_REL32_SIZE } from './jump.js';
 import { disassemble } from './disasm.js';
 import { relocate } from './relocate.js';
+import { RETURN_STUB, STUB_DONE_OFFSET, STUB_SIGNAL } from './stub.js';
 
 export const x86_64: Arch = {
   name: 'x86_64',
@@ -19,6 +20,7 @@ export const x86_64: Arch = {
   encodeAbsoluteJump: (_from, to) => encodeJmpAbs14(to),
   shortJumpReach: JMP_REL32_REACH,
   syscallInstruction: Uint8Array.of(0x0f, 0x05),
+  returnStub: { code: RETURN_STUB, doneOffset: STUB_DONE_OFFSET, signal: STUB_SIGNAL },
   syscalls: { mmap: 9n, mprotect: 10n, munmap: 11n, getpid: 39n },
   relocTypes: { relative: 8, abs64: 1, globDat: 6, jumpSlot: 7 },
   disassemble,
@@ -32,3 +34,4 @@ export {
 } from './jump.js';
 export { disassemble, paddingAfter } from './disasm.js';
 export { relocate, branchesInto, type Relocated } from './relocate.js';
+export { RETURN_STUB, STUB_DONE_OFFSET, STUB_SIGNAL } from './stub.js';
