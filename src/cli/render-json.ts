@@ -5,7 +5,9 @@ export function jsonLine(o: Outcome): string {
   const obj: Record<string, unknown> = { command: o.command, ok: o.ok };
   if (o.ok) {
     obj.result = o.result?.data ?? null;
-    if (o.result?.pause) obj.pause = { micros: Math.round(o.result.pause.micros * 10) / 10, threads: o.result.pause.threads };
+    const p = o.result?.pause;
+    const tenth = (us: number) => Math.round(us * 10) / 10;
+    if (p) obj.pause = { micros: tenth(p.micros), threads: p.threads, ...(p.stops ? { stops: p.stops, longestMicros: tenth(p.longestMicros ?? p.micros) } : {}) };
   } else {
     obj.error = { code: o.error!.code, message: o.error!.message, ...(o.error!.hint ? { hint: o.error!.hint } : {}) };
   }

@@ -14,8 +14,14 @@ export function renderResult(result: CommandResult, explain: boolean): string {
 }
 
 export function pauseText(p: Pause): string {
-  const ms = p.micros / 1000;
-  return `paused ${ms < 10 ? ms.toFixed(2) : ms.toFixed(1)} ms (${p.threads} thread${p.threads === 1 ? '' : 's'})`;
+  const threads = `${p.threads} thread${p.threads === 1 ? '' : 's'}`;
+  if (!p.stops || p.stops < 2) return `paused ${msText(p.micros)} ms (${threads})`;
+  return `paused ${msText(p.micros)} ms (${threads}, ${p.stops} stops, longest ${msText(p.longestMicros ?? p.micros)} ms)`;
+}
+
+function msText(micros: number): string {
+  const ms = micros / 1000;
+  return ms < 10 ? ms.toFixed(2) : ms.toFixed(1);
 }
 
 export function errorText(e: HotpatchError): string {

@@ -3,6 +3,7 @@ import { splitWords, parseArgs } from '../command.js';
 import { HotpatchError, toHotpatchError } from '../errors.js';
 import type { CommandResult } from '../result.js';
 import type { Session } from '../session.js';
+import type { Pause } from '../target/target.js';
 import { findCommand, allCommands } from '../../commands/index.js';
 
 export interface Outcome {
@@ -26,7 +27,12 @@ export async function runLine(session: Session, line: string, signal?: AbortSign
     command = spec.name;
     const input = parseArgs(spec, words.slice(1));
     if (spec.needsTarget) session.requireTarget();
-    const result = await spec.run({ session, signal }, input);
+    const target = session.target;
+    target?.beginCommand();
+    let whole: Pause | undefined;
+    let result = await Promise.resolve(spec.run({ session, signal }, input)).finally(() => (whole = target?.endCommand()));
+    // A command reports its main stop; the user sees all of them (a load also maps memory and saves the record).
+    if (whole && result.pause) result = { ...result, pause: whole };
     return { line: trimmed, command: trimmed, ok: true, result, quit: spec.name === 'quit' };
   } catch (err) {
     return { line: trimmed, command: trimmed, ok: false, error: toHotpatchError(err) };

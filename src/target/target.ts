@@ -9,6 +9,22 @@ export interface Pause {
   threads: number;
   /** Of that, the work done while stopped. */
   workMicros: number;
+  /** A command that stopped the target more than once (a load: mmap, dlopen, the record): how often, and the longest. */
+  stops?: number;
+  longestMicros?: number;
+}
+
+/** The stops of one command as one pause: their sum, how many, the longest; threads, the most stopped at once. */
+export function combinePauses(stops: readonly Pause[]): Pause | undefined {
+  if (stops.length === 0) return undefined;
+  if (stops.length === 1) return stops[0];
+  return {
+    micros: stops.reduce((n, p) => n + p.micros, 0),
+    threads: Math.max(...stops.map((p) => p.threads)),
+    workMicros: stops.reduce((n, p) => n + p.workMicros, 0),
+    stops: stops.length,
+    longestMicros: Math.max(...stops.map((p) => p.micros)),
+  };
 }
 
 export type TargetListener = (event: NativeEvent) => void;
@@ -22,6 +38,8 @@ export class Target {
   private alive = true;
   private frozen = false;
   lastPause?: Pause;
+  /** Every stop since beginCommand(), while a command runs. */
+  private commandStops?: Pause[];
   /** Set once the process is gone: how it ended. */
   exitReason?: string;
   private listeners = new Set<TargetListener>();
@@ -110,6 +128,18 @@ export class Target {
     }
   }
 
+  /** Start counting the stops of one command. */
+  beginCommand(): void {
+    this.commandStops = [];
+  }
+
+  /** Every stop since beginCommand(), as one pause (undefined when there was none). */
+  endCommand(): Pause | undefined {
+    const stops = this.commandStops ?? [];
+    this.commandStops = undefined;
+    return combinePauses(stops);
+  }
+
   /** Run a plan on the tracer thread: stop, ops, resume in one go. Records the pause. */
   async run(plan: NativePlan): Promise<NativePlanResult> {
     this.checkIdentity();
@@ -120,6 +150,7 @@ export class Target {
         threads: plan.stopAll === false ? 1 : res.threadsPaused,
         workMicros: res.workNs / 1000,
       };
+      this.commandStops?.push(this.lastPause);
       if (plan.keepStopped) this.frozen = true;
       return res;
     } catch (err) {
