@@ -3,7 +3,7 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startFixture, killAllFixtures, patchPath, status } from '../helpers/fixtures.js';
-import { Console, hp, assertNoCrash, sleep, waitFor } from './support.js';
+import { Console, hp, assertNoCrash, sleep, waitFor, waitForQuiet } from './support.js';
 
 after(killAllFixtures);
 
@@ -12,15 +12,7 @@ test('dies: SIGKILL of the target during a 3 s remote call: ESRCH naming the dea
   const run = hp(f.pid, ['call nap 3000 --timeout 10000', 'threads'], 15_000);
   // Attached, and the main thread borrowed: it stops printing its 20 ms ticks while it runs nap().
   await waitFor(() => status(f.pid).tracerPid !== 0, 15_000, 'hotpatch to attach');
-  let seen = f.lines.length;
-  let quietSince = Date.now();
-  await waitFor(() => {
-    if (f.lines.length !== seen) {
-      seen = f.lines.length;
-      quietSince = Date.now();
-    }
-    return Date.now() - quietSince > 200;
-  }, 15_000, 'the call to start');
+  await waitForQuiet(f, 200, 15_000, 'the call to start');
   const killedAt = Date.now();
   process.kill(f.pid, 'SIGKILL');
   const r = await run;

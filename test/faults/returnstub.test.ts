@@ -6,7 +6,7 @@ import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { startFixture, killAllFixtures, isAlive, status, type Fixture } from '../helpers/fixtures.js';
-import { Console, hp, locate, readTargetMemory, sleep, waitFor, assertNoCrash } from './support.js';
+import { Console, hp, locate, readTargetMemory, sleep, waitFor, waitForQuiet, assertNoCrash } from './support.js';
 
 after(killAllFixtures);
 
@@ -81,15 +81,7 @@ test('returnstub: SIGKILL of hotpatch in the middle of a remote call: the thread
   assert.equal((await c.run('threads')).ok, true, c.stderr);
   c.send('call nap 1200 --timeout 5000');
   // The main thread prints a tick every 20 ms; while it is borrowed, none comes.
-  let seen = f.lines.length;
-  let quietSince = Date.now();
-  await waitFor(() => {
-    if (f.lines.length !== seen) {
-      seen = f.lines.length;
-      quietSince = Date.now();
-    }
-    return Date.now() - quietSince > 200;
-  }, 5000, 'the ticks to pause (the thread borrowed for nap)');
+  await waitForQuiet(f, 200, 5000, 'the ticks to pause (the thread borrowed for nap)');
   c.kill('SIGKILL');
   await c.waitExit(5000);
   await waitFor(() => !isAlive(f.pid) || status(f.pid).tracerPid === 0, 2000, 'the kernel to detach');

@@ -29,6 +29,19 @@ export async function waitFor(pred: () => boolean, timeoutMs: number, what: stri
   }
 }
 
+/** Waits until the fixture has printed nothing for `quietMs` (a thread that prints ticks is borrowed or stopped). */
+export async function waitForQuiet(f: Fixture, quietMs: number, timeoutMs: number, what: string): Promise<void> {
+  let seen = f.lines.length;
+  let quietSince = Date.now();
+  await waitFor(() => {
+    if (f.lines.length !== seen) {
+      seen = f.lines.length;
+      quietSince = Date.now();
+    }
+    return Date.now() - quietSince > quietMs;
+  }, timeoutMs, what);
+}
+
 /** A stack trace or an internal error in the tool's output: never acceptable. */
 export function assertNoCrash(r: { stdout: string; stderr: string }, what = ''): void {
   const all = r.stdout + '\n' + r.stderr;
