@@ -1,5 +1,6 @@
 // Issue 6, hardened targets: Memory-Deny-Write-Execute (prctl PR_SET_MDWE, the kernel form of systemd's
-// MemoryDenyWriteExecute=yes) and a seccomp filter forbidding mmap/mprotect: use what still works, or fail naming the cause.
+// MemoryDenyWriteExecute=yes), systemd's own MemoryDenyWriteExecute filter (seccomp) and a seccomp filter forbidding
+// mmap/mprotect: use what still works, or fail naming the cause.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { startFixture, killAllFixtures, patchPath, parseFields, status } from '../helpers/fixtures.js';
@@ -87,4 +88,29 @@ test('hardened: under seccomp both load methods name the filter (Seccomp: 2), an
   }
   await assertRunsFree(f, /^count=/, 'seccomp hints');
   t.diagnostic(`held: ${said.join(' | ')}`);
+});
+
+test('hardened: under systemd’s MemoryDenyWriteExecute filter (seccomp: W+X mmap, mprotect +X refused) both loads, redirect, call, revert and unload work', { timeout: 120_000 }, async (t) => {
+  const f = await startFixture('fault_seccomp', ['10', 'wx']);
+  const first = await fresh(f);
+  assert.equal(first.probe, 1, 'the filter refuses a W+X mmap in the target (EPERM)');
+  assert.equal(first.rx, 0, 'and allows an R+X one');
+  assert.equal(status(f.pid).fields['Seccomp'], '2');
+  const r = await hp(f.pid, [
+    `load ${patchPath('patch_tick')} --method map`, 'redirect fault_seccomp.c:tick tick_v2',
+    `load ${patchPath('patch_compute')}`, 'redirect compute compute_v2', 'call compute 3',
+  ]);
+  assertNoCrash(r, 'systemd mdwe');
+  assert.equal(r.code, 0, r.stdout + r.stderr);
+  assert.deepEqual(r.json[0]!.result.segments.map((s: any) => s.prot), ['r--', 'r-x', 'r--', 'rw-'], 'never w+x');
+  assert.equal(r.json[4]!.result.int, 300, 'the call returned through the stub page (mapped r-x)');
+  const a = await fresh(f);
+  const b = parseFields(await f.waitForLine(/^count=/, 3000, f.lines.length));
+  assert.equal(a.compute, 300, 'compute_v2 runs');
+  assert.ok((b.count - a.count) % 2 === 0, 'tick_v2 steps by 2');
+  const back = await hp(f.pid, ['revert all', 'unload patch_tick.so', 'unload patch_compute.so']);
+  assert.equal(back.code, 0, back.stdout + back.stderr);
+  assert.equal((await fresh(f)).compute, 6);
+  await assertRunsFree(f, /^count=/, 'systemd mdwe');
+  t.diagnostic('held: systemd-style MDWE filter on; map (r--/r-x/r--/rw-) and dlopen loads, rel32 and veneer redirects, a call, revert all, unload: all ok');
 });
