@@ -4,6 +4,7 @@ import { hex } from '../src/result.js';
 import { demangleAll } from '../src/symbols/demangle.js';
 import { resolveModuleName } from '../src/symbols/resolve.js';
 import type { SymbolType } from '../src/elf/types.js';
+import type { AddressSpace } from '../src/symbols/space.js';
 
 export const syms: CommandSpec = {
   name: 'syms',
@@ -41,14 +42,27 @@ export const syms: CommandSpec = {
     return {
       data,
       blocks: [
-        {
-          type: 'table',
+        ...(found.length === 0 ? [] : [{
+          type: 'table' as const,
           columns: ['address', 'size', 'type', 'bind', 'name', 'file', 'module'],
           rows: found.map((s) => [hex(s.address), String(s.size), s.type, s.bind, names.get(s.name) ?? s.name, s.file ?? '', s.module]),
           alignRight: [1],
-        },
+        }]),
         { type: 'text', text: `${found.length} symbol${found.length === 1 ? '' : 's'}`, tone: 'dim' },
+        ...(found.length === 0 ? [{ type: 'text' as const, text: nothingFound(space, (args.pattern as string | undefined) ?? '*', module, options.local === true), tone: 'dim' as const }] : []),
       ],
     };
   },
 };
+
+/** Why nothing matched, and what to try: close names, or a module without its full symbol table. */
+function nothingFound(space: AddressSpace, pattern: string, module: string | undefined, localOnly: boolean): string {
+  const stripped = space.modules.filter((m) => (module === undefined || m.name === module) && space.elfOf(m)?.hasSymtab === false).map((m) => m.name);
+  if (module !== undefined && stripped.length > 0) {
+    return `${module} is stripped (no .symtab, no debug file found): only its exported symbols are known${localOnly ? ', so no locals' : ''}; name a debug file with \`symbols ${module} FILE\``;
+  }
+  const word = pattern.replace(/[*?]/g, '');
+  const similar = word.length >= 3 ? space.index.suggest(word, 5) : [];
+  const close = similar.length > 0 ? `did you mean: ${similar.join(', ')}?` : 'no similar names are loaded';
+  return stripped.length > 0 ? `${close} (stripped, exported symbols only: ${stripped.join(', ')})` : close;
+}

@@ -42,6 +42,15 @@ test('syms finds a static function with its source file, at its run-time address
   await assertRunsUntraced(f.pid);
 });
 
+test('syms with no match says so and suggests close names', async () => {
+  const f = await startFixture('counter');
+  const r = await runCli(['-p', String(f.pid), '-e', 'syms tikc', '-e', 'syms zzqqxx']);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /0 symbols\ndid you mean: [^\n]*\btick\b/);
+  assert.match(r.stdout, /0 symbols\nno similar names are loaded/);
+  assert.doesNotMatch(r.stdout, /address.*size.*type/, 'no empty table');
+});
+
 test('the target keeps running while attached and between commands', async () => {
   const f = await startFixture('counter', ['5']);
   const before = parseFields(await f.waitForLine(/^count=/)).count;
