@@ -40,15 +40,19 @@ export function renderBlock(b: Block): string {
       return b.rows.length > FAST_TABLE_ROWS ? alignedTable(b.columns, b.rows, b.alignRight) : boxedTable(b.columns, b.rows, b.alignRight);
     case 'hexdump':
       return hexdump(b.address, b.bytes);
-    case 'disasm':
+    case 'disasm': {
+      // Columns as wide as this listing needs: `<sym+0x13>` and 7-byte instructions stay in line with the rest.
+      const locWidth = Math.max(0, ...b.lines.map((l) => l.location.length)) + 2;
+      const bytesWidth = Math.max(0, ...b.lines.map((l) => l.bytes.length));
       return b.lines
         .map((l) => {
           const mark = l.currentThreads?.length ? `=>` : '  ';
           const where = l.currentThreads?.length ? `   <- thread ${l.currentThreads.join(',')}` : '';
           const comment = l.comment ? `   ; ${l.comment}` : '';
-          return `${mark} 0x${l.address.toString(16)} <${l.location}>  ${l.bytes.padEnd(24)} ${l.mnemonic.padEnd(7)} ${l.operands}${comment}${where}`;
+          return `${mark} 0x${l.address.toString(16)} ${`<${l.location}>`.padEnd(locWidth)}  ${l.bytes.padEnd(bytesWidth)}  ${l.mnemonic.padEnd(7)} ${l.operands}${comment}${where}`;
         })
         .join('\n');
+    }
   }
 }
 
