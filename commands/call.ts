@@ -4,7 +4,7 @@ import { parseNumber } from '../src/command.js';
 import { text } from '../src/result.js';
 import { HotpatchError } from '../src/errors.js';
 import { chooseThread } from '../src/patch/remote.js';
-import { returnPath, viaStub, stubWords } from '../src/patch/returnstub.js';
+import { runCalls, stubWords } from '../src/patch/returnstub.js';
 
 export const call: CommandSpec = {
   name: 'call',
@@ -30,9 +30,8 @@ export const call: CommandSpec = {
     }
     const tid = chooseThread(session);
     const timeoutMs = options.timeout ? parseNumber(options.timeout as string, '--timeout') : 2000;
-    const path = await returnPath(session);
-    const res = await target.run({ stopAll: false, ops: viaStub([{ kind: 'call', tid, addr: fn.address, args: values, timeoutMs }], path) });
-    const value = res.results[0].value;
+    const { results, path } = await runCalls(session, tid, [{ kind: 'call', tid, addr: fn.address, args: values, timeoutMs }]);
+    const value = results[0]!.value;
     const signed32 = BigInt.asIntN(32, value);
     return {
       data: { function: fn.description, address: '0x' + fn.address.toString(16), returned: '0x' + value.toString(16), int: Number(signed32), tid },

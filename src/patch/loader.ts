@@ -7,10 +7,10 @@ import type { ElfFile } from '../elf/types.js';
 import { native, type NativeOp } from '../native.js';
 import type { Session } from '../session.js';
 import { bindPatch, type Binding, type BindReport } from './binding.js';
-import { chooseThread, findFunction, syscallOp, syscallFailed, syscallError, seccompNote, remoteMunmap, PROT, MAP_PRIVATE, MAP_ANONYMOUS, MAP_FIXED_NOREPLACE } from './remote.js';
-import { loadRecord, saveRecord, hexOf, type LoadedLibrary } from './record.js';
+import { chooseThread, findFunction, settlePreludes, syscallOp, syscallFailed, syscallError, seccompNote, remoteMunmap, PROT, MAP_PRIVATE, MAP_ANONYMOUS, MAP_FIXED_NOREPLACE } from './remote.js';
+import { loadRecord, saveRecord, recordPrelude, hexOf, type LoadedLibrary } from './record.js';
 import { findFreeRange } from './placement.js';
-import { returnPath, viaStub, stubWords } from './returnstub.js';
+import { stubWords, runCalls } from './returnstub.js';
 import { planMapLoad, segmentsSpan } from './mapplan.js';
 
 const RTLD_NOW = 2n;
@@ -154,10 +154,11 @@ async function loadByDlopen(session: Session, path: string, elf: ElfFile, report
     { kind: 'call', tid, addr: dlopen.address, args: [0n, legacy ? RTLD_NOW | RTLD_DLOPEN_FLAG : RTLD_NOW], data: Buffer.from(path + '\0', 'utf8'), stackDataArg: 0, timeoutMs: opts.timeoutMs },
   ];
   if (dlerror && !legacy) ops.push({ kind: 'call', tid, addr: dlerror.address, args: [], onlyIfPreviousZero: true, timeoutMs: opts.timeoutMs });
-  const back = await returnPath(session);
   let res;
+  let back;
   try {
-    res = await target.run({ stopAll: false, ops: viaStub(ops, back) });
+    // The record's page (first load into this process) and the stub page are made in the same stop as the call.
+    ({ results: res, path: back } = await runCalls(session, tid, ops, [recordPrelude(session, tid)]));
   } catch (err) {
     const e = toHotpatchError(err);
     if (e.code === 'ETIMEDOUT') {
@@ -166,9 +167,9 @@ async function loadByDlopen(session: Session, path: string, elf: ElfFile, report
     throw e;
   }
   const pauseMicros = target.lastPause?.micros ?? 0;
-  const handle = res.results[0].value;
+  const handle = res[0]!.value;
   if (handle === 0n) {
-    const msgAddr = res.results[1]?.value ?? 0n;
+    const msgAddr = res[1]?.value ?? 0n;
     const msg = msgAddr ? readCString(session, msgAddr) : 'dlopen returned NULL';
     throw new HotpatchError('E_DLOPEN', `dlopen failed in the target: ${msg}`, seccompNote(target.pid) ?? 'the target is unchanged');
   }
@@ -242,10 +243,13 @@ async function loadByMapping(session: Session, path: string, elf: ElfFile, repor
     ),
     ...plan.writes.map((w): NativeOp => ({ kind: 'write', addr: base! + w.offset, data: w.bytes })),
   ];
+  const record = recordPrelude(session, tid); // the record's page, first load into this process: same stop
   try {
-    await target.run({ stopAll: false, ops });
+    await target.run({ stopAll: false, ops: [...record.ops, ...ops] });
+    record.adopt();
   } catch (err) {
     const e = toHotpatchError(err);
+    settlePreludes(session, [record]);
     // The mapping may exist while a later step failed: take it away again.
     session.invalidateSpace();
     const mapped = session.space().maps.some((m) => m.start >= base! && m.start < base! + plan.size);
@@ -260,7 +264,7 @@ async function loadByMapping(session: Session, path: string, elf: ElfFile, repor
   const pauseMicros = target.lastPause?.micros ?? 0;
   if (opts.init && plan.initFunctions.length) {
     const ops = plan.initFunctions.map((fn): NativeOp => ({ kind: 'call', tid, addr: fn, args: [0n, 0n, 0n], timeoutMs: opts.timeoutMs }));
-    await target.run({ stopAll: false, ops: viaStub(ops, await returnPath(session)) });
+    await runCalls(session, tid, ops);
   }
   const loadBias = base - plan.firstVaddr;
   const library = libraryEntry(session, path, 'map', base, loadBias, report, { size: plan.size });
@@ -315,9 +319,9 @@ export async function unloadLibrary(session: Session, which: string): Promise<{ 
   if (lib.method === 'dlopen') {
     const dlclose = findFunction(session, ['dlclose']);
     if (!dlclose) throw new HotpatchError('E_NO_DLOPEN', 'the target has no dlclose');
-    const ops: NativeOp[] = [{ kind: 'call', tid: chooseThread(session), addr: dlclose.address, args: [BigInt(lib.handle!)], timeoutMs: 2000 }];
-    const res = await target.run({ stopAll: false, ops: viaStub(ops, await returnPath(session)) });
-    if (res.results[0].value !== 0n) throw new HotpatchError('E_DLCLOSE', 'dlclose failed in the target');
+    const tid = chooseThread(session);
+    const { results } = await runCalls(session, tid, [{ kind: 'call', tid, addr: dlclose.address, args: [BigInt(lib.handle!)], timeoutMs: 2000 }]);
+    if (results[0]!.value !== 0n) throw new HotpatchError('E_DLCLOSE', 'dlclose failed in the target');
   } else {
     const res = await target.run({ stopAll: false, ops: [syscallOp(session, chooseThread(session), session.arch.syscalls.munmap, [BigInt(lib.base), BigInt(lib.size!)])] });
     const err = syscallFailed(res.results[0].value);

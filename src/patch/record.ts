@@ -5,7 +5,7 @@ import { native } from '../native.js';
 import type { Session } from '../session.js';
 import { findFreeRange } from './placement.js';
 import { readMaps } from '../symbols/maps.js';
-import { remoteMmapFixed, PROT } from './remote.js';
+import { remoteMmapFixed, pagePrelude, NO_PRELUDE, PROT, type Prelude } from './remote.js';
 
 const MAGIC = Buffer.from('HOTPATCH', 'latin1');
 export const RECORD_VERSION = 1;
@@ -111,20 +111,39 @@ function findRecord(session: Session): { address: bigint; record: PatchRecord } 
  */
 export async function recordWrite(session: Session): Promise<{ address: bigint; bytes: Buffer }> {
   const held = session.state.get('record') as Held;
-  const body = Buffer.from(JSON.stringify(held.record), 'utf8');
+  const bytes = encodeRecord(held.record);
+  held.address ??= await remoteMmapFixed(session, recordAddress(session), RECORD_SIZE, PROT.READ | PROT.WRITE);
+  return { address: held.address, bytes };
+}
+
+/**
+ * The record's page, when the target has none yet, made at the head of a plan that runs anyway (a load), holding the
+ * record as it stands: one stop fewer, and a later failure of that plan still leaves a valid record.
+ */
+export function recordPrelude(session: Session, tid: number): Prelude {
+  loadRecord(session);
+  const held = session.state.get('record') as Held;
+  if (held.address !== undefined) return NO_PRELUDE;
+  const at = recordAddress(session);
+  return pagePrelude(session, tid, at, RECORD_SIZE, PROT.READ | PROT.WRITE, encodeRecord(held.record), () => (held.address = at));
+}
+
+function recordAddress(session: Session): bigint {
+  const main = session.space().main;
+  const near = main ? [main.start] : [0x555555554000n];
+  const at = findFreeRange(session.space().maps, RECORD_SIZE, near, 1n << 46n);
+  if (at === undefined) throw new HotpatchError('ENOMEM', 'no room in the target for the patch record');
+  return at;
+}
+
+function encodeRecord(record: PatchRecord): Buffer {
+  const body = Buffer.from(JSON.stringify(record), 'utf8');
   if (body.length + HEADER > Number(RECORD_SIZE)) throw new HotpatchError('E_RECORD_FULL', 'the patch record is full', 'revert some patches');
-  if (held.address === undefined) {
-    const main = session.space().main;
-    const near = main ? [main.start] : [0x555555554000n];
-    const at = findFreeRange(session.space().maps, RECORD_SIZE, near, 1n << 46n);
-    if (at === undefined) throw new HotpatchError('ENOMEM', 'no room in the target for the patch record');
-    held.address = await remoteMmapFixed(session, at, RECORD_SIZE, PROT.READ | PROT.WRITE);
-  }
   const head = Buffer.alloc(HEADER);
   MAGIC.copy(head, 0);
   head.writeUInt32LE(RECORD_VERSION, 8);
   head.writeUInt32LE(body.length, 12);
-  return { address: held.address, bytes: Buffer.concat([head, body]) };
+  return Buffer.concat([head, body]);
 }
 
 /** Write the record back into the target (creating its mapping the first time). */

@@ -4,6 +4,7 @@ import type { Session } from '../session.js';
 import type { NativeOp } from '../native.js';
 import { readStat, readStatus } from '../target/procfs.js';
 import type { Module } from '../symbols/types.js';
+import { readMaps } from '../symbols/maps.js';
 
 const PROT_READ = 1n;
 const PROT_WRITE = 2n;
@@ -121,4 +122,43 @@ export async function remoteMmapFixed(session: Session, address: bigint, size: b
 export async function remoteMunmap(session: Session, address: bigint, size: bigint): Promise<void> {
   await remoteSyscall(session, session.arch.syscalls.munmap, [address, size]);
   session.invalidateSpace();
+}
+
+/**
+ * A page of ours made at the head of another plan (mmap at a chosen address, then its first bytes), so it costs no
+ * stop of its own; `adopt` notes the page once it exists.
+ */
+export interface Prelude {
+  ops: NativeOp[];
+  address?: bigint;
+  adopt(): void;
+}
+
+export const NO_PRELUDE: Prelude = { ops: [], adopt() {} };
+
+export function pagePrelude(session: Session, tid: number, address: bigint, size: bigint, prot: bigint, bytes: Buffer, adopt: () => void): Prelude {
+  const mmap = syscallOp(session, tid, session.arch.syscalls.mmap, [address, size, prot, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, 0xffffffffffffffffn, 0n], address);
+  return {
+    ops: [mmap, { kind: 'write', addr: address, data: bytes }],
+    address,
+    adopt() {
+      adopt();
+      session.invalidateSpace();
+    },
+  };
+}
+
+/** After a plan with preludes failed part way: the pages that were made are ours all the same. */
+export function settlePreludes(session: Session, preludes: Prelude[]): void {
+  const pid = session.requireTarget().pid;
+  let maps: { start: bigint }[] | undefined;
+  for (const p of preludes) {
+    if (p.address === undefined) continue;
+    try {
+      maps ??= readMaps(pid);
+    } catch {
+      return;
+    }
+    if (maps.some((m) => m.start === p.address)) p.adopt();
+  }
 }

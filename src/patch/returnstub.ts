@@ -1,10 +1,11 @@
 // The page that holds the return stub of remote calls (see src/arch/x86_64/stub.ts): one per process, made on the
 // first remote function call, found again by its magic by any later session.
-import { native, type NativeOp } from '../native.js';
+import { native, type NativeOp, type NativeOpResult } from '../native.js';
+import { toHotpatchError } from '../errors.js';
 import type { Session } from '../session.js';
 import { readMaps } from '../symbols/maps.js';
 import { findFreeRange } from './placement.js';
-import { remoteMmapFixed, PROT } from './remote.js';
+import { remoteMmapFixed, pagePrelude, settlePreludes, NO_PRELUDE, PROT, type Prelude } from './remote.js';
 
 /** 'HPSTUB' + layout version; the stub's code follows at CODE_OFFSET. */
 const MAGIC = Buffer.from('HPSTUB\x00\x01', 'latin1');
@@ -35,12 +36,66 @@ export async function returnPath(session: Session): Promise<ReturnPath | Record<
   const fresh: Held = { pid: target.pid, startTime: target.startTime };
   const stub = session.arch.returnStub;
   const page = findStubPage(session, stub.code) ?? (await makeStubPage(session, stub.code));
-  if (page !== undefined) {
-    const code = page + BigInt(CODE_OFFSET);
-    fresh.path = { returnStub: code, stubDone: code + BigInt(stub.doneOffset), stubSignal: stub.signal };
-  }
+  if (page !== undefined) fresh.path = pathAt(page, stub);
   session.state.set('returnStub', fresh);
   return fresh.path ?? {};
+}
+
+/**
+ * The return path for a plan that runs anyway (a load): an existing stub page, or a new one made at the head of that
+ * plan (no stop of its own). Should the page's mmap fail (seccomp), run the plan again with `returnPath`.
+ */
+export function returnPathPrelude(session: Session, tid: number): { path: ReturnPath | Record<string, never>; prelude: Prelude } {
+  const target = session.requireTarget();
+  const held = session.state.get('returnStub') as Held | undefined;
+  if (held && held.pid === target.pid && held.startTime === target.startTime) return { path: held.path ?? {}, prelude: NO_PRELUDE };
+  const stub = session.arch.returnStub;
+  const found = findStubPage(session, stub.code);
+  const at = found ?? freeStubAddress(session);
+  if (at === undefined) return { path: {}, prelude: NO_PRELUDE };
+  const path = pathAt(at, stub);
+  const adopt = () => session.state.set('returnStub', { pid: target.pid, startTime: target.startTime, path } satisfies Held);
+  if (found !== undefined) {
+    adopt();
+    return { path, prelude: NO_PRELUDE };
+  }
+  return { path, prelude: pagePrelude(session, tid, at, STUB_PAGE_SIZE, PROT.READ | PROT.EXEC, pageBytes(stub.code), adopt) };
+}
+
+function pathAt(page: bigint, stub: { doneOffset: number; signal: number }): ReturnPath {
+  const code = page + BigInt(CODE_OFFSET);
+  return { returnStub: code, stubDone: code + BigInt(stub.doneOffset), stubSignal: stub.signal };
+}
+
+function freeStubAddress(session: Session): bigint | undefined {
+  const space = session.space();
+  const near = space.main ? [space.main.start] : [0x555555554000n];
+  return findFreeRange(space.maps, STUB_PAGE_SIZE, near, 1n << 46n);
+}
+
+/**
+ * Run remote calls on one thread, returning through the stub: a stub page still to be made, and the pages `extra`
+ * makes, come first in the same stop. Should one of those mmaps fail (a seccomp filter forbidding mmap), the calls
+ * run again alone, as `returnPath` allows. The results are the calls' own.
+ */
+export async function runCalls(session: Session, tid: number, ops: NativeOp[], extra: Prelude[] = []): Promise<{ results: NativeOpResult[]; path: ReturnPath | Record<string, never> }> {
+  const target = session.requireTarget();
+  const { path, prelude } = returnPathPrelude(session, tid);
+  const preludes = [prelude, ...extra].filter((p) => p.ops.length > 0);
+  const head = preludes.flatMap((p) => p.ops);
+  try {
+    const res = await target.run({ stopAll: false, ops: [...head, ...viaStub(ops, path)] });
+    for (const p of preludes) p.adopt();
+    return { results: res.results.slice(head.length), path };
+  } catch (err) {
+    const e = toHotpatchError(err);
+    if (head.length === 0) throw e;
+    settlePreludes(session, preludes);
+    if (e.code !== 'E_REMOTE_RESULT') throw e; // only the preludes' mmaps expect a result
+    const back = await returnPath(session);
+    const res = await target.run({ stopAll: false, ops: viaStub(ops, back) });
+    return { results: res.results, path: back };
+  }
 }
 
 /** Add the return path to call ops (the others are left as they are). */
@@ -78,9 +133,7 @@ function findStubPage(session: Session, code: Uint8Array): bigint | undefined {
 /** Map one read+exec page (never writable: MemoryDenyWriteExecute allows it) and write the stub through /proc/PID/mem. */
 async function makeStubPage(session: Session, code: Uint8Array): Promise<bigint | undefined> {
   const target = session.requireTarget();
-  const space = session.space();
-  const near = space.main ? [space.main.start] : [0x555555554000n];
-  const at = findFreeRange(space.maps, STUB_PAGE_SIZE, near, 1n << 46n);
+  const at = freeStubAddress(session);
   if (at === undefined) return undefined;
   let page: bigint;
   try {
