@@ -188,7 +188,7 @@ async function loadByDlopen(session: Session, path: string, elf: ElfFile, report
     segments: [],
     pauseMicros,
     steps: [
-      `Borrowed thread ${tid} (asleep in a system call, so it holds no lock of its own) and saved its registers, FPU state and signal mask.`,
+      `Borrowed thread ${tid} (asleep in a system call, so it holds no lock of its own) and saved its registers, vector (x87/SSE/AVX) state and signal mask.`,
       `Called ${dlopen.name}("${path}", RTLD_NOW) at 0x${dlopen.address.toString(16)} with the path copied below its stack's red zone and ${stubWords(back)}`,
       'The other threads kept running, so a lock they hold (malloc, the loader) is released as usual.',
       `Restored the thread; its interrupted system call restarts as if nothing happened. Handle 0x${handle.toString(16)}, load bias 0x${loadBias.toString(16)}.`,
