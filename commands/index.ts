@@ -19,8 +19,9 @@ import { load } from './load.js';
 import { call } from './call.js';
 import { libs, unload } from './libs.js';
 import { redirect, revert, patches } from './redirect.js';
+import { cleanup } from './cleanup.js';
 
-const COMMANDS: CommandSpec[] = [attach, detach, stop, cont, syms, symbols, disasm, peek, regs, threads, maps, load, libs, unload, poke, redirect, revert, patches, call, explain, help, tour, quit];
+const COMMANDS: CommandSpec[] = [attach, detach, stop, cont, syms, symbols, disasm, peek, regs, threads, maps, load, libs, unload, poke, redirect, revert, patches, cleanup, call, explain, help, tour, quit];
 
 export function allCommands(): CommandSpec[] {
   return COMMANDS;

@@ -2,7 +2,7 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, writeFileSync, rmSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startFixture, killAllFixtures, status, parseFields, patchPath, type Fixture } from './helpers/fixtures.js';
@@ -156,3 +156,23 @@ test('refusals: not a function start, bytes changed by someone else, unknown pat
   assert.equal(none.json[0].error!.code, 'E_NO_PATCH');
   assert.equal(status(f.pid).tracerPid, 0);
 });
+
+for (const method of ['map', 'dlopen'] as const) {
+  test(`cleanup (${method}): refused while a patch is active; after revert and unload the memory map is as before the first command`, async () => {
+    const f = await startFixture('counter', ['5']);
+    const before = readFileSync(`/proc/${f.pid}/maps`, 'utf8');
+    const r = await hp(f, `load ${patchPath('patch_tick')} --method ${method}`, 'redirect counter.c:tick tick_v2', 'call tick_v2 1', 'cleanup');
+    assert.equal(r.code, 1, 'cleanup refused');
+    assert.equal(r.json[3].error!.code, 'E_IN_USE');
+    assert.notEqual(readFileSync(`/proc/${f.pid}/maps`, 'utf8'), before, 'our pages are there meanwhile');
+    const back = await hp(f, 'revert all', 'unload patch_tick.so', 'cleanup', 'patches', 'cleanup', 'peek counter.c:tick 5');
+    assert.equal(back.code, 0, back.stdout + back.stderr);
+    assert.deepEqual(back.json[2].result.map((p: any) => p.what).sort(), ['code area', 'record', 'return stub']);
+    assert.deepEqual(back.json[3].result, []);
+    assert.deepEqual(back.json[4].result, [], 'nothing left the second time');
+    assert.equal(readFileSync(`/proc/${f.pid}/maps`, 'utf8'), before, 'the memory map is as it was');
+    assert.equal(back.json[5].result.hex, '8d4701c366', 'tick is itself again');
+    assert.ok((await fresh(f, /^count=/)).count > 0, 'the target runs on');
+    assert.equal(status(f.pid).tracerPid, 0);
+  });
+}

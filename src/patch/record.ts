@@ -146,6 +146,19 @@ function encodeRecord(record: PatchRecord): Buffer {
   return Buffer.concat([head, body]);
 }
 
+/** The record's page in the target, if it has one. */
+export function recordPage(session: Session): { start: bigint; size: bigint } | undefined {
+  loadRecord(session);
+  const held = session.state.get('record') as Held;
+  return held.address === undefined ? undefined : { start: held.address, size: RECORD_SIZE };
+}
+
+/** After the record's page was unmapped: an empty record with no page (a later save makes one again). */
+export function forgetRecordPage(session: Session): void {
+  const target = session.requireTarget();
+  session.state.set('record', { pid: target.pid, startTime: target.startTime, record: emptyRecord() } satisfies Held);
+}
+
 /** Write the record back into the target (creating its mapping the first time). */
 export async function saveRecord(session: Session): Promise<void> {
   const target = session.requireTarget();

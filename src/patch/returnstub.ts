@@ -103,6 +103,19 @@ export function viaStub(ops: NativeOp[], path: ReturnPath | Record<string, never
   return ops.map((op) => (op.kind === 'call' ? { ...op, ...path } : op));
 }
 
+/** The stub page in the target, if there is one (found by its magic when this session has not used it yet). */
+export function stubPage(session: Session): bigint | undefined {
+  const target = session.requireTarget();
+  const held = session.state.get('returnStub') as Held | undefined;
+  if (held && held.pid === target.pid && held.startTime === target.startTime && held.path) return held.path.returnStub - BigInt(CODE_OFFSET);
+  return findStubPage(session, session.arch.returnStub.code);
+}
+
+/** After the stub page was unmapped: the next call makes a new one. */
+export function forgetStubPage(session: Session): void {
+  session.state.delete('returnStub');
+}
+
 /** How the call returns, in words for `explain`. */
 export function stubWords(path: ReturnPath | Record<string, never>): string {
   if (!('returnStub' in path)) return 'a return address of 0 below the red zone: the return faults there and we catch it (no stub page could be mapped in this process).';
