@@ -2,14 +2,18 @@
 import { HotpatchError } from '../errors.js';
 import type { Session } from '../session.js';
 import { findFreeRange } from './placement.js';
-import { remoteMmapFixed, PROT } from './remote.js';
+import { pagePrelude, NO_PRELUDE, PROT, type Prelude } from './remote.js';
 import { loadRecord, hexOf } from './record.js';
 
 export const AREA_SIZE = 0x10000n;
 const REACH = 0x7fff0000n;
 
-/** `size` bytes of executable memory within rel32 reach of `near`; new areas are mapped read+exec (written via /proc/PID/mem). */
-export async function allocateCode(session: Session, near: bigint, size: number): Promise<bigint> {
+/**
+ * `size` bytes of executable memory within rel32 reach of `near`: room in one of our code areas, or a new area whose
+ * mmap (read+exec, never writable: filled through /proc/PID/mem) goes at the head of the plan that writes the code.
+ * A new area is listed in the record at once, so the record written in that plan names it.
+ */
+export function reserveCode(session: Session, near: bigint, size: number, tid: number): { address: bigint; prelude: Prelude } {
   const record = loadRecord(session);
   const need = BigInt((size + 15) & ~15);
   for (const a of record.areas) {
@@ -18,15 +22,18 @@ export async function allocateCode(session: Session, near: bigint, size: number)
     const at = start + used;
     if (used + need <= BigInt(a.size) && within(at, near) && within(at + need, near)) {
       a.used = hexOf(used + need);
-      return at;
+      return { address: at, prelude: NO_PRELUDE };
     }
   }
   const space = session.space();
   const start = findFreeRange(space.maps, AREA_SIZE, [near], REACH);
   if (start === undefined) throw new HotpatchError('ENOMEM', `no free memory within ±2 GiB of 0x${near.toString(16)} for a trampoline`, 'the address space around the function is full');
-  await remoteMmapFixed(session, start, AREA_SIZE, PROT.READ | PROT.EXEC);
-  record.areas.push({ start: hexOf(start), size: hexOf(AREA_SIZE), used: hexOf(need) });
-  return start;
+  const area = { start: hexOf(start), size: hexOf(AREA_SIZE), used: hexOf(need) };
+  record.areas.push(area);
+  const prelude = pagePrelude(session, tid, start, AREA_SIZE, PROT.READ | PROT.EXEC, undefined, () => {}, () => {
+    record.areas = record.areas.filter((a) => a !== area);
+  });
+  return { address: start, prelude };
 }
 
 function within(a: bigint, b: bigint): boolean {

@@ -7,7 +7,7 @@ import type { ElfFile } from '../elf/types.js';
 import { native, type NativeOp } from '../native.js';
 import type { Session } from '../session.js';
 import { bindPatch, type Binding, type BindReport } from './binding.js';
-import { chooseThread, findFunction, settlePreludes, syscallOp, syscallFailed, syscallError, seccompNote, remoteMunmap, PROT, MAP_PRIVATE, MAP_ANONYMOUS, MAP_FIXED_NOREPLACE } from './remote.js';
+import { chooseThread, findFunction, settlePreludes, mmapFailure, syscallOp, syscallFailed, syscallError, seccompNote, remoteMunmap, MAP_PRIVATE, MAP_ANONYMOUS, MAP_FIXED_NOREPLACE } from './remote.js';
 import { loadRecord, saveRecord, recordPrelude, hexOf, type LoadedLibrary } from './record.js';
 import { findFreeRange } from './placement.js';
 import { stubWords, runCalls } from './returnstub.js';
@@ -254,12 +254,7 @@ async function loadByMapping(session: Session, path: string, elf: ElfFile, repor
     session.invalidateSpace();
     const mapped = session.space().maps.some((m) => m.start >= base! && m.start < base! + plan.size);
     if (mapped) await remoteMunmap(session, base, plan.size).catch(() => undefined);
-    if (e.code === 'E_REMOTE_RESULT') {
-      const got = /returned (0x[0-9a-f]+)/.exec(e.message);
-      const errno = got ? syscallFailed(BigInt(got[1])) : undefined;
-      throw errno !== undefined ? syscallError('mmap', errno, target.pid) : new HotpatchError('E_REMOTE_RESULT', `mmap in the target did not place the segment where asked: ${e.message}`, 'try again');
-    }
-    throw e;
+    throw mmapFailure(e, target.pid, 'segment');
   }
   const pauseMicros = target.lastPause?.micros ?? 0;
   if (opts.init && plan.initFunctions.length) {

@@ -128,6 +128,18 @@ export function recordPrelude(session: Session, tid: number): Prelude {
   return pagePrelude(session, tid, at, RECORD_SIZE, PROT.READ | PROT.WRITE, encodeRecord(held.record), () => (held.address = at));
 }
 
+/**
+ * For a plan that writes the record with its code (redirect, revert): where the record goes, the mmap that makes its
+ * page first when the target has none (in the same plan), and the record's bytes as they stand when asked.
+ */
+export function recordUpdate(session: Session, tid: number): { prelude: Prelude; write(): { address: bigint; bytes: Buffer } } {
+  loadRecord(session);
+  const held = session.state.get('record') as Held;
+  const at = held.address ?? recordAddress(session);
+  const prelude = held.address !== undefined ? NO_PRELUDE : pagePrelude(session, tid, at, RECORD_SIZE, PROT.READ | PROT.WRITE, undefined, () => (held.address = at));
+  return { prelude, write: () => ({ address: at, bytes: encodeRecord(held.record) }) };
+}
+
 function recordAddress(session: Session): bigint {
   const main = session.space().main;
   const near = main ? [main.start] : [0x555555554000n];

@@ -1,13 +1,14 @@
 // Redirect a function to new code with a jump at its entry (or its GOT slots), keep a trampoline to the original, undo it.
-import { HotpatchError } from '../errors.js';
-import { native } from '../native.js';
+import { HotpatchError, toHotpatchError } from '../errors.js';
+import type { NativeOp } from '../native.js';
 import type { Session } from '../session.js';
 import type { Instruction } from '../arch/types.js';
 import type { RuntimeSymbol } from '../symbols/types.js';
 import { paddingAfter } from '../arch/x86_64/disasm.js';
 import { branchesInto } from '../arch/x86_64/relocate.js';
-import { allocateCode } from './area.js';
-import { loadRecord, recordWrite, hexOf, type PatchEntry } from './record.js';
+import { reserveCode } from './area.js';
+import { loadRecord, recordWrite, recordUpdate, hexOf, type PatchEntry } from './record.js';
+import { chooseThread, settlePreludes, mmapFailure, type Prelude } from './remote.js';
 
 export interface RedirectOptions {
   force: boolean;
@@ -45,6 +46,11 @@ export async function redirect(session: Session, fromText: string, toText: strin
   let trampoline: bigint | undefined;
   let trampolineBytes: Uint8Array | undefined;
   let before: Buffer;
+  // Everything is written in one stop of all threads: a new code area's mmap (on a borrowed thread), the trampoline,
+  // the veneer, hp_orig_, the record, and last the jump.
+  const tid = chooseThread(session);
+  const preludes: Prelude[] = [];
+  const code: { address: bigint; bytes: Uint8Array }[] = [];
   if (existing) {
     // Replace the jump; the trampoline still holds the original instructions.
     const now = target.readExact(from.address, fromHex(existing.after).length);
@@ -58,10 +64,12 @@ export async function redirect(session: Session, fromText: string, toText: strin
   } else {
     const plan = await planEntry(session, from.address, sym && isEntry ? sym : undefined, opts.force);
     before = plan.code.subarray(0, arch.shortJumpSize);
-    trampoline = await allocateCode(session, from.address, 64);
+    const room = reserveCode(session, from.address, 64, tid);
+    preludes.push(room.prelude);
+    trampoline = room.address;
     const moved = await arch.relocate(plan.code.subarray(0, plan.available), from.address, arch.shortJumpSize, trampoline);
     trampolineBytes = moved.bytes;
-    native().writeMemory(target.pid, trampoline, Buffer.from(moved.bytes));
+    code.push({ address: trampoline, bytes: moved.bytes });
     steps.push(
       `${fromName} has ${plan.available} byte(s) to work with${plan.padding ? ` (${plan.size} of code + ${plan.padding} of padding)` : ''}; the jump needs ${arch.shortJumpSize}.`,
       `Copied its first ${moved.consumed} byte(s) (${moved.instructions} whole instruction(s)) to a trampoline at 0x${trampoline.toString(16)}, re-encoded for the new address (iced-x86), ending with a jump back: calling the trampoline runs the original.`,
@@ -73,8 +81,10 @@ export async function redirect(session: Session, fromText: string, toText: strin
   let jumpKind: PatchEntry['jumpKind'] = 'rel32';
   let veneer: bigint | undefined;
   if (!jump) {
-    veneer = await allocateCode(session, from.address, 16);
-    native().writeMemory(target.pid, veneer, Buffer.from(arch.encodeAbsoluteJump(veneer, to.address)));
+    const room = reserveCode(session, from.address, 16, tid);
+    preludes.push(room.prelude);
+    veneer = room.address;
+    code.push({ address: veneer, bytes: arch.encodeAbsoluteJump(veneer, to.address) });
     jump = arch.encodeShortJump(from.address, veneer)!;
     jumpKind = 'veneer';
     steps.push(`${to.description} is over 2 GiB away: a 5-byte jump goes to a veneer at 0x${veneer.toString(16)} holding jmp [rip+0] and the 8-byte address (no register used).`);
@@ -91,7 +101,7 @@ export async function redirect(session: Session, fromText: string, toText: strin
       const old = target.readExact(slot.address, 8);
       const value = Buffer.alloc(8);
       value.writeBigUInt64LE(trampoline);
-      native().writeMemory(target.pid, slot.address, value);
+      code.push({ address: slot.address, bytes: value });
       origPointer = { address: hexOf(slot.address), before: old.toString('hex') };
       steps.push(`Stored the trampoline's address in ${slot.module}!hp_orig_${bare}, so the new code can call the original.`);
     }
@@ -118,16 +128,14 @@ export async function redirect(session: Session, fromText: string, toText: strin
   // The record that lists the patch is written in the same stop, just before the jump: whenever the tool dies,
   // the record lists every jump in the process (at worst one whose bytes are still the original: revert drops it).
   const guard: [bigint, bigint][] = [[from.address + 1n, from.address + BigInt(jump.length)]];
+  const rec = recordUpdate(session, tid);
+  preludes.push(rec.prelude);
   const previous = record.patches;
   record.patches = [...record.patches.filter((p) => p !== existing), entry];
-  try {
-    await target.writeWhileStopped([await recordWrite(session), { address: from.address, bytes: jump }], guard);
-  } catch (err) {
-    record.patches = previous;
-    throw err;
-  }
+  await writeInOneStop(session, preludes, [...code, rec.write(), { address: from.address, bytes: jump }], guard, () => (record.patches = previous));
   const pause = target.lastPause!;
-  steps.push(`Stopped all ${pause.threads} thread(s), checked no pc lies inside the ${jump.length} bytes, wrote the patch record and then the jump through /proc/${target.pid}/mem, resumed.`);
+  const made = preludes.filter((p) => p.ops.length).length;
+  steps.push(`Stopped all ${pause.threads} thread(s), checked no pc lies inside the ${jump.length} bytes${made ? `, mapped ${made} page(s) of ours on a borrowed thread` : ''}, wrote the code, the patch record and last the jump through /proc/${target.pid}/mem, resumed.`);
   return { patch: entry, replaced: !!existing, pauseMicros: pause.micros, threads: pause.threads, steps };
 }
 
@@ -231,14 +239,10 @@ async function redirectGot(session: Session, sym: RuntimeSymbol | undefined, fro
     appliedAt: new Date().toISOString(),
   };
   // The record first, then the slots, in one stop (see the jump above).
+  const rec = recordUpdate(session, chooseThread(session));
   const previous = record.patches;
   record.patches = [...record.patches.filter((p) => p !== existing), entry];
-  try {
-    await target.writeWhileStopped([await recordWrite(session), ...slots.map((s) => ({ address: s.address, bytes: value }))]);
-  } catch (err) {
-    record.patches = previous;
-    throw err;
-  }
+  await writeInOneStop(session, [rec.prelude], [rec.write(), ...slots.map((s) => ({ address: s.address, bytes: value }))], [], () => (record.patches = previous));
   const pause = target.lastPause!;
   return {
     patch: entry,
@@ -317,4 +321,22 @@ export async function revert(session: Session, which: string, force: boolean): P
     pauseMicros += target.lastPause?.micros ?? 0;
   }
   return { reverted: chosen, alreadyOriginal, pauseMicros };
+}
+
+/**
+ * One stop of every thread (none inside `guard`): the pages the preludes make, then the writes in order. On failure
+ * the writes are rolled back by the tracer, `undo` puts the record back as it was, and a page made anyway is kept.
+ */
+async function writeInOneStop(session: Session, preludes: Prelude[], writes: { address: bigint; bytes: Uint8Array }[], guard: [bigint, bigint][], undo: () => void): Promise<void> {
+  const target = session.requireTarget();
+  const made = preludes.filter((p) => p.ops.length > 0);
+  const ops: NativeOp[] = [...made.flatMap((p) => p.ops), ...writes.map((w): NativeOp => ({ kind: 'write', addr: w.address, data: Buffer.from(w.bytes) }))];
+  try {
+    await target.run({ stopAll: true, guard, ops });
+  } catch (err) {
+    undo();
+    settlePreludes(session, made);
+    throw mmapFailure(toHotpatchError(err), target.pid, 'code area');
+  }
+  for (const p of made) p.adopt();
 }

@@ -31,6 +31,17 @@ export function syscallError(call: string, errno: number, pid?: number): Hotpatc
   return new HotpatchError(name.startsWith('E') ? name : 'E_REMOTE_SYSCALL', `${call} in the target failed: ${name}`, hint);
 }
 
+/**
+ * A plan's mmap that did not return the address asked for (E_REMOTE_RESULT) as the kernel's error (EPERM under
+ * seccomp, with its hint); other errors as they are.
+ */
+export function mmapFailure(e: HotpatchError, pid: number, what = 'memory'): HotpatchError {
+  if (e.code !== 'E_REMOTE_RESULT') return e;
+  const got = /returned (0x[0-9a-f]+)/.exec(e.message);
+  const errno = got ? syscallFailed(BigInt(got[1]!)) : undefined;
+  return errno !== undefined ? syscallError('mmap', errno, pid) : new HotpatchError('E_REMOTE_RESULT', `mmap in the target did not place the ${what} where asked: ${e.message}`, 'try again');
+}
+
 /** When the process runs under a seccomp filter (Seccomp: 2 in /proc/PID/status): what that means for loading. */
 export function seccompNote(pid: number): string | undefined {
   let mode: string | undefined;
@@ -132,19 +143,22 @@ export interface Prelude {
   ops: NativeOp[];
   address?: bigint;
   adopt(): void;
+  /** The page did not get made: forget what was noted for it in advance. */
+  abandon?(): void;
 }
 
 export const NO_PRELUDE: Prelude = { ops: [], adopt() {} };
 
-export function pagePrelude(session: Session, tid: number, address: bigint, size: bigint, prot: bigint, bytes: Buffer, adopt: () => void): Prelude {
+export function pagePrelude(session: Session, tid: number, address: bigint, size: bigint, prot: bigint, bytes: Buffer | undefined, adopt: () => void, abandon?: () => void): Prelude {
   const mmap = syscallOp(session, tid, session.arch.syscalls.mmap, [address, size, prot, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, 0xffffffffffffffffn, 0n], address);
   return {
-    ops: [mmap, { kind: 'write', addr: address, data: bytes }],
+    ops: bytes ? [mmap, { kind: 'write', addr: address, data: bytes }] : [mmap],
     address,
     adopt() {
       adopt();
       session.invalidateSpace();
     },
+    abandon,
   };
 }
 
@@ -160,5 +174,6 @@ export function settlePreludes(session: Session, preludes: Prelude[]): void {
       return;
     }
     if (maps.some((m) => m.start === p.address)) p.adopt();
+    else p.abandon?.();
   }
 }
