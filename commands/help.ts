@@ -32,14 +32,29 @@ export const help: CommandSpec = {
     }
     const blocks: Block[] = [];
     const data: Record<string, { name: string; usage: string; summary: string }[]> = {};
+    // Every group's first column as wide as the widest: the groups line up as one list.
+    const width = Math.max(...allCommands().map((c) => shortUsage(c.usage).length));
     for (const s of STAGES) {
       const cmds = allCommands().filter((c) => c.stage === s.stage);
       if (!cmds.length) continue;
       blocks.push(text(`${s.title}: ${s.why}`, 'heading'));
-      blocks.push({ type: 'table', columns: ['command', 'what it does'], rows: cmds.map((c) => [c.usage, c.summary]) });
+      blocks.push({ type: 'table', columns: ['command', 'what it does'], rows: cmds.map((c) => [shortUsage(c.usage).padEnd(width), c.summary]) });
       data[s.stage] = cmds.map((c) => ({ name: c.name, usage: c.usage, summary: c.summary }));
     }
+    blocks.push(text('help COMMAND shows one command whole: its options, and why it works as it does', 'dim'));
     blocks.push(text('Addresses: 0x401136 | 4198710 | name | name+0x10 | file.c:name | module!name | module!file.c:name | $rip', 'dim'));
     return { data, blocks };
   },
 };
+
+/**
+ * A usage line without its options, for the overview: `peek WHERE [LEN]` for `peek WHERE [LEN] [--as …] [--out FILE]`,
+ * the first form of a command that has several (`poke WHERE BYTES…`). `help COMMAND` shows the whole line.
+ */
+export function shortUsage(usage: string): string {
+  return usage
+    .split(' | ')[0]!
+    .replace(/\s*\[--[^\]]*\]…?/g, '')
+    .replace(/\s+--\S+(\s+[A-Z]+)?/g, '')
+    .trim();
+}

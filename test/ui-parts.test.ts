@@ -17,6 +17,7 @@ import { hexdump } from '../src/cli/render-plain.js';
 import { Session } from '../src/session.js';
 import { tourStepOf, TOUR_STAGES } from '../commands/tour.js';
 import { HotpatchError } from '../src/errors.js';
+import { shortUsage } from '../commands/help.js';
 
 const SYMBOLS = ['compute', 'main', 'malloc', 'malloc_trim', 'rate_limit', 'rate_limit_fixed', 'tick'];
 const source: CompletionSource = {
@@ -224,3 +225,66 @@ test('tour: start, next through every stage, and the end; next without a tour is
   const load = TOUR_STAGES.find((s) => s.name === 'load')!.lines[0]!;
   assert.match(load, /^load \/.*\/fixtures\/build\/patches\/demo_fix\.so$/);
 });
+
+test('wrapping: a space right at the width ends the row (never one column over); continuation rows keep the bullet indent', () => {
+  // The space falls at column 80: the row is exactly 80 wide and the next one starts with the next word.
+  const step = `  · ${'x'.repeat(72)} the 5.`;
+  const rows = wrapLine([{ text: step, role: 'explain' }], 80).map((r) => r.map((s) => s.text).join(''));
+  for (const r of rows) assert.ok(r.length <= 80, `${r.length} columns: ${JSON.stringify(r)}`);
+  assert.equal(rows.length, 2);
+  assert.equal(rows[1], '    5.', 'an explain step continues under its text, not at the margin');
+  const long = wrapLine([{ text: '  · ' + 'word '.repeat(40).trim() }], 30).map((r) => r.map((s) => s.text).join(''));
+  for (const r of long.slice(1)) assert.match(r, /^ {4}word/);
+  for (const r of long) assert.ok(r.length <= 30, r);
+  assert.equal(long.join(' ').replace(/\s+/g, ' ').trim(), ('· ' + 'word '.repeat(40)).trim(), 'no text lost or doubled');
+  // A line without indent wraps to the margin, as before.
+  assert.deepEqual(wrapLine([{ text: 'aaaa bbbb cccc' }], 9).map((r) => r.map((s) => s.text).join('')), ['aaaa bbbb', 'cccc']);
+});
+
+
+test('help: the overview has one short usage per command, grouped by stage, in 80 columns; help COMMAND has the rest', async () => {
+  const outcome = (await runLine(new Session(), 'help'))!;
+  const rows = entryLines({ id: 1, kind: 'command', line: 'help', outcome, explain: false }, 80).map((l) => l.map((s) => s.text).join(''));
+  for (const r of rows) assert.ok(r.length <= 80, `${r.length}: ${r}`);
+  const headings = rows.filter((r) => /^[A-Z][a-z]+: /.test(r) && !r.startsWith('Addresses')).map((r) => r.split(':')[0]);
+  assert.deepEqual(headings, ['Attach', 'Explore', 'Load', 'Patch', 'Console']);
+  for (const c of allCommands()) {
+    const usage = shortUsage(c.usage);
+    assert.doesNotMatch(usage, /--/, `${c.name}: options are for help ${c.name}`);
+    assert.ok(rows.some((r) => r.startsWith(usage + '  ')), `a row for ${usage}`);
+  }
+  // Every group's first column has the same width: the summaries line up down the whole list.
+  const starts = new Set(rows.filter((r) => /^[a-z]+\b.*\S {2,}\S/.test(r)).map((r) => /^\S.*?\s{2,}(?=\S)/.exec(r)![0].length));
+  assert.equal(starts.size, 1, `summary columns: ${[...starts].join(', ')}`);
+  assert.deepEqual(['peek WHERE [LEN] [--as x8|x32] [--out FILE]', 'poke WHERE BYTES… | poke WHERE --u32 N', 'load PATH [--bind SYM=WHERE]… [--init]'].map(shortUsage), [
+    'peek WHERE [LEN]',
+    'poke WHERE BYTES…',
+    'load PATH',
+  ]);
+  const one = (await runLine(new Session(), 'help peek'))!.result!.blocks.flatMap((b) => blockLines(b, 80, 1000).lines).map((l) => l.map((s) => s.text).join(''));
+  assert.match(one.join('\n'), /--out FILE/);
+});
+
+
+test('disassembly marks where the branches of the listing land, and which way each branch goes', () => {
+  const at = (off: number) => 0x401000n + BigInt(off);
+  const line = (off: number, mnemonic: string, operands: string, comment?: string) => ({
+    address: at(off), location: `f+0x${off.toString(16)}`, bytes: '90', mnemonic, operands, comment,
+  });
+  const lines = [
+    line(0, 'test', 'edi, edi'),
+    line(2, 'je', '0x401008', 'f+0x8'),
+    line(4, 'add', 'eax, 1'),
+    line(6, 'jmp', '0x401002', 'f+0x2'),
+    line(8, 'call', '0x402000', 'g'),
+    line(13, 'ret', ''),
+  ];
+  const rows = blockLines({ type: 'disasm', lines }, 80, 100).lines.map((l) => l.map((s) => s.text).join(''));
+  assert.match(rows[0]!, /^ {3}0x401000/);
+  assert.match(rows[1]!, /^ > 0x401002 .*je\s+0x401008\s+; f\+0x8 ↓$/, 'a landing place, and a branch forward');
+  assert.match(rows[3]!, /jmp\s+0x401002\s+; f\+0x2 ↑$/, 'a branch back: a loop');
+  assert.match(rows[4]!, /^ > 0x401008 .*call\s+0x402000\s+; g$/, 'a call out of the listing has no arrow');
+  const pc = blockLines({ type: 'disasm', lines: [{ ...lines[1]!, currentThreads: [42] }, ...lines.slice(2)] }, 80, 100).lines[0]!.map((s) => s.text).join('');
+  assert.match(pc, /^=> 0x401002 .*<- thread 42$/, 'a thread\'s pc wins over the landing mark');
+});
+

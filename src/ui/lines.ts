@@ -86,7 +86,8 @@ export function blockLines(b: Block, width: number, budget: number): { lines: St
       return capped(b.lines.length, (n) => {
         const shown = b.lines.slice(0, n);
         const locationWidth = Math.max(0, ...shown.map((l) => l.location.length));
-        return shown.map((l) => disasmLine(l, locationWidth, width >= DISASM_BYTES_MIN_WIDTH));
+        const targets = branchTargets(shown);
+        return shown.map((l) => disasmLine(l, locationWidth, width >= DISASM_BYTES_MIN_WIDTH, targets));
       });
   }
 }
@@ -180,16 +181,41 @@ function hexdumpLines(address: bigint, bytes: Buffer, rowCount: number, width: n
 
 const BRANCH = /^(j|call|ret|loop|b\.|bl|br|cb|tb)/;
 
-function disasmLine(l: DisasmLine, locationWidth: number, showBytes: boolean): StyledLine {
+/** The address a direct branch or call goes to (`jle 0x401150`), when its operand is one. */
+function branchTarget(l: DisasmLine): bigint | undefined {
+  if (!BRANCH.test(l.mnemonic)) return undefined;
+  const m = /^0x([0-9a-f]+)$/i.exec(l.operands.trim());
+  return m ? BigInt('0x' + m[1]) : undefined;
+}
+
+/** Addresses of the listing that a branch in it goes to: the places where control comes in from elsewhere. */
+function branchTargets(lines: readonly DisasmLine[]): Set<bigint> {
+  const listed = new Set(lines.map((l) => l.address));
+  const targets = new Set<bigint>();
+  for (const l of lines) {
+    const to = branchTarget(l);
+    if (to !== undefined && listed.has(to)) targets.add(to);
+  }
+  return targets;
+}
+
+/**
+ * One instruction: `=>` where a thread's pc stands, `>` where a branch of the listing lands; a branch to a place in the
+ * listing says which way it goes (↑ back: a loop; ↓ forward: a skip).
+ */
+function disasmLine(l: DisasmLine, locationWidth: number, showBytes: boolean, targets: ReadonlySet<bigint>): StyledLine {
   const current = (l.currentThreads?.length ?? 0) > 0;
+  const landing = targets.has(l.address);
+  const to = branchTarget(l);
   const line: StyledLine = [
-    { text: current ? '=> ' : '   ', role: current ? 'pc' : undefined },
+    current ? { text: '=> ', role: 'pc' } : landing ? { text: ' > ', role: 'branch' } : { text: '   ' },
     { text: '0x' + l.address.toString(16), role: current ? 'pc' : 'address' },
     { text: ` ${`<${l.location}>`.padEnd(locationWidth + 2)}  `, role: 'dim' },
   ];
   if (showBytes) line.push({ text: l.bytes.padEnd(24) + ' ', role: 'dim' });
   line.push({ text: l.mnemonic.padEnd(7), role: BRANCH.test(l.mnemonic) ? 'branch' : 'mnemonic' }, { text: ' ' + l.operands, role: 'operand' });
   if (l.comment) line.push({ text: `   ; ${l.comment}`, role: 'comment' });
+  if (to !== undefined && targets.has(to)) line.push({ text: to <= l.address ? ' ↑' : ' ↓', role: 'branch' });
   if (current) line.push({ text: `   <- thread ${l.currentThreads!.join(',')}`, role: 'pc' });
   return line;
 }
@@ -224,33 +250,57 @@ export function splitNewlines(line: StyledLine): StyledLine[] {
   return lines;
 }
 
-/** Wrap a line to the width, at a space where one is near the end of a row, so one screen row is one list line. */
+/**
+ * Wrap a line to the width, at a space where one is near the end of a row (the space itself is dropped), so one screen
+ * row is one list line. Rows after the first keep the line's indent and bullet (`  · `), so a wrapped step of `explain`
+ * still reads as one step.
+ */
 export function wrapLine(line: StyledLine, width: number): StyledLine[] {
   if (width <= 0 || lineLength(line) <= width) return [line];
-  const starts = rowStarts(line.map((seg) => seg.text).join(''), width);
-  const rows: StyledLine[] = starts.map(() => []);
+  const text = line.map((seg) => seg.text).join('');
+  const indent = hangingIndent(text, width);
+  const rows = rowRanges(text, width, indent.length);
+  const out: StyledLine[] = rows.map((_, r) => (r > 0 && indent ? [{ text: indent }] : []));
   let at = 0;
   for (const seg of line) {
-    for (let r = 0; r < starts.length; r++) {
-      const from = Math.max(at, starts[r]!);
-      const to = Math.min(at + seg.text.length, starts[r + 1] ?? Number.MAX_SAFE_INTEGER);
-      if (from < to) rows[r]!.push({ text: seg.text.slice(from - at, to - at), role: seg.role });
+    for (let r = 0; r < rows.length; r++) {
+      const from = Math.max(at, rows[r]!.from);
+      const to = Math.min(at + seg.text.length, rows[r]!.to);
+      if (from < to) out[r]!.push({ text: seg.text.slice(from - at, to - at), role: seg.role });
     }
     at += seg.text.length;
   }
-  return rows;
+  return out;
 }
 
-/** Where each row of `text` starts: after the last space of a row when it is in the row's second half, else at the width. */
-function rowStarts(text: string, width: number): number[] {
-  const starts = [0];
+/** The blanks and bullet a line starts with, as blanks: where its continuation rows start (none past half the width). */
+function hangingIndent(text: string, width: number): string {
+  const lead = /^ *(?:[·•*-] )?/.exec(text)![0];
+  return lead.length > 0 && lead.length <= width / 2 ? ' '.repeat(lead.length) : '';
+}
+
+/**
+ * The [from, to) of `text` on each row: a row ends at its last space when that is in the row's second half (the space
+ * goes), else at the width. Rows after the first have `indent` columns less.
+ */
+function rowRanges(text: string, width: number, indent: number): { from: number; to: number }[] {
+  const rows: { from: number; to: number }[] = [];
   let start = 0;
-  while (text.length - start > width) {
-    const space = text.lastIndexOf(' ', start + width);
-    start = space > start + width / 2 ? space + 1 : start + width;
-    starts.push(start);
+  let room = width;
+  while (text.length - start > room) {
+    // A space just past the room ends the row exactly at the width.
+    const space = text.lastIndexOf(' ', start + room);
+    if (space > start + room / 2) {
+      rows.push({ from: start, to: space });
+      start = space + 1;
+    } else {
+      rows.push({ from: start, to: start + room });
+      start += room;
+    }
+    room = width - indent;
   }
-  return starts;
+  rows.push({ from: start, to: text.length });
+  return rows;
 }
 
 /** Cut a line to the width, ending in '…' when something was cut (for one-row things: status, completions). */
