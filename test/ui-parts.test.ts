@@ -18,6 +18,7 @@ import { Session } from '../src/session.js';
 import { tourStepOf, TOUR_STAGES } from '../commands/tour.js';
 import { HotpatchError } from '../src/errors.js';
 import { shortUsage } from '../commands/help.js';
+import { completionRows } from '../src/ui/components/CompletionList.js';
 
 const SYMBOLS = ['compute', 'main', 'malloc', 'malloc_trim', 'rate_limit', 'rate_limit_fixed', 'tick'];
 const source: CompletionSource = {
@@ -288,3 +289,42 @@ test('disassembly marks where the branches of the listing land, and which way ea
   assert.match(pc, /^=> 0x401002 .*<- thread 42$/, 'a thread\'s pc wins over the landing mark');
 });
 
+test('the reducer: text typed with Ctrl-R in one chunk is the search query, and a chunk ending in Enter runs the match', () => {
+  const reduce = createReducer(() => ({ from: 0, to: 0, candidates: [], more: false }));
+  const view = { top: 0, height: 10, total: 0 };
+  let s: ConsoleState = initialState(['disasm main', 'syms tick', 'maps']);
+  s = reduce(s, { type: 'key', input: '\x12syms', key: {}, view });
+  assert.equal(s.search?.query, 'syms');
+  assert.equal(s.editor.text, '', 'nothing typed into the line behind the search');
+  s = reduce(s, { type: 'key', input: ' t\r', key: {}, view });
+  assert.equal(s.search, undefined);
+  assert.deepEqual(s.queue.map((q) => q.line), ['syms tick']);
+});
+
+
+test('the reducer: the status keeps the pause the last command reported; attach and detach forget it', () => {
+  const reduce = createReducer(() => ({ from: 0, to: 0, candidates: [], more: false }));
+  const pause = { micros: 120, threads: 1, workMicros: 60 };
+  const finish = (s: ConsoleState, line: string, withPause?: typeof pause) => {
+    s = reduce(reduce(s, { type: 'run', lines: [line] }), { type: 'start', nowMs: 0 });
+    const outcome = { line, command: line, ok: true, result: { data: {}, blocks: [], pause: withPause } };
+    return reduce(s, { type: 'finished', entryId: s.running!.entryId, outcome, explain: false });
+  };
+  let s = finish(initialState(), 'load x.so', pause);
+  assert.deepEqual(s.lastPause, pause);
+  s = finish(s, 'syms tick');
+  assert.deepEqual(s.lastPause, pause, 'a command that did not stop the target leaves the last pause shown');
+  s = finish(s, 'detach');
+  assert.equal(s.lastPause, undefined);
+});
+
+
+test('Tab candidates: paths are listed by their last part', () => {
+  const rows = completionRows(['fixtures/build/patches/demo_fix.so', 'fixtures/build/patches/sub/'], false, 80, 2, true).map((l) => l.map((s) => s.text).join(''));
+  assert.deepEqual(rows, ['  demo_fix.so  sub/']);
+  const symbols = completionRows(['operator/', 'operator/='], false, 80, 2).map((l) => l.map((s) => s.text).join(''));
+  assert.deepEqual(symbols, ['  operator/  operator/='], 'names are listed whole');
+  const c = complete('load fixtures/build/pa', 'load fixtures/build/pa'.length, source);
+  assert.equal(c.paths, true);
+  assert.equal(complete('disasm ma', 9, source).paths, undefined);
+});

@@ -52,10 +52,11 @@ export function App({ session, history, color, initialLines = [], started, size 
   useTargetNotices(session, dispatch);
   useIdleSymbolPreparation(session, state);
   useQuit(session, state.quitting && !state.running, state.left, dispatch);
-  const status = useTargetStatus(session, state.revision);
+  const targetNow = useTargetStatus(session, state.revision);
+  const status = targetNow.attached && state.lastPause ? { ...targetNow, pause: state.lastPause } : targetNow;
   const now = useClock(state.running !== undefined, 100);
 
-  const completions = state.completions ? completionRows(state.completions.items, state.completions.more, columns, COMPLETION_ROWS) : [];
+  const completions = state.completions ? completionRows(state.completions.items, state.completions.more, columns, COMPLETION_ROWS, state.completions.paths) : [];
   const height = Math.max(3, rows - FIXED_ROWS - completions.length);
   const flat = useMemo(() => flatten(state.entries, columns), [state.entries, columns]);
   const port = layoutViewport(flat.lines.length, height, wantedTop(state.scroll, flat));

@@ -21,6 +21,8 @@ export interface Completion {
   candidates: string[];
   /** There are more candidates than listed. */
   more: boolean;
+  /** The candidates are file paths (shown by their last part). */
+  paths?: boolean;
 }
 
 export const COMPLETION_LIMIT = 200;
@@ -31,17 +33,18 @@ export function complete(text: string, cursor: number, src: CompletionSource): C
   const from = before.search(/\S*$/);
   const word = before.slice(from);
   const words = before.slice(0, from).trim().split(/\s+/).filter(Boolean);
-  const result = (candidates: string[]): Completion => ({
+  const result = (candidates: string[], paths = false): Completion => ({
     from,
     to: cursor,
     candidates: candidates.slice(0, COMPLETION_LIMIT),
     more: candidates.length > COMPLETION_LIMIT,
+    ...(paths ? { paths } : {}),
   });
   if (words.length === 0) return result(commandNames(src.commands, word));
   const spec = src.commands.find((c) => c.name === words[0] || c.aliases?.includes(words[0]!));
   if (!spec) return result([]);
   const slot = slotOf(spec, words.slice(1));
-  if (slot.option) return result(optionValues(slot.option, word, src));
+  if (slot.option) return result(optionValues(slot.option, word, src), takesPath(slot.option));
   if (word.startsWith('-')) {
     const eq = word.indexOf('=');
     if (eq > 0) {
@@ -51,7 +54,7 @@ export function complete(text: string, cursor: number, src: CompletionSource): C
     return result((spec.options ?? []).map((o) => '--' + o.name).filter((n) => n.startsWith(word)));
   }
   const arg = spec.args[slot.positional] ?? spec.args.find((a) => a.rest);
-  return result(arg ? argValues(spec, arg, slot.positional, word, src) : []);
+  return result(arg ? argValues(spec, arg, slot.positional, word, src) : [], arg?.kind === 'path');
 }
 
 /** The longest prefix every candidate shares. */
@@ -99,9 +102,11 @@ function optionValues(option: OptionSpec, word: string, src: CompletionSource): 
   if (option.values) return option.values.filter((v) => v.startsWith(word));
   const valueName = (option.valueName ?? '').toUpperCase();
   if (option.name === 'module' || valueName === 'M' || valueName === 'MODULE') return src.modules().filter((m) => m.startsWith(word)).sort();
-  if (valueName === 'FILE' || valueName === 'PATH' || valueName === 'DIR') return src.files(word, COMPLETION_LIMIT + 1);
+  if (takesPath(option)) return src.files(word, COMPLETION_LIMIT + 1);
   return [];
 }
+
+const takesPath = (option: OptionSpec): boolean => !option.values && ['FILE', 'PATH', 'DIR'].includes((option.valueName ?? '').toUpperCase());
 
 function argValues(spec: CommandSpec, arg: ArgSpec, index: number, word: string, src: CompletionSource): string[] {
   switch (arg.kind) {

@@ -1,6 +1,7 @@
 // The console's state and the one reducer that changes it: keys, queued lines, finished commands, notices.
 import type { Key } from 'ink';
 import type { Outcome } from '../cli/runner.js';
+import type { Pause } from '../target/target.js';
 import { tourStepOf } from '../../commands/tour.js';
 import * as ed from './editor.js';
 import { remember, searchBack } from './history.js';
@@ -37,7 +38,7 @@ export interface ConsoleState {
   /** Ctrl-R: the query, the history index it matches, and the line to go back to on Esc. */
   search?: { query: string; index?: number; failed: boolean; draft: ed.Editor };
   /** The list shown under the prompt after Tab found several candidates. */
-  completions?: { items: string[]; more: boolean };
+  completions?: { items: string[]; more: boolean; paths?: boolean };
   queue: QueuedLine[];
   running?: { entryId: number; line: string; group: number; startedMs: number; cancelling: boolean };
   entries: Entry[];
@@ -52,6 +53,11 @@ export interface ConsoleState {
   tour?: { next?: string };
   /** Bumped whenever the target may have changed (status line, symbol tables). */
   revision: number;
+  /**
+   * The pause the last command that stopped the target reported: its whole pause (a load stops the target more than
+   * once), as the command printed it. Forgotten when the console attaches or detaches.
+   */
+  lastPause?: Pause;
 }
 
 /** The output view as last drawn: the first line shown, the rows of the area, and the lines there are. */
@@ -166,7 +172,9 @@ function finished(s: ConsoleState, entryId: number, outcome: Outcome | undefined
     queue = [...step.lines.map((line) => ({ line, anchor: false, group })), ...queue];
     tour = step.done ? undefined : { next: step.next };
   }
-  return { ...s, entries, queue, tour, nextId, running: undefined, revision: s.revision + 1, quitting: s.quitting || outcome?.quit === true };
+  const word = outcome?.line.split(/\s+/)[0];
+  const lastPause = outcome?.result?.pause ?? (word === 'attach' || word === 'detach' ? undefined : s.lastPause);
+  return { ...s, entries, queue, tour, nextId, lastPause, running: undefined, revision: s.revision + 1, quitting: s.quitting || outcome?.quit === true };
 }
 
 /** Error codes of a command that stopped because its signal was aborted. */
@@ -180,7 +188,10 @@ function cancelOutcome(outcome: Outcome | undefined): Cancel {
 function onKey(s: ConsoleState, input: string, key: Partial<Key>, view: ViewInfo, complete: Completer): ConsoleState {
   if (key.ctrl && input === 'c') return onCtrlC(s);
   const base = { ...s, confirmQuit: false };
-  if (s.search) return onSearchKey(base, s.search, input, key);
+  if (s.search) {
+    // A chunk with control characters in it (`dis\r` typed fast) acts key by key, as outside the search.
+    return input.length > 1 && /[\x00-\x1f\x7f]/.test(input) ? typed(base, input, view, complete) : onSearchKey(base, s.search, input, key);
+  }
   if (key.return) return submit(base);
   if (key.tab) return onTab(base, complete);
   if (key.pageUp || key.pageDown) return { ...base, scroll: paged(view, key.pageUp ? -1 : 1) };
@@ -238,7 +249,9 @@ function typed(s: ConsoleState, input: string, view: ViewInfo, complete: Complet
   let state = s;
   let pending = '';
   const flush = () => {
-    if (pending) state = { ...state, editor: ed.insertText(state.editor, pending), completions: undefined };
+    // Text after a Ctrl-R in the same chunk is the search query, not the line.
+    if (pending && state.search) state = onSearchKey(state, state.search, pending, {});
+    else if (pending) state = { ...state, editor: ed.insertText(state.editor, pending), completions: undefined };
     pending = '';
   };
   for (const ch of input) {
@@ -296,7 +309,7 @@ function onTab(s: ConsoleState, complete: Completer): ConsoleState {
   }
   const prefix = commonPrefix(c.candidates);
   const editor = prefix.length > word.length ? ed.replaceRange(s.editor, c.from, c.to, prefix) : s.editor;
-  return { ...s, editor, completions: { items: c.candidates, more: c.more } };
+  return { ...s, editor, completions: { items: c.candidates, more: c.more, paths: c.paths } };
 }
 
 function historyStep(s: ConsoleState, delta: -1 | 1): ConsoleState {
