@@ -32,10 +32,10 @@ const stopDemo = () => {
 };
 
 await waitForReady(pid);
-process.stdout.write(
+// Said inside the console, at the top of its output: printed here, it would scroll away under the console's first frame.
+const greeting =
   `demo target running: pid ${pid}; its output goes to ${log} (tail -f ${log} in another terminal to watch it)\n` +
-    `type tour for a guided patch, help for every command\n`,
-);
+  `type tour for a guided patch, help for every command`;
 
 // Ctrl-C belongs to the console (it reads keys in raw mode); this process only waits for it. A closed terminal or a
 // kill stops the demo too (the console gets the same hangup and detaches on its own).
@@ -46,9 +46,10 @@ for (const signal of ['SIGHUP', 'SIGTERM']) {
     process.exit(128 + (signal === 'SIGHUP' ? 1 : 15));
   });
 }
-const console_ = spawn(process.execPath, [cli, String(pid)], { stdio: 'inherit' });
+const console_ = spawn(process.execPath, [cli, String(pid)], { stdio: 'inherit', env: { ...process.env, HOTPATCH_GREETING: greeting } });
 console_.on('exit', (code, signal) => {
   stopDemo();
+  process.stdout.write(`stopped the demo target (pid ${pid})\n`);
   process.exit(code ?? (signal ? 1 : 0));
 });
 console_.on('error', (err) => {

@@ -152,6 +152,7 @@ test('npm start (scripts/demo.mjs): the console on the demo; the tour patches it
   const attached = await until(() => /pid (\d+) demo/.exec(c.screen()), 'the console attached to the demo', c.screen);
   const pid = Number(attached![1]);
   assert.ok(isAlive(pid));
+  assert.match(c.screen(), new RegExp(`demo target running: pid ${pid}; its output goes to ${log}`), 'npm start says where the demo writes');
   assert.notEqual(readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')[1], String(process.pid), 'the demo is not our child');
   const logLines = () => readFileSync(log, 'utf8').trim().split('\n');
 

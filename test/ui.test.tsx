@@ -189,3 +189,15 @@ test('attached to a live process: status, symbol completion, explain lines, and 
   c.ui.unmount();
   await session.detach();
 });
+
+test('a greeting (npm start: where the demo writes its log) opens the output', async () => {
+  const history = memoryHistory([]);
+  const ui = render(<App session={new Session()} history={history} color={false} greeting={['demo target running: pid 1', 'type tour']} size={{ columns: 80, rows: 24 }} />);
+  const start = Date.now();
+  while (!plain(ui.lastFrame()).includes('type tour')) {
+    if (Date.now() - start > 5000) assert.fail(`no greeting; frame:\n${plain(ui.lastFrame())}`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  assert.match(plain(ui.lastFrame()), /demo target running: pid 1\ntype tour/);
+  ui.unmount();
+});

@@ -3,7 +3,7 @@ import { useMemo, useReducer, useRef } from 'react';
 import { Box, useInput } from 'ink';
 import type { Session } from '../session.js';
 import type { Outcome } from '../cli/runner.js';
-import { createReducer, openingState, type ViewInfo } from './state.js';
+import { createReducer, openingState, type ConsoleState, type ViewInfo } from './state.js';
 import { complete } from './complete.js';
 import { sessionSource } from './source.js';
 import type { HistoryStore } from './history.js';
@@ -36,22 +36,24 @@ export interface AppProps {
   started?: { line: string; outcome: Promise<Outcome | undefined> };
   /** A fixed size instead of the terminal's (tests). */
   size?: TerminalSize;
+  /** Lines shown at the top of the output before anything runs (npm start says where the demo writes). */
+  greeting?: string[];
 }
 
 /** Rows besides the output: status bar, prompt, hint, and one left free so Ink never redraws the whole screen. */
 const FIXED_ROWS = 4;
 const COMPLETION_ROWS = 2;
 
-export function App({ session, history, color, initialLines = [], started, size }: AppProps) {
+export function App({ session, history, color, initialLines = [], started, size, greeting }: AppProps) {
   const { columns, rows } = useTerminalSize(size);
   const reducer = useMemo(() => createReducer((text, cursor) => complete(text, cursor, sessionSource(session))), [session]);
-  const [state, dispatch] = useReducer(reducer, undefined, () => openingState(history.load(), initialLines, started?.line, Date.now()));
+  const [state, dispatch] = useReducer(reducer, undefined, () => openingState(history.load(), initialLines, started?.line, Date.now(), greeting));
 
   useCommandRunner(session, state, dispatch, started?.outcome);
   useHistoryFile(history, state.history);
   useTargetNotices(session, dispatch);
   useIdleSymbolPreparation(session, state);
-  useQuit(session, state.quitting && !state.running, state.left, dispatch);
+  useQuit(session, state.quitting && !state.running, state.left, dispatch, detachedByQuit(state));
   const targetNow = useTargetStatus(session, state.revision);
   const status = targetNow.attached && state.lastPause ? { ...targetNow, pause: state.lastPause } : targetNow;
   const now = useClock(state.running !== undefined, 100);
@@ -79,4 +81,12 @@ export function App({ session, history, color, initialLines = [], started, size 
       </Box>
     </ThemeContext.Provider>
   );
+}
+
+/** The pid the last command detached from, when it was `quit` (its data says `detached`). */
+function detachedByQuit(state: ConsoleState): number | undefined {
+  const last = state.entries[state.entries.length - 1];
+  if (last?.kind !== 'command' || !last.outcome?.quit) return undefined;
+  const pid = (last.outcome.result?.data as { detached?: unknown } | undefined)?.detached;
+  return typeof pid === 'number' ? pid : undefined;
 }

@@ -135,14 +135,21 @@ export function useIdleSymbolPreparation(session: Session, state: ConsoleState):
   }, [idle, state.revision]);
 }
 
-/** Quitting: detach (the process runs on), say so, then leave Ink once that last frame is drawn. */
-export function useQuit(session: Session, quitting: boolean, left: string | undefined, dispatch: Dispatch<Action>): void {
+/**
+ * Quitting: detach (the process runs on), say so, then leave Ink once that last frame is drawn. `detachedByQuit`: the
+ * pid the `quit` command has just detached from itself.
+ */
+export function useQuit(session: Session, quitting: boolean, left: string | undefined, dispatch: Dispatch<Action>, detachedByQuit?: number): void {
   const { exit } = useApp();
   useEffect(() => {
     if (!quitting) return;
     const leave = async () => {
       const t = session.target;
-      let text = t?.attached ? `detached from ${t.pid} (${t.name}); it runs on` : 'console closed';
+      let text = t?.attached
+        ? `detached from ${t.pid} (${t.name}); it runs on`
+        : detachedByQuit !== undefined
+          ? `detached from ${detachedByQuit}; it runs on`
+          : 'console closed';
       try {
         if (t?.attached) await session.detach();
       } catch (err) {

@@ -13,7 +13,7 @@ import { wantsColour } from './theme.js';
  */
 export async function startUi(session: Session, opts: CliOptions, attaching?: { line: string; outcome: Promise<Outcome | undefined> }): Promise<number> {
   const color = wantsColour(opts.color, process.stdout.isTTY === true);
-  const app = render(<App session={session} history={fileHistory()} color={color} started={attaching} />, {
+  const app = render(<App session={session} history={fileHistory()} color={color} started={attaching} greeting={takeGreeting()} />, {
     exitOnCtrlC: false,
   });
   // The terminal went away (window closed, ssh dropped): leave as from quit instead of failing on every write.
@@ -31,4 +31,14 @@ export async function startUi(session: Session, opts: CliOptions, attaching?: { 
     if (session.target?.attached) await session.detach();
   }
   return 0;
+}
+
+/**
+ * What the program that started the console wants said first (npm start: which demo runs and where its log is), in
+ * HOTPATCH_GREETING, one line per line. Taken out of the environment: it is for this console, not for what it starts.
+ */
+function takeGreeting(): string[] {
+  const text = process.env.HOTPATCH_GREETING;
+  delete process.env.HOTPATCH_GREETING;
+  return text ? text.split('\n').filter((l) => l.trim() !== '') : [];
 }

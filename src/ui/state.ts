@@ -93,11 +93,12 @@ export function initialState(history: string[] = []): ConsoleState {
 }
 
 /**
- * The state the console opens with: `startedLine` is already running (its entry shows the spinner, entry id 1), then
- * `lines` run in order, the first of them anchoring the view.
+ * The state the console opens with: `greeting` lines first, then `startedLine`, already running (its entry shows the
+ * spinner), then `lines` run in order, the first of them anchoring the view.
  */
-export function openingState(history: string[], lines: string[], startedLine: string | undefined, nowMs: number): ConsoleState {
-  const s = { ...initialState(history), queue: lines.map((line, i) => ({ line, anchor: i === 0 && startedLine === undefined, group: 0 })) };
+export function openingState(history: string[], lines: string[], startedLine: string | undefined, nowMs: number, greeting: string[] = []): ConsoleState {
+  let s: ConsoleState = { ...initialState(history), queue: lines.map((line, i) => ({ line, anchor: i === 0 && startedLine === undefined, group: 0 })) };
+  for (const text of greeting) s = { ...addEntry(s, { id: s.nextId, kind: 'notice', text, tone: 'ok' }), nextId: s.nextId + 1 };
   if (startedLine === undefined) return s;
   const id = s.nextId;
   return {
