@@ -10,7 +10,7 @@ import { SymbolIndex } from '../src/symbols/index.js';
 import { Session } from '../src/session.js';
 import { allCommands } from '../commands/index.js';
 import { complete, filePaths, type CompletionSource } from '../src/ui/complete.js';
-import { sessionSource, symbolPreparation } from '../src/ui/source.js';
+import { sessionSource, preparationSteps } from '../src/ui/source.js';
 import { createReducer, initialState } from '../src/ui/state.js';
 import { editorAt } from '../src/ui/editor.js';
 
@@ -198,7 +198,7 @@ async function realTabRows(): Promise<void> {
   try {
     await session.attach(pid);
     let start = now();
-    for (const step of symbolPreparation) step(session);
+    for (const step of preparationSteps(session)) step.run();
     const prepareMs = now() - start;
     const size = session.space().index.size;
     log(`  node (pid ${pid}): ${size.toLocaleString('en-US')} symbols; the console's idle preparation took ${fmtMs(prepareMs)}`);

@@ -1,8 +1,8 @@
 // The real console in a terminal (tmux): attach to a fixture, type and complete commands, read the screen, quit.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { closeSync, constants, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startFixture, killAllFixtures, status, isAlive, repoRoot } from './helpers/fixtures.js';
@@ -143,6 +143,51 @@ test('colour terminal: coloured disassembly; long output stays above the prompt 
   await until(() => status(f.pid).tracerPid === 0, 'the target to be untraced', c.screen);
   assert.ok(isAlive(f.pid));
   await f.stop();
+});
+
+test('Ctrl-C twice while a command holds the console: the command answers for it, the console stays; quit detaches', { skip }, async () => {
+  const f = await startFixture('counter');
+  // A dump to a pipe nobody reads yet: opening it blocks the console's whole event loop until a reader comes, as a
+  // long synchronous read would. Keys typed meanwhile wait in the terminal.
+  const fifo = join(stateDir, 'dump.fifo');
+  execFileSync('mkfifo', [fifo]);
+  const c = openConsole('busy', 80, 24, 'NO_COLOR=1', f.pid);
+  let reader: ChildProcess | undefined;
+  try {
+    await until(() => c.screen().includes(`pid ${f.pid} counter`), 'the status line', c.screen);
+    await until(() => c.prompt() === 'hotpatch>', 'an empty prompt', c.screen);
+    // TracerPid names the console's tracer thread; its main thread is the one with the event loop.
+    const consolePid = Number(/^Tgid:\s+(\d+)$/m.exec(readFileSync(`/proc/${status(f.pid).tracerPid}/status`, 'utf8'))![1]);
+    c.keys(`peek main 4096 --out ${fifo}`, 'Enter');
+    // The console's main thread inside openat (x86-64 system call 257) of the pipe: the event loop is held.
+    await until(() => readFileSync(`/proc/${consolePid}/syscall`, 'utf8').startsWith('257 '), 'the console to block opening the pipe', c.screen);
+    // The frame that says it runs was drawn before the command blocked.
+    assert.match(c.screen(), /peek main 4096 .*Ctrl-C cancels/, 'the spinner line of the running peek');
+    c.keys('C-c');
+    c.keys('C-c');
+    // Now read the pipe: the command goes on, finishes, and only then are the keys read.
+    reader = spawn('cat', [fifo], { stdio: 'ignore' });
+    await until(() => /4096 bytes written/.test(c.screen()), 'the dump to finish', c.screen);
+    await until(() => c.screen().includes('Ctrl-C came too late'), 'the Ctrl-C to be counted against the command', c.screen);
+    await until(() => c.prompt() === 'hotpatch>' && /Tab completes/.test(c.screen()), 'the console idle again', c.screen);
+    assert.ok(!c.exited(), 'two Ctrl-C during a command do not quit the console');
+    assert.doesNotMatch(c.screen(), /press Ctrl-C again/);
+    assert.ok(status(f.pid).tracerPid > 0, 'still attached');
+    c.keys('quit', 'Enter');
+    await until(() => c.exited(), 'the console to exit after quit', c.screen);
+    assert.match(c.screen(), new RegExp(`detached from ${f.pid}; it runs on`));
+    await until(() => status(f.pid).tracerPid === 0, 'the target to be untraced', c.screen);
+    assert.ok(isAlive(f.pid), 'the target runs on');
+  } finally {
+    // Never leave the console blocked on the pipe (a reader that comes and goes lets its open return), nor our reader.
+    try {
+      closeSync(openSync(fifo, constants.O_RDONLY | constants.O_NONBLOCK));
+    } catch {
+      // gone already
+    }
+    if (reader?.exitCode === null) reader.kill('SIGKILL');
+    await f.stop();
+  }
 });
 
 test('npm start (scripts/demo.mjs): the console on the demo; the tour patches it stage by stage; quit stops the demo', { skip }, async () => {

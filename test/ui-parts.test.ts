@@ -18,6 +18,7 @@ import { Session } from '../src/session.js';
 import { tourStepOf, TOUR_STAGES } from '../commands/tour.js';
 import { HotpatchError } from '../src/errors.js';
 import { shortUsage } from '../commands/help.js';
+import { hintLine } from '../src/ui/components/HintLine.js';
 import { completionRows } from '../src/ui/components/CompletionList.js';
 
 const SYMBOLS = ['compute', 'main', 'malloc', 'malloc_trim', 'rate_limit', 'rate_limit_fixed', 'tick'];
@@ -242,6 +243,43 @@ test('wrapping: a space right at the width ends the row (never one column over);
   assert.deepEqual(wrapLine([{ text: 'aaaa bbbb cccc' }], 9).map((r) => r.map((s) => s.text).join('')), ['aaaa bbbb', 'cccc']);
 });
 
+test('the reducer: text typed with Ctrl-R in one chunk is the search query, and a chunk ending in Enter runs the match', () => {
+  const reduce = createReducer(() => ({ from: 0, to: 0, candidates: [], more: false }));
+  const view = { top: 0, height: 10, total: 0 };
+  let s: ConsoleState = initialState(['disasm main', 'syms tick', 'maps']);
+  s = reduce(s, { type: 'key', input: '\x12syms', key: {}, view });
+  assert.equal(s.search?.query, 'syms');
+  assert.equal(s.editor.text, '', 'nothing typed into the line behind the search');
+  s = reduce(s, { type: 'key', input: ' t\r', key: {}, view });
+  assert.equal(s.search, undefined);
+  assert.deepEqual(s.queue.map((q) => q.line), ['syms tick']);
+});
+
+test('the reducer: the status keeps the pause the last command reported; attach and detach forget it', () => {
+  const reduce = createReducer(() => ({ from: 0, to: 0, candidates: [], more: false }));
+  const pause = { micros: 120, threads: 1, workMicros: 60 };
+  const finish = (s: ConsoleState, line: string, withPause?: typeof pause) => {
+    s = reduce(reduce(s, { type: 'run', lines: [line] }), { type: 'start', nowMs: 0 });
+    const outcome = { line, command: line, ok: true, result: { data: {}, blocks: [], pause: withPause } };
+    return reduce(s, { type: 'finished', entryId: s.running!.entryId, outcome, explain: false });
+  };
+  let s = finish(initialState(), 'load x.so', pause);
+  assert.deepEqual(s.lastPause, pause);
+  s = finish(s, 'syms tick');
+  assert.deepEqual(s.lastPause, pause, 'a command that did not stop the target leaves the last pause shown');
+  s = finish(s, 'detach');
+  assert.equal(s.lastPause, undefined);
+});
+
+test('the hint line: what a running command is busy with, and Ctrl-C, stay in 80 columns', () => {
+  const s: ConsoleState = {
+    ...initialState(),
+    running: { entryId: 1, line: 'disasm ' + 'a_long_name_'.repeat(8), group: 0, startedMs: 0, cancelling: false, progress: 'reading the symbols of node (1/9)' },
+  };
+  const text = hintLine(s, 1500, 80).map((seg) => seg.text).join('');
+  assert.ok(text.length <= 80, `${text.length}: ${text}`);
+  assert.match(text, /disasm a_long.*… · reading the symbols of node \(1\/9\) · 1\.5 s · Ctrl-C cancels$/);
+});
 
 test('help: the overview has one short usage per command, grouped by stage, in 80 columns; help COMMAND has the rest', async () => {
   const outcome = (await runLine(new Session(), 'help'))!;
@@ -266,7 +304,6 @@ test('help: the overview has one short usage per command, grouped by stage, in 8
   assert.match(one.join('\n'), /--out FILE/);
 });
 
-
 test('disassembly marks where the branches of the listing land, and which way each branch goes', () => {
   const at = (off: number) => 0x401000n + BigInt(off);
   const line = (off: number, mnemonic: string, operands: string, comment?: string) => ({
@@ -288,36 +325,6 @@ test('disassembly marks where the branches of the listing land, and which way ea
   const pc = blockLines({ type: 'disasm', lines: [{ ...lines[1]!, currentThreads: [42] }, ...lines.slice(2)] }, 80, 100).lines[0]!.map((s) => s.text).join('');
   assert.match(pc, /^=> 0x401002 .*<- thread 42$/, 'a thread\'s pc wins over the landing mark');
 });
-
-test('the reducer: text typed with Ctrl-R in one chunk is the search query, and a chunk ending in Enter runs the match', () => {
-  const reduce = createReducer(() => ({ from: 0, to: 0, candidates: [], more: false }));
-  const view = { top: 0, height: 10, total: 0 };
-  let s: ConsoleState = initialState(['disasm main', 'syms tick', 'maps']);
-  s = reduce(s, { type: 'key', input: '\x12syms', key: {}, view });
-  assert.equal(s.search?.query, 'syms');
-  assert.equal(s.editor.text, '', 'nothing typed into the line behind the search');
-  s = reduce(s, { type: 'key', input: ' t\r', key: {}, view });
-  assert.equal(s.search, undefined);
-  assert.deepEqual(s.queue.map((q) => q.line), ['syms tick']);
-});
-
-
-test('the reducer: the status keeps the pause the last command reported; attach and detach forget it', () => {
-  const reduce = createReducer(() => ({ from: 0, to: 0, candidates: [], more: false }));
-  const pause = { micros: 120, threads: 1, workMicros: 60 };
-  const finish = (s: ConsoleState, line: string, withPause?: typeof pause) => {
-    s = reduce(reduce(s, { type: 'run', lines: [line] }), { type: 'start', nowMs: 0 });
-    const outcome = { line, command: line, ok: true, result: { data: {}, blocks: [], pause: withPause } };
-    return reduce(s, { type: 'finished', entryId: s.running!.entryId, outcome, explain: false });
-  };
-  let s = finish(initialState(), 'load x.so', pause);
-  assert.deepEqual(s.lastPause, pause);
-  s = finish(s, 'syms tick');
-  assert.deepEqual(s.lastPause, pause, 'a command that did not stop the target leaves the last pause shown');
-  s = finish(s, 'detach');
-  assert.equal(s.lastPause, undefined);
-});
-
 
 test('Tab candidates: paths are listed by their last part', () => {
   const rows = completionRows(['fixtures/build/patches/demo_fix.so', 'fixtures/build/patches/sub/'], false, 80, 2, true).map((l) => l.map((s) => s.text).join(''));

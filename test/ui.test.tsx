@@ -8,6 +8,7 @@ import { App } from '../src/ui/App.js';
 import { memoryHistory } from '../src/ui/history.js';
 import { Session } from '../src/session.js';
 import { fixturePath } from './helpers/fixtures.js';
+import { prepareThenRun } from '../src/ui/hooks.js';
 
 const KEYS = { enter: '\r', tab: '\t', up: '\x1b[A', pageDown: '\x1b[6~', pageUp: '\x1b[5~', ctrlC: '\x03', ctrlR: '\x12', ctrlU: '\x15' };
 
@@ -188,6 +189,35 @@ test('attached to a live process: status, symbol completion, explain lines, and 
   await c.waitFor((f) => f.includes(`no process attached (${pid} is gone)`), 'the status line after the exit');
   c.ui.unmount();
   await session.detach();
+});
+
+test('the first command after attaching builds the symbol tables step by step, saying so; Ctrl-C stops it before it runs', async () => {
+  const pid = await startDetached('counter');
+  const session = new Session();
+  await session.attach(pid);
+  try {
+    // Cancelled from the start: the steps stop at once and the command never runs.
+    const aborted = new AbortController();
+    aborted.abort();
+    const said: string[] = [];
+    assert.equal(await prepareThenRun(session, 'disasm tick', aborted.signal, (t) => said.push(t)), undefined);
+    assert.ok(said.length <= 1, `stopped before the second step: ${said.join('; ')}`);
+
+    // Let through: one step per module, then the index, then the command finds them built.
+    said.length = 0;
+    const outcome = await prepareThenRun(session, 'disasm tick', new AbortController().signal, (t) => said.push(t));
+    assert.equal(outcome?.ok, true, JSON.stringify(outcome?.error));
+    assert.ok(said.some((t) => /^reading the symbols of counter \(\d+\/\d+\)$/.test(t)), said.join('; '));
+    assert.match(said[said.length - 2]!, /^indexing the symbols \((\d+)\/\1\)$/);
+    assert.equal(said[said.length - 1], '', 'the progress is taken away once the command itself runs');
+    // Built once: the next command goes straight to work, and commands that need no symbols never wait for them.
+    said.length = 0;
+    await prepareThenRun(session, 'disasm tick', new AbortController().signal, (t) => said.push(t));
+    await prepareThenRun(session, 'maps counter', new AbortController().signal, (t) => said.push(t));
+    assert.deepEqual(said, []);
+  } finally {
+    await session.detach();
+  }
 });
 
 test('a greeting (npm start: where the demo writes its log) opens the output', async () => {

@@ -7,10 +7,20 @@ import type { startUi } from '../ui/start.js';
 import { runLine } from './runner.js';
 
 export async function runInteractive(session: Session, opts: CliOptions): Promise<number> {
+  // Keys from the first moment are the console's: a Ctrl-C typed while the UI loads waits for it as a key, instead of
+  // ending the program as a signal. Ink keeps the terminal raw from here on, and puts it back when it exits.
+  const raw = process.stdin.isTTY === true;
+  if (raw) process.stdin.setRawMode(true);
   // Attaching and loading the UI need nothing from each other: do both at once.
   const line = opts.pid !== undefined ? `attach ${opts.pid}` : undefined;
   const attaching = line !== undefined ? { line, outcome: runLine(session, line) } : undefined;
-  const ui = await loadUi();
+  let ui;
+  try {
+    ui = await loadUi();
+  } catch (err) {
+    if (raw) process.stdin.setRawMode(false);
+    throw err;
+  }
   return ui.startUi(session, opts, attaching);
 }
 

@@ -7,6 +7,7 @@ import { createReducer, openingState, type ConsoleState, type ViewInfo } from '.
 import { complete } from './complete.js';
 import { sessionSource } from './source.js';
 import type { HistoryStore } from './history.js';
+import type { Frames } from './frames.js';
 import { flatten, layoutViewport, wantedTop } from './view.js';
 import { COLOUR_THEME, PLAIN_THEME, ThemeContext } from './theme.js';
 import {
@@ -38,18 +39,20 @@ export interface AppProps {
   size?: TerminalSize;
   /** Lines shown at the top of the output before anything runs (npm start says where the demo writes). */
   greeting?: string[];
+  /** The terminal's writes, counted: a command starts once the frame showing it running is out (see watchFrames). */
+  frames?: Frames;
 }
 
 /** Rows besides the output: status bar, prompt, hint, and one left free so Ink never redraws the whole screen. */
 const FIXED_ROWS = 4;
 const COMPLETION_ROWS = 2;
 
-export function App({ session, history, color, initialLines = [], started, size, greeting }: AppProps) {
+export function App({ session, history, color, initialLines = [], started, size, greeting, frames }: AppProps) {
   const { columns, rows } = useTerminalSize(size);
   const reducer = useMemo(() => createReducer((text, cursor) => complete(text, cursor, sessionSource(session))), [session]);
   const [state, dispatch] = useReducer(reducer, undefined, () => openingState(history.load(), initialLines, started?.line, Date.now(), greeting));
 
-  useCommandRunner(session, state, dispatch, started?.outcome);
+  useCommandRunner(session, state, dispatch, started?.outcome, frames);
   useHistoryFile(history, state.history);
   useTargetNotices(session, dispatch);
   useIdleSymbolPreparation(session, state);
@@ -77,7 +80,7 @@ export function App({ session, history, color, initialLines = [], started, size,
         <StatusLine status={status} width={columns} />
         <PromptLine editor={state.editor} search={state.search} history={state.history} width={columns} />
         <CompletionList rows={completions} />
-        <HintLine state={state} nowMs={now} />
+        <HintLine state={state} nowMs={now} width={columns} />
       </Box>
     </ThemeContext.Provider>
   );

@@ -7,7 +7,9 @@ import { toHotpatchError } from '../errors.js';
 import type { Action, ConsoleState } from './state.js';
 import type { HistoryStore } from './history.js';
 import { targetStatus, type TargetStatus } from './status.js';
-import { prepareSymbols, symbolPreparation } from './source.js';
+import { preparationSteps, runStep, type PreparationStep } from './source.js';
+import type { Frames } from './frames.js';
+import { findCommand } from '../../commands/index.js';
 
 export interface TerminalSize {
   columns: number;
@@ -34,11 +36,21 @@ export function useTerminalSize(fixed?: TerminalSize): TerminalSize {
  * Takes the next queued line when nothing runs, runs it with a signal that Ctrl-C aborts, and reports the outcome.
  * `started`: the outcome of the command the console opened with, already running (see openingState).
  */
-export function useCommandRunner(session: Session, state: ConsoleState, dispatch: Dispatch<Action>, started?: Promise<Outcome | undefined>): void {
+export function useCommandRunner(
+  session: Session,
+  state: ConsoleState,
+  dispatch: Dispatch<Action>,
+  started?: Promise<Outcome | undefined>,
+  frames?: Frames,
+): void {
   const controller = useRef<AbortController | undefined>(undefined);
   const opening = useRef(started);
+  // What the terminal had been sent when the next command was started: the frame after that one shows it running.
+  const writtenAtStart = useRef(0);
   useEffect(() => {
-    if (!state.running && state.queue.length > 0 && !state.quitting) dispatch({ type: 'start', nowMs: Date.now() });
+    if (state.running || state.queue.length === 0 || state.quitting) return;
+    writtenAtStart.current = frames?.written() ?? 0;
+    dispatch({ type: 'start', nowMs: Date.now() });
   }, [state.running, state.queue, state.quitting]);
 
   const entryId = state.running?.entryId;
@@ -47,11 +59,23 @@ export function useCommandRunner(session: Session, state: ConsoleState, dispatch
     const line = state.running.line;
     const c = new AbortController();
     controller.current = c;
-    const outcome = opening.current ?? runLine(session, line, c.signal);
+    const startedMs = state.running.startedMs;
+    const progress = (text: string) => dispatch({ type: 'progress', entryId, text });
+    // The frame that shows the command running goes out first: a command that then holds the event loop (a big
+    // synchronous read, a write to a pipe nobody reads yet) leaves on the screen what it is doing and that Ctrl-C stops it.
+    const drawn = frames ? frames.after(writtenAtStart.current) : new Promise((resolve) => setTimeout(resolve, FIRST_FRAME_MS));
+    const outcome = opening.current ?? drawn.then(() => prepareThenRun(session, line, c.signal, progress));
     opening.current = undefined;
+    const report = (action: Action) => {
+      // A command that held the event loop (one long synchronous step) leaves the keys typed meanwhile unread; a
+      // Ctrl-C among them meant "stop this command". Let them come in first, while it still counts as running, or
+      // they would land on the empty prompt after it, and two of them would quit the console.
+      if (Date.now() - startedMs < LONG_COMMAND_MS) dispatch(action);
+      else setTimeout(() => dispatch(action), KEYS_SETTLE_MS);
+    };
     outcome.then(
-      (outcome) => dispatch({ type: 'finished', entryId, outcome, explain: session.explain }),
-      (err) => dispatch({ type: 'finished', entryId, outcome: { line, command: line, ok: false, error: toHotpatchError(err) }, explain: false }),
+      (outcome) => report({ type: 'finished', entryId, outcome, explain: session.explain }),
+      (err) => report({ type: 'finished', entryId, outcome: { line, command: line, ok: false, error: toHotpatchError(err) }, explain: false }),
     );
   }, [entryId]);
 
@@ -59,6 +83,47 @@ export function useCommandRunner(session: Session, state: ConsoleState, dispatch
     if (state.running?.cancelling) controller.current?.abort();
   }, [state.running?.cancelling]);
 }
+
+/** A command running this long may have held the event loop while keys came in. */
+const LONG_COMMAND_MS = 100;
+/** Time for keys already waiting in the terminal to be read (they are, at the next turn of the event loop). */
+const KEYS_SETTLE_MS = 30;
+
+/** Without a watched terminal (tests): Ink draws at most 30 frames a second, so a frame asked for is out by then. */
+const FIRST_FRAME_MS = 35;
+
+/** Commands that never look a name or an address up: they need no symbol tables. */
+const WITHOUT_SYMBOLS = new Set(['attach', 'detach', 'stop', 'cont', 'maps', 'syms', 'symbols', 'libs', 'explain', 'help', 'tour', 'quit']);
+
+/**
+ * Builds the symbol tables a command needs a step at a time, yielding between steps (the spinner turns, Ctrl-C is
+ * heard: it cancels before the command starts), then runs the line. Reading the symbols of a 100 MB binary is the
+ * long part of a first command after attaching; the command itself then finds the tables built.
+ * Resolves undefined when cancelled during the preparation.
+ */
+export async function prepareThenRun(session: Session, line: string, signal: AbortSignal, progress: (text: string) => void): Promise<Outcome | undefined> {
+  if (signal.aborted) return undefined;
+  const name = line.trim().split(/\s+/)[0] ?? '';
+  const spec = findCommand(name);
+  if (spec?.needsTarget && !WITHOUT_SYMBOLS.has(spec.name)) {
+    const steps = preparationSteps(session, false);
+    for (const [i, step] of steps.entries()) {
+      progress(`${step.label} (${i + 1}/${steps.length})`);
+      await nextTurn();
+      if (signal.aborted) return undefined;
+      runStep(step);
+    }
+    if (steps.length > 0) {
+      progress('');
+      await nextTurn();
+    }
+    if (signal.aborted) return undefined;
+  }
+  return runLine(session, line, signal);
+}
+
+/** Lets the event loop turn once: keys are read, the screen drawn, timers run. */
+const nextTurn = () => new Promise<void>((resolve) => setTimeout(resolve, 0));
 
 /** Appends each new history line to the store (the reducer keeps the list; this keeps the file). */
 export function useHistoryFile(store: HistoryStore, history: readonly string[]): void {
@@ -125,10 +190,13 @@ export function useIdleSymbolPreparation(session: Session, state: ConsoleState):
   const idle = !state.running && state.queue.length === 0;
   useEffect(() => {
     if (!idle || !session.target?.attached) return;
+    let steps: PreparationStep[] | undefined;
     let step = 0;
     const next = () => {
-      prepareSymbols(session, symbolPreparation[step++]!);
-      if (step < symbolPreparation.length) timer = setTimeout(next, 20);
+      steps ??= preparationSteps(session);
+      if (step >= steps.length) return;
+      runStep(steps[step++]!);
+      timer = setTimeout(next, 20);
     };
     let timer = setTimeout(next, 50);
     return () => clearTimeout(timer);

@@ -6,6 +6,7 @@ import type { Outcome } from '../cli/runner.js';
 import { App } from './App.js';
 import { fileHistory } from './history.js';
 import { wantsColour } from './theme.js';
+import { watchFrames } from './frames.js';
 
 /**
  * `attaching`: a command the CLI started before the UI was loaded (attach PID), shown as running until it finishes.
@@ -13,7 +14,9 @@ import { wantsColour } from './theme.js';
  */
 export async function startUi(session: Session, opts: CliOptions, attaching?: { line: string; outcome: Promise<Outcome | undefined> }): Promise<number> {
   const color = wantsColour(opts.color, process.stdout.isTTY === true);
-  const app = render(<App session={session} history={fileHistory()} color={color} started={attaching} greeting={takeGreeting()} />, {
+  const frames = watchFrames(process.stdout);
+  const app = render(<App session={session} history={fileHistory()} color={color} started={attaching} greeting={takeGreeting()} frames={frames.frames} />, {
+    stdout: frames.stream,
     exitOnCtrlC: false,
   });
   // The terminal went away (window closed, ssh dropped): leave as from quit instead of failing on every write.

@@ -40,7 +40,8 @@ export interface ConsoleState {
   /** The list shown under the prompt after Tab found several candidates. */
   completions?: { items: string[]; more: boolean; paths?: boolean };
   queue: QueuedLine[];
-  running?: { entryId: number; line: string; group: number; startedMs: number; cancelling: boolean };
+  /** `progress`: what the command is busy with, when it says (reading the symbols of a big binary). */
+  running?: { entryId: number; line: string; group: number; startedMs: number; cancelling: boolean; progress?: string };
   entries: Entry[];
   nextId: number;
   scroll: Scroll;
@@ -71,6 +72,7 @@ export type Action =
   | { type: 'key'; input: string; key: Partial<Key>; view: ViewInfo }
   | { type: 'run'; lines: string[] }
   | { type: 'start'; nowMs: number }
+  | { type: 'progress'; entryId: number; text: string }
   | { type: 'finished'; entryId: number; outcome: Outcome | undefined; explain: boolean }
   | { type: 'notice'; text: string; tone: 'warn' | 'ok' | 'dim' }
   | { type: 'left'; text: string };
@@ -119,6 +121,8 @@ export function createReducer(complete: Completer) {
         return enqueue(s, a.lines);
       case 'start':
         return start(s, a.nowMs);
+      case 'progress':
+        return s.running?.entryId === a.entryId ? { ...s, running: { ...s.running, progress: a.text } } : s;
       case 'finished':
         return finished(s, a.entryId, a.outcome, a.explain);
       case 'left':
