@@ -279,6 +279,11 @@ test('the hint line: what a running command is busy with, and Ctrl-C, stay in 80
   const text = hintLine(s, 1500, 80).map((seg) => seg.text).join('');
   assert.ok(text.length <= 80, `${text.length}: ${text}`);
   assert.match(text, /disasm a_long.*… · reading the symbols of node \(1\/9\) · 1\.5 s · Ctrl-C cancels$/);
+  // A long module name too: the step gives way after the line, and Ctrl-C cancels stays whole.
+  const busy = hintLine({ ...s, running: { ...s.running!, line: 'syms uv_loop_*', progress: 'reading the symbols of ld-linux-x86-64.so.2 (8/9)' } }, 500, 80);
+  const busyText = busy.map((seg) => seg.text).join('');
+  assert.ok(busyText.length <= 80, `${busyText.length}: ${busyText}`);
+  assert.match(busyText, /^. syms uv_loop_\* · reading the symbols of ld-linux.*… · 0\.5 s · Ctrl-C cancels$/);
 });
 
 test('help: the overview has one short usage per command, grouped by stage, in 80 columns; help COMMAND has the rest', async () => {

@@ -11,12 +11,13 @@ export function hintLine(state: ConsoleState, nowMs: number, width = Number.MAX_
     const frame = SPINNER[Math.floor(nowMs / 100) % SPINNER.length];
     if (state.running.cancelling) return [{ text: `${frame} cancelling ${state.running.line} …`, role: 'warn' }];
     const queued = state.queue.length ? ` · ${state.queue.length} more queued` : '';
-    const busy = state.running.progress ? ` · ${state.running.progress}` : '';
-    const tail = `${busy} · ${seconds.toFixed(1)} s${queued} · Ctrl-C cancels`;
-    // A long command line gives way, so that what it is doing and how to stop it stay in sight.
-    const room = Math.max(8, width - 2 - tail.length);
-    const line = state.running.line.length > room ? state.running.line.slice(0, room - 1) + '…' : state.running.line;
-    return [{ text: `${frame} ${line}${tail}`, role: 'ok' }];
+    const tail = ` · ${seconds.toFixed(1)} s${queued} · Ctrl-C cancels`;
+    // A long command line gives way first, then what it is busy with: how long it runs and how to stop it stay in sight.
+    const room = width - 2 - tail.length;
+    const progress = state.running.progress ?? '';
+    const line = cutTo(state.running.line, Math.max(LINE_KEPT, room - (progress ? 3 + progress.length : 0)));
+    const busy = progress ? ' · ' + cutTo(progress, Math.max(8, room - line.length - 3)) : '';
+    return [{ text: `${frame} ${line}${busy}${tail}`, role: 'ok' }];
   }
   if (state.left !== undefined) return [{ text: state.left, role: 'ok' }];
   if (state.quitting) return [{ text: 'detaching…', role: 'dim' }];
@@ -27,6 +28,11 @@ export function hintLine(state: ConsoleState, nowMs: number, width = Number.MAX_
   }
   return [{ text: 'Tab completes · ↑↓ history · ^R search · PgUp/PgDn scroll · help · ^C^C quits', role: 'dim' }];
 }
+
+/** Columns of the command line kept on the hint line however busy it is: enough to tell which command runs. */
+const LINE_KEPT = 16;
+
+const cutTo = (text: string, width: number): string => (text.length > width ? text.slice(0, width - 1) + '…' : text);
 
 export function HintLine({ state, nowMs, width }: { state: ConsoleState; nowMs: number; width: number }) {
   return <StyledText line={hintLine(state, nowMs, width)} />;
