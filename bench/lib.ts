@@ -287,7 +287,7 @@ export interface JsonOutcome {
   ok: boolean;
   result?: unknown;
   error?: { code: string; message: string; hint?: string };
-  pause?: { micros: number; threads: number };
+  pause?: { micros: number; threads: number; stops?: number; longestMicros?: number };
 }
 
 /** `hotpatch -p PID --json -e …`: every command's outcome, parsed. */

@@ -513,7 +513,9 @@ OpResult Tracer::remoteCall(Op& op) {
   arch::VectorState savedVec;
   uint64_t savedMask = 0, callMask = ~0ULL;
   pt(PTRACE_GETREGS, tid, nullptr, &saved, "PTRACE_GETREGS");
-  if (!arch::saveVectorState(tid, savedVec)) fail(errno, "PTRACE_GETREGSET NT_X86_XSTATE", tid);
+  // A system call leaves the vector registers alone (the kernel keeps them); a function may use any of them.
+  bool vectors = op.kind == Op::Call;
+  if (vectors && !arch::saveVectorState(tid, savedVec)) fail(errno, "PTRACE_GETREGSET NT_X86_XSTATE", tid);
   pt(PTRACE_GETSIGMASK, tid, reinterpret_cast<void*>(sizeof savedMask), &savedMask, "PTRACE_GETSIGMASK");
   bool groupStopped = t.groupStopped;
   bool stub = op.kind == Op::Call && op.returnStub != 0 && op.stubSignal > 0 && op.stubSignal <= 64;
@@ -521,7 +523,7 @@ OpResult Tracer::remoteCall(Op& op) {
 
   auto restore = [&] {
     ptrace(PTRACE_SETREGS, tid, nullptr, &saved);
-    arch::restoreVectorState(tid, savedVec);
+    if (vectors) arch::restoreVectorState(tid, savedVec);
     ptrace(PTRACE_SETSIGMASK, tid, reinterpret_cast<void*>(sizeof savedMask), &savedMask);
     if (deferredStubSignal) syscall(SYS_tgkill, pid_, tid, op.stubSignal);  // pending until it runs its own code
     if (!threads_.count(tid)) return;

@@ -46,8 +46,8 @@ export async function redirect(session: Session, fromText: string, toText: strin
   let trampoline: bigint | undefined;
   let trampolineBytes: Uint8Array | undefined;
   let before: Buffer;
-  // Everything is written in one stop of all threads: a new code area's mmap (on a borrowed thread), the trampoline,
-  // the veneer, hp_orig_, the record, and last the jump.
+  // A new code area is mapped first on one borrowed thread; then everything is written in one stop of all threads:
+  // the trampoline, the veneer, hp_orig_, the record, and last the jump.
   const tid = chooseThread(session);
   const preludes: Prelude[] = [];
   const code: { address: bigint; bytes: Uint8Array }[] = [];
@@ -135,7 +135,8 @@ export async function redirect(session: Session, fromText: string, toText: strin
   await writeInOneStop(session, preludes, [...code, rec.write(), { address: from.address, bytes: jump }], guard, () => (record.patches = previous));
   const pause = target.lastPause!;
   const made = preludes.filter((p) => p.ops.length).length;
-  steps.push(`Stopped all ${pause.threads} thread(s), checked no pc lies inside the ${jump.length} bytes${made ? `, mapped ${made} page(s) of ours on a borrowed thread` : ''}, wrote the code, the patch record and last the jump through /proc/${target.pid}/mem, resumed.`);
+  if (made) steps.push(`Mapped ${made} page(s) of ours (read+exec, never writable) with mmap on borrowed thread ${tid}, alone.`);
+  steps.push(`Stopped all ${pause.threads} thread(s), checked no pc lies inside the ${jump.length} bytes, wrote the code, the patch record and last the jump through /proc/${target.pid}/mem, resumed.`);
   return { patch: entry, replaced: !!existing, pauseMicros: pause.micros, threads: pause.threads, steps };
 }
 
@@ -324,19 +325,23 @@ export async function revert(session: Session, which: string, force: boolean): P
 }
 
 /**
- * One stop of every thread (none inside `guard`): the pages the preludes make, then the writes in order. On failure
- * the writes are rolled back by the tracer, `undo` puts the record back as it was, and a page made anyway is kept.
+ * The pages the preludes make (a new code area, the record's page) first, in a stop of the one borrowed thread alone
+ * (asleep in a system call: the process hardly notices), so the stop of every thread that follows holds nothing but
+ * writes. Then that stop (no thread inside `guard`): the writes in order. On failure the tracer rolls the writes back,
+ * `undo` puts the record back as it was, and a page made anyway is kept.
  */
 async function writeInOneStop(session: Session, preludes: Prelude[], writes: { address: bigint; bytes: Uint8Array }[], guard: [bigint, bigint][], undo: () => void): Promise<void> {
   const target = session.requireTarget();
   const made = preludes.filter((p) => p.ops.length > 0);
-  const ops: NativeOp[] = [...made.flatMap((p) => p.ops), ...writes.map((w): NativeOp => ({ kind: 'write', addr: w.address, data: Buffer.from(w.bytes) }))];
   try {
-    await target.run({ stopAll: true, guard, ops });
+    if (made.length) {
+      await target.run({ stopAll: false, ops: made.flatMap((p) => p.ops) });
+      for (const p of made) p.adopt();
+    }
+    await target.run({ stopAll: true, guard, ops: writes.map((w): NativeOp => ({ kind: 'write', addr: w.address, data: Buffer.from(w.bytes) })) });
   } catch (err) {
     undo();
     settlePreludes(session, made);
     throw mmapFailure(toHotpatchError(err), target.pid, 'code area');
   }
-  for (const p of made) p.adopt();
 }
