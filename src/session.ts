@@ -103,14 +103,14 @@ export class Session {
       regs = this.arch.decodeRegs(await target.registers()).values;
     }
     return resolveAddress(text, {
-      index: space.index,
+      index: space.names,
       modules: space.modules,
       readRegister: regs ? (name) => regs![name] ?? readAlias(this.arch, regs!, name) : undefined,
     });
   }
 
   symbolize(address: bigint): Symbolized {
-    return this.space().index.symbolize(address);
+    return this.space().symbolize(address);
   }
 
   /** `sym+0x10` / `module+0x123` / `0x…` for an address. */

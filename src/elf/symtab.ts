@@ -7,29 +7,56 @@ import {
 import type { ElfSymbol, SymbolBind, SymbolType } from './types.js';
 import { elfBad } from './source.js';
 
-/** Names out of a string table. Most tables are pure ASCII: decode those once and take substrings, no per-name Buffer work. */
+/**
+ * Names out of a string table. Most tables are pure ASCII: when many names are wanted (a whole index), the table is
+ * decoded once and names are substrings; a few names (a screened `syms`) are decoded one by one, so an 8 MB table
+ * is never turned into a string just to find 500 of its names.
+ */
 export class StringTable {
-  private readonly text: string | undefined;
+  /** undefined: not decoded yet; null: not ASCII (names decode as UTF-8 one by one). */
+  private decoded: string | null | undefined;
+  private perName = 0;
+  private prefix?: { text: string; bytes: Uint8Array };
 
-  constructor(readonly bytes: Buffer, private readonly path: string, private readonly what: string) {
-    this.text = isAscii(bytes) ? bytes.toString('latin1') : undefined;
-  }
+  constructor(readonly bytes: Buffer, private readonly path: string, private readonly what: string) {}
 
   get length(): number {
     return this.bytes.length;
   }
 
+  /** Names asked one by one beyond this many: decode the whole table once instead. */
+  private static readonly DECODE_AFTER = 2048;
+
+  private text(): string | undefined {
+    if (this.decoded === undefined) this.decoded = isAscii(this.bytes) ? this.bytes.toString('latin1') : null;
+    return this.decoded ?? undefined;
+  }
+
   /**
-   * Whether the name at `offset` may match: `sticky` (flag y) is tried right at the offset of the ASCII text, so
-   * 107k names are screened without making a string each. Non-ASCII tables decode the name and use `loose`.
+   * Whether the name at `offset` may match. With a literal `prefix`, its bytes are compared at the offset first (most
+   * names differ in the first byte), and the few that pass are decoded and tested whole.
+   * Without one, `sticky` (flag y) is tried right at the offset of the decoded ASCII text; non-ASCII tables decode the
+   * name and use `loose`.
    */
   mayMatchAt(offset: number, sticky: RegExp, loose: RegExp, prefix = ''): boolean {
-    if (this.text !== undefined) {
-      if (prefix && !this.text.startsWith(prefix, offset)) return false;
+    if (prefix) {
+      const p = this.prefixBytes(prefix);
+      const b = this.bytes;
+      if (offset + p.length > b.length) return false;
+      for (let i = 0; i < p.length; i++) if (b[offset + i] !== p[i]) return false;
+      return loose.test(this.name(offset));
+    }
+    const text = this.text();
+    if (text !== undefined) {
       sticky.lastIndex = offset;
-      return sticky.test(this.text);
+      return sticky.test(text);
     }
     return offset < this.bytes.length && loose.test(this.name(offset));
+  }
+
+  private prefixBytes(prefix: string): Uint8Array {
+    if (this.prefix?.text !== prefix) this.prefix = { text: prefix, bytes: Buffer.from(prefix, 'utf8') };
+    return this.prefix.bytes;
   }
 
   name(offset: number): string {
@@ -37,9 +64,14 @@ export class StringTable {
       if (offset === 0) return '';
       throw elfBad(this.path, `name offset ${offset} is past the end of ${this.what} (${this.bytes.length} bytes)`);
     }
-    if (this.text !== undefined) {
-      const end = this.text.indexOf('\0', offset);
-      return this.text.slice(offset, end < 0 ? undefined : end);
+    if (this.decoded === undefined && ++this.perName <= StringTable.DECODE_AFTER) {
+      const end = this.bytes.indexOf(0, offset);
+      return this.bytes.toString('utf8', offset, end < 0 ? this.bytes.length : end);
+    }
+    const text = this.text();
+    if (text !== undefined) {
+      const end = text.indexOf('\0', offset);
+      return text.slice(offset, end < 0 ? undefined : end);
     }
     const end = this.bytes.indexOf(0, offset);
     return this.bytes.toString('utf8', offset, end < 0 ? this.bytes.length : end);
@@ -149,17 +181,27 @@ export function parseNamedSymbols(input: SymbolTableInput,
   onSymbol?: (symbol: ElfSymbol, entries: SymbolEntries, index: number) => void, screen?: NameScreen): ElfSymbol[] {
   const entries = new SymbolEntries(input.entries);
   const symbols: ElfSymbol[] = [];
-  let currentFile: string | undefined;
+  // The STT_FILE entry locals belong to: its name is decoded only when a local of it is kept (a screened pass keeps
+  // few, and node has thousands of files).
+  let fileOffset = -1;
+  let fileName: string | undefined;
+  let fileNamed = -1;
   for (let index = 1; index < entries.count; index++) {
     const kind = entries.kind(index);
     if (kind === STT_FILE) {
-      currentFile = input.names.name(entries.nameOffset(index)) || undefined;
+      fileOffset = entries.nameOffset(index);
       continue;
     }
     if (kind === STT_SECTION) continue;
     if (screen && !input.names.mayMatchAt(entries.nameOffset(index), screen.sticky, screen.loose, screen.prefix)) continue;
     const symbol = symbolAt(input, entries, index);
-    if (symbol.bind === 'local' && currentFile !== undefined) symbol.file = currentFile;
+    if (symbol.bind === 'local' && fileOffset >= 0) {
+      if (fileNamed !== fileOffset) {
+        fileName = input.names.name(fileOffset) || undefined;
+        fileNamed = fileOffset;
+      }
+      if (fileName !== undefined) symbol.file = fileName;
+    }
     onSymbol?.(symbol, entries, index);
     symbols.push(symbol);
   }

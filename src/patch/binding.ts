@@ -73,7 +73,7 @@ export async function bindPatch(session: Session, elf: ElfFile, chosen: Map<stri
       report.bindings.push({ name: sym.name, address: r.address, description: r.description, hidden: true, chosen: true });
       continue;
     }
-    const all = space.index.lookup(sym.name).filter((s) => !skipModules.includes(s.module));
+    const all = space.names.lookup(sym.name).filter((s) => !skipModules.includes(s.module));
     const exported = all.filter((s) => s.bind !== 'local' && exportsOf(s.module).has(s.name));
     if (exported.length > 0) {
       const first = firstInLoadOrder(exported, space.modules.map((m) => m.name));
@@ -82,9 +82,9 @@ export async function bindPatch(session: Session, elf: ElfFile, chosen: Map<stri
     }
     const places = distinctPlaces(all);
     if (places.length === 1) {
-      report.bindings.push({ name: sym.name, address: places[0].address, description: spellingFor(places[0], space.index), hidden: true, chosen: false });
+      report.bindings.push({ name: sym.name, address: places[0].address, description: spellingFor(places[0], space.names), hidden: true, chosen: false });
     } else if (places.length > 1) {
-      ambiguous.push(`${sym.name}: ${places.map((p) => `${spellingFor(p, space.index)} (0x${p.address.toString(16)})`).join(', ')}`);
+      ambiguous.push(`${sym.name}: ${places.map((p) => `${spellingFor(p, space.names)} (0x${p.address.toString(16)})`).join(', ')}`);
     } else if (sym.bind === 'weak') {
       if (!CRT_WEAK_REFERENCES.has(sym.name)) report.unresolvedWeak.push(sym.name);
     } else {

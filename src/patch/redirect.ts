@@ -96,7 +96,7 @@ export async function redirect(session: Session, fromText: string, toText: strin
   let origPointer: PatchEntry['origPointer'];
   const bare = sym?.name ?? '';
   if (trampoline !== undefined && bare && to.symbol) {
-    const slot = session.space().index.lookup(`hp_orig_${bare}`, { module: to.symbol.module })[0];
+    const slot = session.space().names.lookup(`hp_orig_${bare}`, { module: to.symbol.module })[0];
     if (slot) {
       const old = target.readExact(slot.address, 8);
       const value = Buffer.alloc(8);
@@ -183,15 +183,18 @@ async function planEntry(session: Session, address: bigint, sym: RuntimeSymbol |
 function nextSymbolAfter(session: Session, address: bigint): bigint | undefined {
   const here = session.symbolize(address);
   let best: bigint | undefined;
-  for (const s of session.space().index.all()) {
-    if (s.module !== here.module || s.address <= address) continue;
+  const space = session.space();
+  const module = space.modules.find((m) => m.name === here.module && m.start <= address && address < m.end);
+  if (!module) return undefined;
+  for (const s of space.moduleIndex(module).all()) {
+    if (s.address <= address) continue;
     if (best === undefined || s.address < best) best = s.address;
   }
   return best;
 }
 
 function spellingOf(session: Session, sym: RuntimeSymbol): string {
-  const others = session.space().index.lookup(sym.name).filter((s) => s.address !== sym.address);
+  const others = session.space().names.lookup(sym.name).filter((s) => s.address !== sym.address);
   if (!others.length) return sym.name;
   return sym.file ? `${sym.file}:${sym.name}` : `${sym.module}!${sym.name}`;
 }
@@ -236,7 +239,7 @@ async function redirectGot(session: Session, sym: RuntimeSymbol | undefined, fro
     before: '',
     after: value.toString('hex'),
     slots: slots.map((s) => ({ address: hexOf(s.address), module: s.module, before: s.before.toString('hex') })),
-    library: libraryOf(session, space.index.symbolize(to).symbol),
+    library: libraryOf(session, space.symbolize(to).symbol),
     appliedAt: new Date().toISOString(),
   };
   // The record first, then the slots, in one stop (see the jump above).

@@ -102,7 +102,7 @@ export function syscallOp(session: Session, tid: number, nr: bigint, args: bigin
 export function findFunction(session: Session, names: string[], preferModule = /\/libc[.-]/): { address: bigint; name: string; module: Module } | undefined {
   const space = session.space();
   for (const name of names) {
-    const hits = space.index.lookup(name).filter((s) => s.type === 'func' || s.type === 'ifunc');
+    const hits = space.names.lookup(name).filter((s) => s.type === 'func' || s.type === 'ifunc');
     const hit = hits.find((s) => preferModule.test(space.modules.find((m) => m.name === s.module)?.path ?? '')) ?? hits.find((s) => s.bind !== 'local');
     if (hit) return { address: hit.address, name, module: space.modules.find((m) => m.name === hit.module)! };
   }

@@ -1,11 +1,12 @@
 // Turns what a user typed for a location into one run-time address, or an error that says how to pick one.
 import { HotpatchError } from '../errors.js';
 import { parseAddress, ADDRESS_SYNTAX_HINT } from './expr.js';
-import { bindRank, type SymbolIndex } from './index.js';
+import { bindRank } from './index.js';
+import type { SymbolView } from './space.js';
 import type { Module, RuntimeSymbol } from './types.js';
 
 export interface ResolveContext {
-  index: SymbolIndex;
+  index: SymbolView;
   modules: readonly Module[];
   /** A register of the current thread by its lowercase name; undefined for a name the architecture does not have. */
   readRegister?: (name: string) => bigint | undefined;
@@ -73,7 +74,7 @@ export function resolveAddress(text: string, ctx: ResolveContext): ResolvedAddre
  * `module!file.c:name`, else the same with `name@VERSION`; when even that names several places (two static `tick` in
  * two `util.c` of one module), the address itself.
  */
-export function spellingFor(sym: RuntimeSymbol, index: SymbolIndex): string {
+export function spellingFor(sym: RuntimeSymbol, index: Pick<SymbolView, 'lookup' | 'versionFor'>): string {
   const file = sym.file === undefined ? undefined : basename(sym.file);
   const version = index.versionFor(sym);
   const picksIt = (name: string, filter: { module?: string; file?: string }): boolean => {
@@ -113,7 +114,7 @@ export function resolveModuleName(typed: string, modules: readonly Module[]): st
     names.length > 0 ? `loaded modules: ${names.sort().join(', ')}` : 'no modules are loaded: attach to a process first');
 }
 
-function unknownSymbol(typed: string, name: string, index: SymbolIndex): HotpatchError {
+function unknownSymbol(typed: string, name: string, index: SymbolView): HotpatchError {
   const elsewhere = groupByPlace(index.lookup(name));
   let hint: string;
   if (elsewhere.length > 0) {
@@ -142,7 +143,7 @@ function groupByPlace(hits: readonly RuntimeSymbol[]): RuntimeSymbol[][] {
   return places.sort((a, b) => (a[0]!.address < b[0]!.address ? -1 : a[0]!.address > b[0]!.address ? 1 : 0));
 }
 
-function describeRaw(shown: string, address: bigint, index: SymbolIndex): ResolvedAddress {
+function describeRaw(shown: string, address: bigint, index: SymbolView): ResolvedAddress {
   const where = index.symbolize(address);
   if (!where.symbol) return { address, description: where.module ? `${shown} (${where.module}+${hex(where.offset)})` : shown };
   const name = spellingFor(where.symbol, index);

@@ -5,8 +5,8 @@ import { nameScreen } from '../elf/symtab.js';
 import { findDebugFile, mergeDebugSymbols } from '../elf/debugfile.js';
 import type { ElfFile } from '../elf/types.js';
 import { readMaps, modulesFromMaps } from './maps.js';
-import { SymbolIndex, globTester, isAddressable, toRuntimeSymbol, byAddressThenPreference, type MatchFilter } from './index.js';
-import type { MapEntry, Module, RuntimeSymbol } from './types.js';
+import { SymbolIndex, globTester, isAddressable, toRuntimeSymbol, byAddressThenPreference, type LookupFilter, type MatchFilter } from './index.js';
+import type { MapEntry, Module, RuntimeSymbol, Symbolized } from './types.js';
 
 /** A module the kernel's maps cannot name: a library we mapped ourselves into anonymous memory. */
 export interface ExtraModule {
@@ -20,9 +20,26 @@ export interface AddressSpace {
   readonly index: SymbolIndex;
   /** Symbols matching a glob (or containing a text), in address order, without building the index when it is not there. */
   match(pattern: string, filter?: MatchFilter): RuntimeSymbol[];
+  /**
+   * The symbol an address falls in. Without the whole index, only the symbols of the module the address lies in are
+   * read (a thread asleep in libc needs libc's few thousand, not node's 107k).
+   */
+  symbolize(address: bigint): Symbolized;
+  /** Lookups by exact name without the whole index (each name read from every module once, screened). */
+  readonly names: SymbolView;
+  /** The symbols of one module alone. */
+  moduleIndex(module: Module): SymbolIndex;
   /** The main executable's module. */
   main?: Module;
   elfOf(module: Module): ElfFile | undefined;
+}
+
+/** What resolving a name needs: exact lookups, versions, suggestions for a typo, and symbolizing an address. */
+export interface SymbolView {
+  lookup(name: string, filter?: LookupFilter): RuntimeSymbol[];
+  versionFor(sym: RuntimeSymbol): string | undefined;
+  suggest(name: string, count?: number): string[];
+  symbolize(address: bigint): Symbolized;
 }
 
 /** ELF files by path and identity, shared across commands (and sessions in one process). */
@@ -104,6 +121,37 @@ export class SpaceCache {
     const modules = modulesFromMaps(maps, (path) => loadElf(path)?.segments);
     for (const extra of extras) modules.push(extra.module);
     let index: SymbolIndex | undefined;
+    const perModule = new Map<Module, SymbolIndex>();
+    const moduleIndex = (m: Module): SymbolIndex => {
+      let one = perModule.get(m);
+      if (!one) {
+        one = new SymbolIndex();
+        const elf = loadElf(m.path);
+        if (elf) one.addModule(m, elf.symbols());
+        perModule.set(m, one);
+      }
+      return one;
+    };
+    // One small index per name looked up: every module's symbols of that name, read with a screen for it.
+    const perName = new Map<string, SymbolIndex>();
+    const owner = new WeakMap<RuntimeSymbol, SymbolIndex>();
+    const byName = (name: string): SymbolIndex => {
+      const at = name.indexOf('@');
+      const bare = at > 0 ? name.slice(0, at) : name;
+      let one = perName.get(bare);
+      if (!one) {
+        one = new SymbolIndex();
+        const screen = nameScreen(bare.replace(/[.+^${}()|[\]\\*?]/g, '\\$&'), bare);
+        for (const m of modules) {
+          const elf = loadElf(m.path);
+          if (!elf) continue;
+          const found = elf.symbolsMatching ? elf.symbolsMatching(screen) : elf.symbols();
+          one.addModule(m, found.filter((s) => s.name === bare));
+        }
+        perName.set(bare, one);
+      }
+      return one;
+    };
     const buildIndex = () => {
       const built = new SymbolIndex();
       for (const m of modules) {
@@ -113,7 +161,7 @@ export class SpaceCache {
       return built;
     };
     const main = modules.find((m) => m.path === exe) ?? modules[0];
-    this.space = {
+    const space: AddressSpace = {
       maps,
       modules,
       get index() {
@@ -138,10 +186,29 @@ export class SpaceCache {
         }
         return out.sort(byAddressThenPreference);
       },
+      symbolize(address) {
+        if (index) return index.symbolize(address);
+        const m = modules.find((x) => x.start <= address && address < x.end);
+        return m ? moduleIndex(m).symbolize(address) : { address, offset: address };
+      },
+      names: {
+        lookup(name, filter) {
+          if (index) return index.lookup(name, filter);
+          const one = byName(name);
+          const hits = one.lookup(name, filter);
+          for (const h of hits) owner.set(h, one);
+          return hits;
+        },
+        versionFor: (sym) => index?.versionFor(sym) ?? owner.get(sym)?.versionFor(sym),
+        suggest: (name, count) => space.index.suggest(name, count),
+        symbolize: (address) => space.symbolize(address),
+      },
+      moduleIndex,
       main,
       elfOf: (m) => loadElf(m.path),
     };
+    this.space = space;
     this.signature = signature;
-    return this.space;
+    return space;
   }
 }
