@@ -3,9 +3,12 @@ import type { CommandSpec } from '../src/command.js';
 import { parseNumber } from '../src/command.js';
 import { hex, type DisasmLine } from '../src/result.js';
 import { HotpatchError } from '../src/errors.js';
+import { loadRecord } from '../src/patch/record.js';
 
 const DEFAULT_COUNT = 32;
 const MAX_FUNCTION_BYTES = 1 << 20;
+/** The longest x86-64 instruction. */
+const MAX_INSTRUCTION = 15;
 
 export const disasm: CommandSpec = {
   name: 'disasm',
@@ -26,18 +29,24 @@ export const disasm: CommandSpec = {
     if (count === 0) throw new HotpatchError('E_USAGE', 'disasm: COUNT must be at least 1');
     const sym = where.symbol;
     const wholeFunction = count === undefined && sym && sym.address === where.address && sym.size > 0;
-    const length = wholeFunction ? Math.min(sym!.size, MAX_FUNCTION_BYTES) : (count ?? DEFAULT_COUNT) * 15;
+    const size = wholeFunction ? Math.min(sym!.size, MAX_FUNCTION_BYTES) : 0;
+    // A whole function is read with room for one more instruction: the last one may run past the symbol's size (a
+    // redirect's 5-byte jump over a 4-byte function and its padding); instructions that start past the end are dropped.
+    const length = wholeFunction ? size + MAX_INSTRUCTION : (count ?? DEFAULT_COUNT) * MAX_INSTRUCTION;
     const code = target.readMemory(where.address, length);
     if (code.length === 0) throw new HotpatchError('EFAULT', `${hex(where.address)} is not mapped`, 'see `maps`');
-    const instrs = await session.arch.disassemble(code, where.address, wholeFunction ? undefined : count ?? DEFAULT_COUNT);
+    const decoded = await session.arch.disassemble(code, where.address, wholeFunction ? undefined : count ?? DEFAULT_COUNT);
+    const instrs = wholeFunction ? decoded.filter((ins) => ins.address < where.address + BigInt(size)) : decoded;
     const pcs = await threadPcs(session);
+    const ours = ownCode(session);
+    const name = (address: bigint) => ours.get(address) ?? session.describe(address);
     const lines: DisasmLine[] = instrs.map((ins) => ({
       address: ins.address,
       location: session.describe(ins.address),
       bytes: Buffer.from(ins.bytes).toString('hex').replace(/(..)(?!$)/g, '$1 '),
       mnemonic: ins.mnemonic,
       operands: ins.opStr,
-      comment: ins.target !== undefined ? session.describe(ins.target) : undefined,
+      comment: ins.target !== undefined ? name(ins.target) : undefined,
       currentThreads: pcs.get(ins.address),
     }));
     return {
@@ -47,6 +56,16 @@ export const disasm: CommandSpec = {
     };
   },
 };
+
+/** The code hotpatch placed (veneers, trampolines), by address, named for what it does: no symbol covers it. */
+function ownCode(session: import('../src/session.js').Session): Map<bigint, string> {
+  const named = new Map<bigint, string>();
+  for (const p of loadRecord(session).patches) {
+    if (p.veneer) named.set(BigInt(p.veneer), `hotpatch veneer -> ${p.toName} (patch #${p.id})`);
+    if (p.trampoline) named.set(BigInt(p.trampoline), `hotpatch trampoline: the original ${p.fromName} (patch #${p.id})`);
+  }
+  return named;
+}
 
 /** Where each thread's pc stands (one short pause of all threads). */
 async function threadPcs(session: import('../src/session.js').Session): Promise<Map<bigint, number[]>> {

@@ -9,6 +9,7 @@ import {
   RETURN_STUB, STUB_DONE_OFFSET, STUB_SIGNAL,
 } from '../src/arch/x86_64/index.js';
 import { loadIced } from '../src/arch/x86_64/relocate.js';
+import { pltSlot } from '../src/arch/x86_64/plt.js';
 
 const hexOf = (b: Uint8Array) => Buffer.from(b).toString('hex');
 const bytes = (h: string) => new Uint8Array(Buffer.from(h.replace(/\s+/g, ''), 'hex'));
@@ -459,4 +460,17 @@ test('return stub: decodes to gettid, getpid, tgkill(SIGURG), then sigaltstack(N
   assert.equal(text[done - 1], 'syscall');
   assert.equal(text[done - 2], 'mov eax, 0xea', 'the syscall before done is tgkill');
   assert.ok(insns.every((i) => i.target === undefined), 'nothing in it depends on where it is placed');
+});
+
+test('PLT entries: the GOT slot of .plt (jmp first), .plt.sec (endbr64; bnd jmp) and .plt.got entries; none for PLT0 or IBT .plt', () => {
+  const at = 0x1030n;
+  // jmp [rip+0x2fe2]; push 0; jmp PLT0
+  assert.equal(pltSlot(bytes('ff 25 e2 2f 00 00 68 00 00 00 00 e9 e0 ff ff ff'), at), at + 6n + 0x2fe2n);
+  // endbr64; bnd jmp [rip-0x10]; nop
+  assert.equal(pltSlot(bytes('f3 0f 1e fa f2 ff 25 f0 ff ff ff 0f 1f 44 00 00'), at), at + 11n - 0x10n);
+  // .plt.got without IBT: jmp [rip+0x10]; xchg ax, ax
+  assert.equal(pltSlot(bytes('ff 25 10 00 00 00 66 90'), 0x1090n), 0x1090n + 6n + 0x10n);
+  // IBT .plt: endbr64; push 1; bnd jmp PLT0 (no GOT load); and a truncated entry
+  assert.equal(pltSlot(bytes('f3 0f 1e fa 68 01 00 00 00 f2 e9 e1 ff ff ff 90'), at), undefined);
+  assert.equal(pltSlot(bytes('ff 25 00'), at), undefined);
 });

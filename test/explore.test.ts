@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { writeFileSync, mkdtempSync, readFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startFixture, killAllFixtures, status, parseFields, fixturePath } from './helpers/fixtures.js';
+import { startFixture, killAllFixtures, status, parseFields, fixturePath, patchPath } from './helpers/fixtures.js';
 import { runCli, runCliJson } from './helpers/cli.js';
 
 after(killAllFixtures);
@@ -40,6 +40,21 @@ test('syms finds a static function with its source file, at its run-time address
   const addr = BigInt(tick.address);
   assert.ok(addr >= lo && addr < hi, `${tick.address} inside ${exeLine}`);
   await assertRunsUntraced(f.pid);
+});
+
+test('disasm names calls into the PLT (printf@plt) and a redirected 4-byte function shows its whole 5-byte jump', async () => {
+  const f = await startFixture('counter');
+  const r = await runCliJson<JsonOutcome>(['-p', String(f.pid), '--json', '-e', 'disasm main', '-e', 'syms *@plt --module counter', '-e', 'disasm printf@plt 1',
+    '-e', `load ${patchPath('patch_tick')} --method map`, '-e', 'redirect counter.c:tick tick_v2', '-e', 'disasm counter.c:tick', '-e', 'revert tick']);
+  assert.equal(r.code, 0, r.stdout + r.stderr);
+  const comments = r.json[0].result.map((l: any) => l.comment).filter(Boolean);
+  assert.ok(comments.includes('printf@plt'), `calls named by their PLT stub: ${comments.join(', ')}`);
+  assert.ok(r.json[1].result.some((s: any) => s.name === 'printf@plt' && s.size === 16));
+  assert.equal(r.json[2].result[0].mnemonic, 'jmp', 'a PLT entry starts with its jump through the GOT');
+  const tick = r.json[5].result;
+  assert.equal(tick.length, 1, 'one instruction: the jump');
+  assert.equal(tick[0].mnemonic, 'jmp');
+  assert.equal(tick[0].bytes.split(' ').length, 5);
 });
 
 test('syms with no match says so and suggests close names', async () => {

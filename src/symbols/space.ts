@@ -2,6 +2,7 @@
 import { statSync } from 'node:fs';
 import { openElf } from '../elf/reader.js';
 import { nameScreen } from '../elf/symtab.js';
+import { pltSymbols } from '../elf/plt.js';
 import { findDebugFile, mergeDebugSymbols } from '../elf/debugfile.js';
 import type { ElfFile } from '../elf/types.js';
 import { readMaps, modulesFromMaps } from './maps.js';
@@ -127,7 +128,7 @@ export class SpaceCache {
       if (!one) {
         one = new SymbolIndex();
         const elf = loadElf(m.path);
-        if (elf) one.addModule(m, elf.symbols());
+        if (elf) one.addModule(m, [...elf.symbols(), ...pltSymbols(elf)]);
         perModule.set(m, one);
       }
       return one;
@@ -136,8 +137,9 @@ export class SpaceCache {
     const perName = new Map<string, SymbolIndex>();
     const owner = new WeakMap<RuntimeSymbol, SymbolIndex>();
     const byName = (name: string): SymbolIndex => {
+      const plt = name.endsWith('@plt');
       const at = name.indexOf('@');
-      const bare = at > 0 ? name.slice(0, at) : name;
+      const bare = plt ? name : at > 0 ? name.slice(0, at) : name;
       let one = perName.get(bare);
       if (!one) {
         one = new SymbolIndex();
@@ -145,7 +147,7 @@ export class SpaceCache {
         for (const m of modules) {
           const elf = loadElf(m.path);
           if (!elf) continue;
-          const found = elf.symbolsMatching ? elf.symbolsMatching(screen) : elf.symbols();
+          const found = plt ? pltSymbols(elf) : elf.symbolsMatching ? elf.symbolsMatching(screen) : elf.symbols();
           one.addModule(m, found.filter((s) => s.name === bare));
         }
         perName.set(bare, one);
@@ -156,7 +158,7 @@ export class SpaceCache {
       const built = new SymbolIndex();
       for (const m of modules) {
         const elf = loadElf(m.path);
-        if (elf) built.addModule(m, elf.symbols());
+        if (elf) built.addModule(m, [...elf.symbols(), ...pltSymbols(elf)]);
       }
       return built;
     };
@@ -176,7 +178,9 @@ export class SpaceCache {
         for (const m of modules) {
           if (filter.module !== undefined && m.name !== filter.module) continue;
           const elf = loadElf(m.path);
-          const candidates = elf?.symbolsMatching ? elf.symbolsMatching(screen) : elf?.symbols() ?? [];
+          const found = elf?.symbolsMatching ? elf.symbolsMatching(screen) : elf?.symbols() ?? [];
+          // PLT stubs (`malloc@plt`) only for a pattern that asks for them: decoding them costs the relocations.
+          const candidates = elf && pattern.includes('@') ? [...found, ...pltSymbols(elf)] : found;
           for (const sym of candidates) {
             if (!test(sym.name) || !isAddressable(sym)) continue;
             if (filter.type !== undefined && sym.type !== filter.type) continue;
