@@ -46,7 +46,7 @@ for (const signal of ['SIGHUP', 'SIGTERM']) {
     process.exit(128 + (signal === 'SIGHUP' ? 1 : 15));
   });
 }
-const console_ = spawn(process.execPath, [cli, String(pid)], { stdio: 'inherit', env: { ...process.env, HOTPATCH_GREETING: greeting } });
+const console_ = spawn(process.execPath, ['--no-concurrent-recompilation', cli, String(pid)], { stdio: 'inherit', env: { ...process.env, HOTPATCH_GREETING: greeting } });
 console_.on('exit', (code, signal) => {
   stopDemo();
   process.stdout.write(`stopped the demo target (pid ${pid})\n`);

@@ -13,6 +13,10 @@ import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
+// Node 20 can deadlock at exit while a concurrent TurboFan job waits for a main-thread GC (nodejs/node#54918): every
+// node we start compiles on its main thread instead, as the test script and the hotpatch bin do.
+const NODE_FLAGS = ['--no-concurrent-recompilation'];
+
 const repoRoot = dirname(dirname(fileURLToPath(import.meta.url)));
 const distFaults = join(repoRoot, 'dist', 'test', 'faults');
 const cli = join(repoRoot, 'dist', 'src', 'cli', 'main.js');
@@ -88,7 +92,7 @@ async function fastSuite() {
     process.exit(2);
   }
   const started = Date.now();
-  const r = await run(process.execPath, ['--test', '--test-concurrency=1', '--test-reporter=tap', distFaults]);
+  const r = await run(process.execPath, [...NODE_FLAGS, '--test', '--test-concurrency=1', '--test-reporter=tap', distFaults]);
   const cases = parseTap(r.stdout);
   console.log(`fault suite: ${cases.length} cases in ${((Date.now() - started) / 1000).toFixed(1)} s\n`);
   console.log(table(['case', 'what was done', 'what held', 'time'], caseRows(cases)));
@@ -164,7 +168,7 @@ async function waitLine(t, re, fromIndex, timeoutMs) {
 }
 
 function hotpatch(pid, cmds, timeoutMs = 60_000) {
-  return run(process.execPath, [cli, '-p', String(pid), '--json', ...cmds.flatMap((c) => ['-e', c])], { timeoutMs }).then((r) => ({
+  return run(process.execPath, [...NODE_FLAGS, cli, '-p', String(pid), '--json', ...cmds.flatMap((c) => ['-e', c])], { timeoutMs }).then((r) => ({
     ...r,
     json: r.stdout.split('\n').filter((l) => l.trim()).map((l) => {
       try {
@@ -194,7 +198,7 @@ function trialCommands(kind) {
 async function loopSpanMs(kind) {
   const t = startTarget('counter', ['5']);
   await waitLine(t, /^ready /, 0, 5000);
-  const tool = spawn(process.execPath, [cli, '-p', String(t.pid), '--json', ...trialCommands(kind).flatMap((c) => ['-e', c])], { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] });
+  const tool = spawn(process.execPath, [...NODE_FLAGS, cli, '-p', String(t.pid), '--json', ...trialCommands(kind).flatMap((c) => ['-e', c])], { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] });
   let warmAt;
   tool.stdout.setEncoding('utf8').on('data', () => (warmAt ??= Date.now()));
   await new Promise((r) => tool.on('close', r));
@@ -211,7 +215,7 @@ async function killTrial(kind, delayMs) {
   const alive = remote ? /^tick / : /^count=/;
   await waitLine(t, /^ready /, 0, 5000);
   const cmds = trialCommands(kind);
-  const tool = spawn(process.execPath, [cli, '-p', String(t.pid), '--json', ...cmds.flatMap((c) => ['-e', c])], { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] });
+  const tool = spawn(process.execPath, [...NODE_FLAGS, cli, '-p', String(t.pid), '--json', ...cmds.flatMap((c) => ['-e', c])], { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] });
   let out = '';
   tool.stdout.setEncoding('utf8').on('data', (d) => (out += d));
   const toolExit = new Promise((r) => tool.on('close', r));
@@ -280,7 +284,7 @@ async function soak() {
   const rows = [];
   // 1. Nothing lost over 100 cycles.
   const started = Date.now();
-  const rec = await run(process.execPath, ['--test', '--test-reporter=tap', join(distFaults, 'records.test.js')], { env: { HOTPATCH_SOAK: '1' } });
+  const rec = await run(process.execPath, [...NODE_FLAGS, '--test', '--test-reporter=tap', join(distFaults, 'records.test.js')], { env: { HOTPATCH_SOAK: '1' } });
   const recCase = parseTap(rec.stdout)[0];
   rows.push(['soak', '100 load/redirect/revert/unload cycles under a 1 ms record writer', recCase ? (recCase.status === 'pass' ? recCase.held : `FAILED: ${recCase.error}`) : 'did not run', `${((Date.now() - started) / 1000).toFixed(1)} s`]);
 

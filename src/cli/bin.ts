@@ -1,4 +1,4 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --no-concurrent-recompilation
 // The `hotpatch` command. A batch run (commands from -e, -x or a pipe) loads the CLI bundled into one file, which
 // starts in a fraction of the time ~70 modules take one by one; the interactive console loads the modules as they
 // are, the same ones its UI bundle imports. Either way main.js's code runs; without the bundle, main.js itself.

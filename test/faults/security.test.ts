@@ -7,7 +7,7 @@ import { chmodSync, chownSync, copyFileSync, mkdirSync, mkdtempSync, rmSync, sym
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startFixture, killAllFixtures, patchPath, status, fixturePath, isAlive } from '../helpers/fixtures.js';
-import { cliPath } from '../helpers/cli.js';
+import { cliPath, NODE_FLAGS } from '../helpers/cli.js';
 import { Console, hp, assertNoCrash, waitFor, sleep } from './support.js';
 
 after(killAllFixtures);
@@ -101,7 +101,7 @@ test('security: without root, attaching needs ptrace rights: another user’s pr
     execFileSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
   let refused = '';
   try {
-    asNobody([process.execPath, cliPath, '-p', String(mine.pid), '--json', '-e', 'threads']);
+    asNobody([process.execPath, ...NODE_FLAGS, cliPath, '-p', String(mine.pid), '--json', '-e', 'threads']);
     assert.fail('nobody attached to a root process');
   } catch (err) {
     const e = err as { status: number; stdout: string; stderr: string };
@@ -116,7 +116,7 @@ test('security: without root, attaching needs ptrace rights: another user’s pr
   const pid = Number(asNobody(['sh', '-c', `${fixturePath('counter')} 20 >/dev/null 2>&1 & echo $!`]).trim());
   try {
     await sleep(100);
-    const out = asNobody([process.execPath, cliPath, '-p', String(pid), '--json', '-e', 'threads', '-e', 'peek g_value 4']);
+    const out = asNobody([process.execPath, ...NODE_FLAGS, cliPath, '-p', String(pid), '--json', '-e', 'threads', '-e', 'peek g_value 4']);
     const lines = out.trim().split('\n').map((l) => JSON.parse(l));
     assert.ok(lines.every((l) => l.ok), out);
     assert.equal(status(pid).tracerPid, 0);

@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { spawn, execFile, type ChildProcess } from 'node:child_process';
 import { closeSync, openSync, readSync } from 'node:fs';
-import { runCliJson, cliPath, type CliResult } from '../helpers/cli.js';
+import { runCliJson, cliPath, NODE_FLAGS, type CliResult } from '../helpers/cli.js';
 import { fixturePath, repoRoot, status, isAlive, type Fixture } from '../helpers/fixtures.js';
 
 export interface Out {
@@ -116,7 +116,7 @@ export class Console {
   exit?: { code: number | null; signal: NodeJS.Signals | null };
 
   constructor(args: string[], env: Record<string, string> = {}) {
-    this.child = spawn(process.execPath, [cliPath, '--json', ...args], { cwd: repoRoot, env: { ...process.env, NO_COLOR: '1', ...env }, stdio: ['pipe', 'pipe', 'pipe'] });
+    this.child = spawn(process.execPath, [...NODE_FLAGS, cliPath, '--json', ...args], { cwd: repoRoot, env: { ...process.env, NO_COLOR: '1', ...env }, stdio: ['pipe', 'pipe', 'pipe'] });
     this.child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
       this.stdout += chunk;
       const parts = (this.partial + chunk).split('\n');

@@ -5,6 +5,12 @@ import { fileURLToPath } from "node:url";
 
 /** The repository root: this file runs as dist/test/helpers/cli.js. */
 const repoRoot = join(dirname(fileURLToPath(import.meta.url)), "..", "..", "..");
+/**
+ * What the hotpatch bin's `#!/usr/bin/env -S node …` line gives node (Node 20 can deadlock at exit while a concurrent
+ * TurboFan job waits for a main-thread GC, nodejs/node#54918): the tests start the bin the same way.
+ */
+export const NODE_FLAGS = ["--no-concurrent-recompilation"];
+
 export const cliPath = join(repoRoot, "dist", "src", "cli", "bin.js");
 
 export interface CliOptions {
@@ -29,7 +35,7 @@ export interface CliResult {
 export function runCli(args: string[], opts: CliOptions = {}): Promise<CliResult> {
   const timeoutMs = opts.timeoutMs ?? 20_000;
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [cliPath, ...args], {
+    const child = spawn(process.execPath, [...NODE_FLAGS, cliPath, ...args], {
       cwd: opts.cwd ?? repoRoot,
       env: { ...process.env, NO_COLOR: "1", ...opts.env },
       stdio: ["pipe", "pipe", "pipe"],
