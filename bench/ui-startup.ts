@@ -15,7 +15,8 @@ import { createReducer, initialState } from '../src/ui/state.js';
 import { editorAt } from '../src/ui/editor.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
-const cliPath = join(root, 'dist', 'src', 'cli', 'main.js');
+// What `npx hotpatch PID` runs: the bin, with the flags of its #! line.
+const cliPath = join(root, 'dist', 'src', 'cli', 'bin.js');
 const counterPath = join(root, 'fixtures', 'build', 'counter');
 
 const STARTS = 7;
@@ -102,11 +103,11 @@ function timeOnPty(argv: string[], prompt: RegExp, attached: RegExp, timeoutMs =
   });
 }
 
-/** Which UI the binary loads: the one-file bundle of `npm run build`, or the compiled modules after a bare tsc. */
+/** What the binary loads: the bundle of `npm run build` (CLI, shared core chunks, console), or the compiled modules. */
 function uiFlavour(): string {
-  const bundle = join(root, 'dist', 'src', 'ui', 'start.bundle.js');
-  const modules = join(root, 'dist', 'src', 'ui', 'start.js');
-  return existsSync(bundle) && statSync(bundle).mtimeMs >= statSync(modules).mtimeMs ? 'bundled UI' : 'UI modules unbundled (no fresh bundle)';
+  const bundle = join(root, 'dist', 'bundle', 'main.js');
+  const modules = join(root, 'dist', 'src', 'cli', 'main.js');
+  return existsSync(bundle) && statSync(bundle).mtimeMs >= statSync(modules).mtimeMs ? 'bundled (CLI, core chunks, console)' : 'modules unbundled (no fresh bundle)';
 }
 
 async function startupRows(): Promise<void> {
@@ -120,7 +121,7 @@ async function startupRows(): Promise<void> {
   for (let i = 0; i < STARTS; i++) {
     // The floor: node itself on the same pseudo-terminal, printing one line.
     floor.push((await timeOnPty([process.execPath, '-e', 'console.log("hotpatch> ready pid")'], /hotpatch>/, /ready pid/)).promptMs);
-    times.push(await timeOnPty([process.execPath, cliPath, String(pid)], /hotpatch>/, new RegExp(`pid ${pid} counter`)));
+    times.push(await timeOnPty([process.execPath, '--no-concurrent-recompilation', cliPath, String(pid)], /hotpatch>/, new RegExp(`pid ${pid} counter`)));
   }
   const prompt = times.map((t) => t.promptMs);
   const attached = times.map((t) => t.attachedMs);

@@ -1,5 +1,5 @@
 // The interactive console: the Ink UI, loaded here only (batch mode never loads Ink or React), while we attach.
-import { statSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { Session } from '../session.js';
 import type { CliOptions } from './args.js';
@@ -26,7 +26,9 @@ export async function runInteractive(session: Session, opts: CliOptions): Promis
 
 async function loadUi(): Promise<{ startUi: typeof startUi }> {
   // React's production build (the bundle has it built in): smaller, and no development checks on every render.
-  process.env.NODE_ENV ??= 'production';
+  // (Through a local name: the bundler replaces `process.env.NODE_ENV` itself with the constant.)
+  const env = process.env;
+  env.NODE_ENV ??= 'production';
   return asTerminal(() => withoutFetch(() => import(uiEntry())));
 }
 
@@ -49,18 +51,13 @@ async function asTerminal<T>(load: () => Promise<T>): Promise<T> {
 }
 
 /**
- * The one-file bundle of the UI that `npm run build` makes (scripts/bundle-ui.mjs), when it is at least as new as the
- * compiled UI; else the compiled modules themselves (after a bare `tsc`, a stale bundle would show an older console).
+ * Running from the bundle `npm run build` makes (scripts/bundle.mjs): its console.js, next to this very chunk, which
+ * imports the same core chunks as the CLI. Running from the compiled modules: the compiled UI.
  */
 function uiEntry(): string {
-  const modules = new URL('../ui/start.js', import.meta.url);
-  const bundle = new URL('../ui/start.bundle.js', import.meta.url);
-  try {
-    if (statSync(fileURLToPath(bundle)).mtimeMs >= statSync(fileURLToPath(modules)).mtimeMs) return bundle.href;
-  } catch {
-    // no bundle: esbuild was not installed when the project was built
-  }
-  return modules.href;
+  const bundled = new URL('./console.js', import.meta.url);
+  if (existsSync(fileURLToPath(bundled))) return bundled.href;
+  return new URL('../ui/start.js', import.meta.url).href;
 }
 
 /**
