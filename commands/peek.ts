@@ -25,13 +25,20 @@ const VIEWS: Record<string, { size: number; read: (b: Buffer, o: number) => bigi
   f64: { size: 8, read: (b, o) => b.readDoubleLE(o) },
 };
 
-const MAX_PEEK = 256 << 20;
+/** Shown on screen: 1 MiB is 65,536 hexdump lines already; more goes to a file (--out). */
+const MAX_PEEK = 1 << 20;
 const MAX_DUMP = 16 * 2 ** 30;
 /** A dump reads through one buffer of this size, reused: no page faults per read, and it stays in cache. */
 const DUMP_CHUNK = 1 << 20;
 
-/** peek --out: the range streamed to a file; an unmapped part stops it with the exact range, and no file is left. */
-function dumpToFile(target: Target, address: bigint, description: string, len: number, file: string): CommandResult {
+/** How many chunks are read between two looks at Ctrl-C (64 MiB: the pause to look costs nothing next to them); the first look comes after the first chunk. */
+const CHUNKS_PER_CHECK = 64;
+
+/**
+ * peek --out: the range streamed to a file; an unmapped part stops it with the exact range, and no file is left. Ctrl-C
+ * in the console (`signal`) stops it the same way.
+ */
+async function dumpToFile(target: Target, address: bigint, description: string, len: number, file: string, signal?: AbortSignal): Promise<CommandResult> {
   if (len === 0 || len > MAX_DUMP) throw new HotpatchError('E_USAGE', `peek --out: LEN must be 1..${MAX_DUMP}`);
   let fd: number;
   try {
@@ -54,6 +61,10 @@ function dumpToFile(target: Target, address: bigint, description: string, len: n
         const from = address + BigInt(done);
         throw new HotpatchError('EFAULT', `${hex(from)}..${hex(address + BigInt(len))} is not mapped (read ${done} of ${len} bytes)`,
           'see `maps` for what is mapped; dump a range that is');
+      }
+      if (signal && done < len && (done / chunk.length) % CHUNKS_PER_CHECK === 1) {
+        await new Promise((resolve) => setImmediate(resolve)); // lets the console see a key
+        if (signal.aborted) throw new HotpatchError('E_CANCELLED', `peek --out cancelled after ${done} of ${len} bytes; ${file} removed`);
       }
     }
   } catch (err) {
@@ -86,7 +97,7 @@ export const peek: CommandSpec = {
     { name: 'out', kind: 'string', valueName: 'FILE', help: 'write the raw bytes to FILE instead (a memory dump, up to 16 GiB)' },
   ],
   needsTarget: true,
-  async run({ session }, { args, options }) {
+  async run({ session, signal }, { args, options }) {
     const target = session.requireTarget();
     const where = await session.resolve(args.where as string);
     const view = (options.as as string | undefined) ?? 'hex';
@@ -94,9 +105,10 @@ export const peek: CommandSpec = {
     const len = args.len !== undefined ? parseNumber(args.len as string, 'LEN') : view === 'str' ? 256 : symSize ?? 64;
     if (options.out !== undefined) {
       if (options.as !== undefined) throw new HotpatchError('E_USAGE', 'peek: --out writes raw bytes; leave out --as');
-      return dumpToFile(target, where.address, where.description, len, options.out as string);
+      return dumpToFile(target, where.address, where.description, len, options.out as string, signal);
     }
-    if (len === 0 || len > MAX_PEEK) throw new HotpatchError('E_USAGE', `peek: LEN must be 1..${MAX_PEEK}`);
+    if (len === 0) throw new HotpatchError('E_USAGE', 'peek: LEN must be at least 1');
+    if (len > MAX_PEEK) throw new HotpatchError('E_USAGE', `peek: ${len} bytes is more than a screen can show (at most ${MAX_PEEK})`, `dump them to a file: peek ${args.where as string} ${len} --out FILE`);
     const bytes = view === 'str' ? target.readMemory(where.address, len) : target.readExact(where.address, len);
     if (view === 'str') {
       if (bytes.length === 0) throw new HotpatchError('EFAULT', `${hex(where.address)} is not mapped`, 'see `maps`');

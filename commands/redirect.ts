@@ -66,7 +66,7 @@ export const revert: CommandSpec = {
           : text(`reverted #${p.id} ${p.fromName}`, 'ok'))
         : [text('no patches to revert', 'dim')],
       pause: out.reverted.length ? { micros: out.pauseMicros, threads: session.requireTarget().lastPause?.threads ?? 1, workMicros: 0 } : undefined,
-      explain: ['Checked the bytes at each entry are still the jump we wrote, stopped all threads (none inside those bytes), wrote the original bytes back and then the patch record without them, in that one stop, resumed.'],
+      explain: ['Checked the bytes at each entry are still the jump we wrote (process_vm_readv), stopped all threads (PTRACE_INTERRUPT each, waitpid), checked no pc lies inside those bytes (PTRACE_GETREGS), wrote the original bytes back and then the patch record without them with pwrite to /proc/PID/mem, in that one stop, and let them go (PTRACE_CONT).'],
     };
   },
 };

@@ -5,6 +5,9 @@ import { demangleAll } from '../src/symbols/demangle.js';
 import { resolveModuleName } from '../src/symbols/resolve.js';
 import type { SymbolType } from '../src/elf/types.js';
 import type { AddressSpace } from '../src/symbols/space.js';
+import type { RuntimeSymbol } from '../src/symbols/types.js';
+import { byAddressThenPreference } from '../src/symbols/index.js';
+import { HotpatchError } from '../src/errors.js';
 
 export const syms: CommandSpec = {
   name: 'syms',
@@ -20,14 +23,24 @@ export const syms: CommandSpec = {
     { name: 'local', kind: 'flag', help: 'only local (static) symbols' },
   ],
   needsTarget: true,
-  async run({ session }, { args, options }) {
+  async run({ session, signal }, { args, options }) {
     const space = session.space();
     const module = options.module ? resolveModuleName(options.module as string, space.modules) : undefined;
-    const found = space.match((args.pattern as string | undefined) ?? '*', {
-      module,
-      type: options.type as SymbolType | undefined,
-      localOnly: options.local === true,
-    });
+    const pattern = (args.pattern as string | undefined) ?? '*';
+    const filter = { type: options.type as SymbolType | undefined, localOnly: options.local === true };
+    let found: RuntimeSymbol[];
+    if (!signal || module !== undefined) {
+      found = space.match(pattern, { ...filter, module });
+    } else {
+      // In the console, one module at a time with a look at Ctrl-C between them (node alone has 107k symbols).
+      found = [];
+      for (const name of new Set(space.modules.map((m) => m.name))) {
+        found.push(...space.match(pattern, { ...filter, module: name }));
+        await new Promise((resolve) => setImmediate(resolve));
+        if (signal.aborted) throw new HotpatchError('E_CANCELLED', `syms ${pattern} cancelled`);
+      }
+      found.sort(byAddressThenPreference);
+    }
     const names = demangleAll(found.map((s) => s.name));
     const data = found.map((s) => ({
       name: s.name,

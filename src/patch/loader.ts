@@ -188,10 +188,10 @@ async function loadByDlopen(session: Session, path: string, elf: ElfFile, report
     segments: [],
     pauseMicros,
     steps: [
-      `Borrowed thread ${tid} (asleep in a system call, so it holds no lock of its own) and saved its registers, vector (x87/SSE/AVX) state and signal mask.`,
-      `Called ${dlopen.name}("${path}", RTLD_NOW) at 0x${dlopen.address.toString(16)} with the path copied below its stack's red zone and ${stubWords(back)}`,
+      `Borrowed thread ${tid} (asleep in a system call, so it holds no lock of its own): stopped it alone (PTRACE_INTERRUPT, then waitpid for its stop) and saved its registers (PTRACE_GETREGS), vector state (PTRACE_GETREGSET NT_X86_XSTATE: x87/SSE/AVX) and signal mask (PTRACE_GETSIGMASK).`,
+      `Called ${dlopen.name}("${path}", RTLD_NOW) at 0x${dlopen.address.toString(16)}: the path copied below its stack's red zone (pwrite to /proc/${target.pid}/mem), rip and the arguments set (PTRACE_SETREGS), every signal but SIGURG blocked (PTRACE_SETSIGMASK), then PTRACE_CONT, with ${stubWords(back)}`,
       'The other threads kept running, so a lock they hold (malloc, the loader) is released as usual.',
-      `Restored the thread; its interrupted system call restarts as if nothing happened. Handle 0x${handle.toString(16)}, load bias 0x${loadBias.toString(16)}.`,
+      `Put the thread back as it was (PTRACE_SETREGS, PTRACE_SETREGSET, PTRACE_SETSIGMASK) and let it go (PTRACE_CONT); its interrupted system call restarts as if nothing happened. Handle 0x${handle.toString(16)}, load bias 0x${loadBias.toString(16)} (read from the link_map dlopen returned).`,
       ...(written.length ? [`Wrote ${written.length} GOT slot(s) for symbols the dynamic linker cannot see: ${written.map((b) => `${b.name} -> ${b.description}`).join(', ')}.`] : []),
     ],
   };
@@ -272,8 +272,8 @@ async function loadByMapping(session: Session, path: string, elf: ElfFile, repor
     pauseMicros,
     steps: [
       `Chose 0x${base.toString(16)} for ${plan.size} bytes${near ? ', within ±2 GiB of the executable so a 5-byte jump reaches it' : ''}.`,
-      `Borrowed thread ${tid} for remote system calls: one mmap(MAP_FIXED_NOREPLACE) per segment with its final protection (never writable and executable at once).`,
-      `Wrote the segments with ${elf.relocations().length} relocation(s) already applied (RELATIVE, GLOB_DAT, JUMP_SLOT, 64) through /proc/${target.pid}/mem.`,
+      `Borrowed thread ${tid} (PTRACE_INTERRUPT) for remote system calls: for each, its registers saved (PTRACE_GETREGS), rip set to a \`syscall\` instruction in libc with rax = 9 (mmap) and the arguments (PTRACE_SETREGS), one PTRACE_SINGLESTEP, the result read from rax, the registers put back. One mmap(MAP_FIXED_NOREPLACE) per segment with its final protection (never writable and executable at once).`,
+      `Applied the library's ${elf.relocations().length} relocation(s) (RELATIVE, GLOB_DAT, JUMP_SLOT, 64) in hotpatch's memory and wrote the finished segments with pwrite to /proc/${target.pid}/mem, which writes read-only pages too; then PTRACE_CONT.`,
       opts.init ? `Ran ${plan.initFunctions.length} constructor(s).` : 'Constructors were not run (pass --init to run them).',
     ],
   };

@@ -135,8 +135,8 @@ export async function redirect(session: Session, fromText: string, toText: strin
   await writeInOneStop(session, preludes, [...code, rec.write(), { address: from.address, bytes: jump }], guard, () => (record.patches = previous));
   const pause = target.lastPause!;
   const made = preludes.filter((p) => p.ops.length).length;
-  if (made) steps.push(`Mapped ${made} page(s) of ours (read+exec, never writable) with mmap on borrowed thread ${tid}, alone.`);
-  steps.push(`Stopped all ${pause.threads} thread(s), checked no pc lies inside the ${jump.length} bytes, wrote the code, the patch record and last the jump through /proc/${target.pid}/mem, resumed.`);
+  if (made) steps.push(`Mapped ${made} page(s) of ours (read+exec, never writable) with a remote mmap on borrowed thread ${tid} alone: PTRACE_INTERRUPT, PTRACE_GETREGS, rip on a \`syscall\` instruction with rax = 9 (PTRACE_SETREGS), PTRACE_SINGLESTEP, registers back.`);
+  steps.push(`Stopped all ${pause.threads} thread(s) (PTRACE_INTERRUPT each, then waitpid until every one reported its stop), read every pc (PTRACE_GETREGS) to check none lies inside the ${jump.length} bytes, wrote the code, the patch record and last the jump with pwrite to /proc/${target.pid}/mem (it writes read-only code pages), and let them all go (PTRACE_CONT).`);
   return { patch: entry, replaced: !!existing, pauseMicros: pause.micros, threads: pause.threads, steps };
 }
 
