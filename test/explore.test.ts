@@ -5,7 +5,8 @@ import { writeFileSync, mkdtempSync, readFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startFixture, killAllFixtures, status, parseFields, fixturePath, patchPath } from './helpers/fixtures.js';
-import { runCli, runCliJson } from './helpers/cli.js';
+import { runCli, runCliJson, cliPath, NODE_FLAGS } from './helpers/cli.js';
+import { spawn } from 'node:child_process';
 
 after(killAllFixtures);
 
@@ -301,4 +302,22 @@ test('the target exiting while attached is reported; the next command says so', 
   assert.equal(last.error.code, 'ESRCH');
   assert.match(last.error.message, /exited|no process/);
   assert.match(err, /killed by signal 9|exited/);
+});
+
+test('a batch whose reader goes away (| head) detaches and exits 141 at once, as a process killed by SIGPIPE would', async () => {
+  const f = await startFixture('counter');
+  const child = spawn(process.execPath, [...NODE_FLAGS, cliPath, '-p', String(f.pid), '-e', 'syms *', '-e', 'syms *', '-e', 'syms *', '-e', 'syms *'],
+    { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stderr = '';
+  child.stderr.setEncoding('utf8').on('data', (c: string) => (stderr += c));
+  // Read the first chunk, then close our end, as `head -1` does.
+  await new Promise<void>((resolve) => child.stdout.once('data', () => resolve()));
+  child.stdout.destroy();
+  const timer = setTimeout(() => child.kill('SIGKILL'), 20_000); // a guard against a hang, not a timing check
+  const [code, signal] = await new Promise<[number | null, NodeJS.Signals | null]>((resolve) => child.on('close', (c, s) => resolve([c, s])));
+  clearTimeout(timer);
+  assert.equal(signal, null, `it exited on its own (stderr: ${stderr})`);
+  assert.equal(code, 141);
+  assert.doesNotMatch(stderr, /internal error|at .+:\d+:\d+/, 'no crash report');
+  await assertRunsUntraced(f.pid);
 });

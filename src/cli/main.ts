@@ -75,27 +75,48 @@ function exitWhenFlushed(code: number): void {
 /** Set once a signal or a crash makes us leave: that exit, with its code, wins over the batch's own. */
 let leaving = false;
 
-/** Ctrl-C, SIGTERM, SIGHUP, a crash: detach first, then go. */
+/** How long leaving waits for the detach before it exits anyway (the kernel detaches a dead tracer's tracees). */
+const DETACH_GRACE_MS = 5000;
+
+/** The reader of our output went away: a closed pipe (`| head`) or a dead parent's socket. */
+const readerGone = (err: unknown) => ['EPIPE', 'ECONNRESET', 'ERR_STREAM_DESTROYED'].includes((err as NodeJS.ErrnoException)?.code ?? '');
+
+/** Ctrl-C, SIGTERM, SIGHUP, a crash, nobody reading our output any more: detach first, then go. */
 function installExitGuards(session: Session): void {
   const leave = async (code: number) => {
     if (leaving) return;
     leaving = true;
+    setTimeout(() => process.exit(code), DETACH_GRACE_MS).unref();
     try {
       if (session.target?.attached) await session.detach();
     } finally {
       process.exit(code);
     }
   };
+  // Writing to a closed pipe fails with EPIPE on the stream, later: without a listener that error would be thrown,
+  // its report written to the same closed stream, and so on, a loop that starved the detach (seen: a batch whose test
+  // runner was killed spun at 60% CPU for 17 minutes). Leave as a process killed by SIGPIPE would (128 + 13).
+  for (const stream of [process.stdout, process.stderr]) {
+    stream.on('error', (err) => {
+      if (readerGone(err)) void leave(141);
+      else throw err;
+    });
+  }
+  const crashed = (err: unknown) => {
+    if (leaving) return;
+    if (!readerGone(err)) {
+      try {
+        process.stderr.write(`hotpatch: internal error: ${(err as Error)?.message ?? err}\n`);
+      } catch {
+        // stderr is gone too
+      }
+    }
+    void leave(readerGone(err) ? 141 : 70);
+  };
   process.on('SIGTERM', () => void leave(143));
   process.on('SIGHUP', () => void leave(129));
-  process.on('uncaughtException', (err) => {
-    process.stderr.write(`hotpatch: internal error: ${err?.message ?? err}\n`);
-    void leave(70);
-  });
-  process.on('unhandledRejection', (err) => {
-    process.stderr.write(`hotpatch: internal error: ${(err as Error)?.message ?? err}\n`);
-    void leave(70);
-  });
+  process.on('uncaughtException', crashed);
+  process.on('unhandledRejection', crashed);
   (globalThis as { __hotpatchLeave?: (c: number) => Promise<void> }).__hotpatchLeave = leave;
   process.on('SIGINT', () => void leave(130));
 }

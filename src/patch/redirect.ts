@@ -1,6 +1,6 @@
 // Redirect a function to new code with a jump at its entry (or its GOT slots), keep a trampoline to the original, undo it.
 import { HotpatchError, toHotpatchError } from '../errors.js';
-import type { NativeOp } from '../native.js';
+import { native, type NativeOp } from '../native.js';
 import type { Session } from '../session.js';
 import type { Instruction } from '../arch/types.js';
 import type { RuntimeSymbol } from '../symbols/types.js';
@@ -46,11 +46,11 @@ export async function redirect(session: Session, fromText: string, toText: strin
   let trampoline: bigint | undefined;
   let trampolineBytes: Uint8Array | undefined;
   let before: Buffer;
-  // A new code area is mapped first on one borrowed thread; then everything is written in one stop of all threads:
-  // the trampoline, the veneer, hp_orig_, the record, and last the jump.
+  // A new code area is mapped first on one borrowed thread; the trampoline, the veneer and hp_orig_ are written while
+  // the process runs (nothing reaches them before the jump); then the record and last the jump in one stop of all.
   const tid = chooseThread(session);
   const preludes: Prelude[] = [];
-  const code: { address: bigint; bytes: Uint8Array }[] = [];
+  const code: { address: bigint; bytes: Uint8Array; what: string }[] = [];
   if (existing) {
     // Replace the jump; the trampoline still holds the original instructions.
     const now = target.readExact(from.address, fromHex(existing.after).length);
@@ -69,7 +69,7 @@ export async function redirect(session: Session, fromText: string, toText: strin
     trampoline = room.address;
     const moved = await arch.relocate(plan.code.subarray(0, plan.available), from.address, arch.shortJumpSize, trampoline);
     trampolineBytes = moved.bytes;
-    code.push({ address: trampoline, bytes: moved.bytes });
+    code.push({ address: trampoline, bytes: moved.bytes, what: 'the trampoline' });
     steps.push(
       `${fromName} has ${plan.available} byte(s) to work with${plan.padding ? ` (${plan.size} of code + ${plan.padding} of padding)` : ''}; the jump needs ${arch.shortJumpSize}.`,
       `Copied its first ${moved.consumed} byte(s) (${moved.instructions} whole instruction(s)) to a trampoline at 0x${trampoline.toString(16)}, re-encoded for the new address (iced-x86), ending with a jump back: calling the trampoline runs the original.`,
@@ -84,7 +84,7 @@ export async function redirect(session: Session, fromText: string, toText: strin
     const room = reserveCode(session, from.address, 16, tid);
     preludes.push(room.prelude);
     veneer = room.address;
-    code.push({ address: veneer, bytes: arch.encodeAbsoluteJump(veneer, to.address) });
+    code.push({ address: veneer, bytes: arch.encodeAbsoluteJump(veneer, to.address), what: 'the veneer' });
     jump = arch.encodeShortJump(from.address, veneer)!;
     jumpKind = 'veneer';
     steps.push(`${to.description} is over 2 GiB away: a 5-byte jump goes to a veneer at 0x${veneer.toString(16)} holding jmp [rip+0] and the 8-byte address (no register used).`);
@@ -101,7 +101,7 @@ export async function redirect(session: Session, fromText: string, toText: strin
       const old = target.readExact(slot.address, 8);
       const value = Buffer.alloc(8);
       value.writeBigUInt64LE(trampoline);
-      code.push({ address: slot.address, bytes: value });
+      code.push({ address: slot.address, bytes: value, what: `hp_orig_${bare}` });
       origPointer = { address: hexOf(slot.address), before: old.toString('hex') };
       steps.push(`Stored the trampoline's address in ${slot.module}!hp_orig_${bare}, so the new code can call the original.`);
     }
@@ -132,11 +132,12 @@ export async function redirect(session: Session, fromText: string, toText: strin
   preludes.push(rec.prelude);
   const previous = record.patches;
   record.patches = [...record.patches.filter((p) => p !== existing), entry];
-  await writeInOneStop(session, preludes, [...code, rec.write(), { address: from.address, bytes: jump }], guard, () => (record.patches = previous));
+  await writeInOneStop(session, preludes, code, [rec.write(), { address: from.address, bytes: jump }], guard, () => (record.patches = previous));
   const pause = target.lastPause!;
   const made = preludes.filter((p) => p.ops.length).length;
   if (made) steps.push(`Mapped ${made} page(s) of ours (read+exec, never writable) with a remote mmap on borrowed thread ${tid} alone: PTRACE_INTERRUPT, PTRACE_GETREGS, rip on a \`syscall\` instruction with rax = 9 (PTRACE_SETREGS), PTRACE_SINGLESTEP, registers back.`);
-  steps.push(`Stopped all ${pause.threads} thread(s) (PTRACE_INTERRUPT each, then waitpid until every one reported its stop), read every pc (PTRACE_GETREGS) to check none lies inside the ${jump.length} bytes, wrote the code, the patch record and last the jump with pwrite to /proc/${target.pid}/mem (it writes read-only code pages), and let them all go (PTRACE_CONT).`);
+  if (code.length) steps.push(`Wrote ${code.map((c) => c.what).join(', ')} while the process ran (pwrite to /proc/${target.pid}/mem, which writes read-only pages too): nothing can reach them before the jump exists.`);
+  steps.push(`Stopped all ${pause.threads} thread(s) (PTRACE_INTERRUPT each, then waitpid until every one reported its stop), read every pc (PTRACE_GETREGS) to check none lies inside the ${jump.length} bytes, wrote the patch record and last the jump, and let them all go (PTRACE_CONT).`);
   return { patch: entry, replaced: !!existing, pauseMicros: pause.micros, threads: pause.threads, steps };
 }
 
@@ -246,7 +247,7 @@ async function redirectGot(session: Session, sym: RuntimeSymbol | undefined, fro
   const rec = recordUpdate(session, chooseThread(session));
   const previous = record.patches;
   record.patches = [...record.patches.filter((p) => p !== existing), entry];
-  await writeInOneStop(session, [rec.prelude], [rec.write(), ...slots.map((s) => ({ address: s.address, bytes: value }))], [], () => (record.patches = previous));
+  await writeInOneStop(session, [rec.prelude], [], [rec.write(), ...slots.map((s) => ({ address: s.address, bytes: value }))], [], () => (record.patches = previous));
   const pause = target.lastPause!;
   return {
     patch: entry,
@@ -329,20 +330,34 @@ export async function revert(session: Session, which: string, force: boolean): P
 
 /**
  * The pages the preludes make (a new code area, the record's page) first, in a stop of the one borrowed thread alone
- * (asleep in a system call: the process hardly notices), so the stop of every thread that follows holds nothing but
- * writes. Then that stop (no thread inside `guard`): the writes in order. On failure the tracer rolls the writes back,
- * `undo` puts the record back as it was, and a page made anyway is kept.
+ * (asleep in a system call: the process hardly notices). Then, while everything runs, `unseen`: bytes no thread can
+ * reach before the jump exists (trampoline, veneer in our own pages; the hp_orig_ pointer, an aligned 8-byte write).
+ * Last the stop of every thread (none inside `guard`), holding only `writes` (the record, then the jump): the shorter
+ * it is, the shorter every thread stands still. On failure the tracer rolls `writes` back, `unseen` bytes are put back
+ * as they were, `undo` restores the record in memory, and a page made anyway is kept.
  */
-async function writeInOneStop(session: Session, preludes: Prelude[], writes: { address: bigint; bytes: Uint8Array }[], guard: [bigint, bigint][], undo: () => void): Promise<void> {
+async function writeInOneStop(session: Session, preludes: Prelude[], unseen: { address: bigint; bytes: Uint8Array }[], writes: { address: bigint; bytes: Uint8Array }[], guard: [bigint, bigint][], undo: () => void): Promise<void> {
   const target = session.requireTarget();
   const made = preludes.filter((p) => p.ops.length > 0);
+  const written: { address: bigint; before: Buffer }[] = [];
   try {
     if (made.length) {
       await target.run({ stopAll: false, ops: made.flatMap((p) => p.ops) });
       for (const p of made) p.adopt();
     }
+    for (const w of unseen) {
+      written.push({ address: w.address, before: target.readExact(w.address, w.bytes.length) });
+      native().writeMemory(target.pid, w.address, Buffer.from(w.bytes));
+    }
     await target.run({ stopAll: true, guard, ops: writes.map((w): NativeOp => ({ kind: 'write', addr: w.address, data: Buffer.from(w.bytes) })) });
   } catch (err) {
+    for (const w of written.reverse()) {
+      try {
+        native().writeMemory(target.pid, w.address, w.before);
+      } catch {
+        // the target is gone, or the page with it
+      }
+    }
     undo();
     settlePreludes(session, made);
     throw mmapFailure(toHotpatchError(err), target.pid, 'code area');
