@@ -1,8 +1,10 @@
-// Bundles hotpatch for start-up time: dist/bundle/main.js (the CLI: batch and console) and dist/bundle/console.js (the
-// Ink UI), split by esbuild so that what both use (the core: session, commands, ELF reader, tracer glue) sits in chunks
-// they share. A batch run loads main.js and the core chunks and never Ink or React; the console loads the same files
-// plus console.js, whose core imports are those very chunks (one session, one tracer). A few files load in a fraction
-// of the time ~70 modules (and Ink's ~540) take one by one. Run by `npm run build` after tsc. Optional: without
+// Bundles hotpatch for start-up time, twice from the same compiled code:
+// - dist/bundle/batch.js: the CLI in one file, for -e, -x and piped commands (one file loads faster than a few);
+// - dist/bundle/main.js and console.js (the Ink UI), split by esbuild so that what both use (the core: session,
+//   commands, ELF reader, tracer glue) sits in chunks they share: the console's core imports are the CLI's very
+//   modules (one session, one tracer), and a few files load in a fraction of the time ~70 modules (and Ink's ~540)
+//   take one by one.
+// Neither the batch file nor main.js's chunks hold Ink or React. Run by `npm run build` after tsc. Optional: without
 // esbuild, bin.js runs dist/src/cli/main.js and the console imports dist/src/ui/start.js as they are.
 import { existsSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -36,12 +38,8 @@ const stubDevtools = {
   },
 };
 
-await esbuild.build({
-  entryPoints: entries,
-  outdir,
+const common = {
   bundle: true,
-  splitting: true,
-  chunkNames: 'core-[hash]',
   platform: 'node',
   format: 'esm',
   target: 'node20',
@@ -51,6 +49,7 @@ await esbuild.build({
   external: ['capstone-wasm', 'iced-x86'],
   // CommonJS parts (cli-table3, React) may require Node's built-in modules: every file gets a require of its own.
   banner: { js: "import { createRequire as __hotpatchCreateRequire } from 'node:module';\nconst require = __hotpatchCreateRequire(import.meta.url);" },
-  plugins: [stubDevtools],
   logLevel: 'warning',
-});
+};
+await esbuild.build({ ...common, entryPoints: entries, outdir, splitting: true, chunkNames: 'core-[hash]', plugins: [stubDevtools] });
+await esbuild.build({ ...common, entryPoints: [entries.main], outfile: join(outdir, 'batch.js') });

@@ -48,15 +48,18 @@ test('the static import graph of the CLI (and of its batch bundle, when built) h
   assert.ok(existsSync(uiEntry), 'the UI is built');
   assert.ok(staticImports(uiEntry).packages.has('ink'));
 
-  // The bundle's CLI entry, if the build made one (scripts/bundle.mjs): neither it nor any chunk it imports statically
-  // imports a UI package or holds one inside; the console's own entry next to it does hold Ink.
+  // The bundles, if the build made them (scripts/bundle.mjs): the batch file and the CLI entry of the split bundle,
+  // with every chunk it imports statically, import no UI package and hold none inside; the console's own entry does.
   const bundleDir = join(repoRoot, 'dist', 'bundle');
   if (existsSync(join(bundleDir, 'main.js'))) {
     const bundled = staticImports(join(bundleDir, 'main.js'));
     assert.ok(bundled.files.size >= 2, `the walk followed the bundle's chunks (${bundled.files.size} files)`);
-    assert.deepEqual([...bundled.packages].filter((p) => UI_PACKAGES.test(p)), [], 'the bundled CLI imports no UI package');
-    for (const f of bundled.files) {
-      assert.doesNotMatch(readFileSync(f, 'utf8'), /node_modules\/(ink|react|react-reconciler)\//, `${f} holds no Ink or React`);
+    const batch = staticImports(join(bundleDir, 'batch.js'));
+    for (const walked of [bundled, batch]) {
+      assert.deepEqual([...walked.packages].filter((p) => UI_PACKAGES.test(p)), [], 'the bundled CLI imports no UI package');
+      for (const f of walked.files) {
+        assert.doesNotMatch(readFileSync(f, 'utf8'), /node_modules\/(ink|react|react-reconciler)\//, `${f} holds no Ink or React`);
+      }
     }
     assert.match(readFileSync(join(bundleDir, 'console.js'), 'utf8'), /node_modules\/ink\//, 'the console entry holds Ink (the check can fail)');
   }

@@ -1,7 +1,8 @@
 #!/usr/bin/env -S node --no-concurrent-recompilation
-// The `hotpatch` command. It runs the bundle `npm run build` makes (scripts/bundle.mjs: dist/bundle/main.js and the
-// core chunks it shares with the console's UI), which starts in a fraction of the time ~70 modules take one by one;
-// without it, or when a later bare `tsc` left it older than the compiled code, main.js itself.
+// The `hotpatch` command. It runs the bundles `npm run build` makes (scripts/bundle.mjs), which start in a fraction of
+// the time ~70 modules take one by one: a batch run (commands from -e, -x or a pipe) the one-file batch.js, the console
+// main.js with the core chunks its UI shares; without them, or when a later bare `tsc` left them older than the
+// compiled code, main.js itself.
 import { statSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
@@ -13,6 +14,8 @@ function fresh(bundle: URL, compiled: URL): boolean {
   }
 }
 
-const bundle = new URL('../../bundle/main.js', import.meta.url);
+const args = process.argv.slice(2);
+const batch = !process.stdin.isTTY || args.some((a) => a === '-e' || a === '--eval' || a === '-x' || a === '--file');
+const bundle = new URL(batch ? '../../bundle/batch.js' : '../../bundle/main.js', import.meta.url);
 const compiled = new URL('./main.js', import.meta.url);
 await import(fresh(bundle, compiled) ? bundle.href : compiled.href);

@@ -116,8 +116,10 @@ const TWO_TO_32 = 0x1_0000_0000;
 /** Typed-array views of a raw symbol table: 107k entries are read field by field without Buffer method calls. */
 export class SymbolEntries {
   readonly count: number;
-  private readonly bytes: Uint8Array;
-  private readonly words: Uint32Array;
+  /** The raw entries (24 bytes each; st_info at +4), for loops that read them inline. */
+  readonly bytes: Uint8Array;
+  /** The same as 32-bit words (st_name is word 0 of each entry's 6). */
+  readonly words: Uint32Array;
   private readonly wide: BigUint64Array;
 
   constructor(entries: Buffer) {
@@ -186,14 +188,22 @@ export function parseNamedSymbols(input: SymbolTableInput,
   let fileOffset = -1;
   let fileName: string | undefined;
   let fileNamed = -1;
+  // The loop runs once per symbol (107k for node) in a process that has just started, before the JIT has warmed up:
+  // the entry fields are read inline, and with a literal prefix its first byte turns away almost every name at once.
+  const raw = entries.bytes;
+  const words = entries.words;
+  const strings = input.names.bytes;
+  const first = screen?.prefix ? Buffer.from(screen.prefix, 'utf8')[0]! : -1;
   for (let index = 1; index < entries.count; index++) {
-    const kind = entries.kind(index);
+    const kind = raw[index * SYMBOL_ENTRY_SIZE + 4]! & 0xf;
+    const nameOffset = words[index * 6]!;
     if (kind === STT_FILE) {
-      fileOffset = entries.nameOffset(index);
+      fileOffset = nameOffset;
       continue;
     }
     if (kind === STT_SECTION) continue;
-    if (screen && !input.names.mayMatchAt(entries.nameOffset(index), screen.sticky, screen.loose, screen.prefix)) continue;
+    if (first >= 0 && strings[nameOffset] !== first) continue;
+    if (screen && !input.names.mayMatchAt(nameOffset, screen.sticky, screen.loose, screen.prefix)) continue;
     const symbol = symbolAt(input, entries, index);
     if (symbol.bind === 'local' && fileOffset >= 0) {
       if (fileNamed !== fileOffset) {
