@@ -97,16 +97,26 @@ export class Session {
   /** Resolve an address expression; registers (`$rip`) are read from the main thread when named. */
   async resolve(text: string): Promise<ResolvedAddress> {
     const target = this.requireTarget();
+    target.checkIdentity(); // a target that died since the last command: ESRCH, not an unknown name
     const space = this.space();
     let regs: Record<string, bigint> | undefined;
     if (text.includes('$')) {
       regs = this.arch.decodeRegs(await target.registers()).values;
     }
-    return resolveAddress(text, {
-      index: space.names,
-      modules: space.modules,
-      readRegister: regs ? (name) => regs![name] ?? readAlias(this.arch, regs!, name) : undefined,
-    });
+    try {
+      return resolveAddress(text, {
+        index: space.names,
+        modules: space.modules,
+        readRegister: regs ? (name) => regs![name] ?? readAlias(this.arch, regs!, name) : undefined,
+      });
+    } catch (err) {
+      // Killed while we read its maps (a dying process shows none): say it is gone, not that the name is unknown.
+      if ((err as { code?: string }).code === 'E_UNKNOWN_SYMBOL') {
+        target.checkIdentity();
+        if (space.maps.length === 0) throw new HotpatchError('ESRCH', `process ${target.pid} is exiting (its memory is gone)`, 'attach to another process');
+      }
+      throw err;
+    }
   }
 
   symbolize(address: bigint): Symbolized {

@@ -65,8 +65,11 @@ async function main(): Promise<number> {
 /** Exits with `code` after stdout and stderr have taken everything written to them. */
 function exitWhenFlushed(code: number): void {
   let pending = 2;
-  const done = () => {
-    if (--pending === 0) process.exit(code);
+  let gone = false;
+  // A write that fails because nobody reads any more (| head) ends as the stream's error handler would: 141.
+  const done = (err?: Error | null) => {
+    if (err && readerGone(err)) gone = true;
+    if (--pending === 0) process.exit(gone ? 141 : code);
   };
   process.stdout.write('', done);
   process.stderr.write('', done);

@@ -126,6 +126,8 @@ export class Target {
       this.alive = false;
       throw new HotpatchError('E_PID_REUSED', `pid ${this.pid} now names another process (${stat.comm})`, 'the target exited; attach again');
     }
+    // Dead, its exit report not read yet: a zombie's maps are empty, so a name would seem unknown rather than gone.
+    if (stat.state === 'Z' || stat.state === 'X') throw new HotpatchError('ESRCH', `process ${this.pid} has exited`, 'attach to another process');
   }
 
   /** Start counting the stops of one command. */
