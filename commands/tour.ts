@@ -91,11 +91,13 @@ export const TOUR_STAGES: Stage[] = [
   },
   {
     name: 'revert',
-    title: 'undo the patch',
-    lines: ['revert rate_limit'],
+    title: 'undo the patch, take everything out',
+    lines: ['revert rate_limit', 'unload demo_fix.so', 'cleanup'],
     explanation: [
       'revert checks that rate_limit still holds the jump we wrote (nobody patched over us), then puts the original',
-      'bytes back while every thread is stopped. The demo is back to OVERLOAD; the library stays loaded but unused.',
+      'bytes back while every thread is stopped. The demo is back to OVERLOAD. unload makes the demo call dlclose() on',
+      'the library; cleanup unmaps the pages hotpatch made (the patch record, the code area with the veneer, the',
+      'call stub): the memory map is as it was before the tour (compare `maps`).',
       'That was a whole patch: find, read, load, redirect, watch, revert. help lists every command by stage.',
     ].join(' '),
   },

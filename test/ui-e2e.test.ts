@@ -218,6 +218,8 @@ test('npm start (scripts/demo.mjs): the console on the demo; the tour patches it
   c.keys('Enter');
   await until(() => /reverted #\d+ rate_limit/.test(c.screen()) && /end of the tour/.test(c.screen()), 'stage 6: reverted', c.screen);
   await until(() => /│ 0 patches │/.test(c.screen()), 'no patch left', c.screen);
+  await until(() => /removed/.test(c.screen()) && /record/.test(c.screen()), 'stage 6: unload and cleanup ran', c.screen);
+  assert.doesNotMatch(readFileSync(`/proc/${pid}/maps`, 'utf8'), /demo_fix\.so/, 'the library is gone from the demo');
   const revertedFrom = logLines().length;
   await until(() => logLines().slice(revertedFrom).some((l) => /routed=9\/12 .* OVERLOAD$/.test(l)), 'the demo back to its bug', c.screen);
 

@@ -221,7 +221,7 @@ test('tour: start, next through every stage, and the end; next without a tour is
   }
   assert.deepEqual(names, ['find', 'read', 'load', 'redirect', 'watch', 'revert']);
   assert.equal(names.length, TOUR_STAGES.length);
-  assert.deepEqual(step.lines, ['revert rate_limit']);
+  assert.deepEqual(step.lines, ['revert rate_limit', 'unload demo_fix.so', 'cleanup']);
   const after = await runLine(session, 'tour next');
   assert.equal(after!.error?.code, 'E_NO_TOUR');
   const load = TOUR_STAGES.find((s) => s.name === 'load')!.lines[0]!;
