@@ -44,6 +44,8 @@ inline void prepareSyscall(Regs& r, uint64_t syscallInsn, uint64_t nr, const uin
   r.orig_rax = static_cast<uint64_t>(-1);
 }
 
+inline void setStackPointer(Regs& r, uint64_t sp) { r.rsp = sp; }
+
 // A return to the address 0 we pushed faults with rip = 0.
 inline bool returnedToTrap(const Regs& r) { return r.rip == 0; }
 

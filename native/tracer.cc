@@ -513,12 +513,16 @@ OpResult Tracer::remoteCall(Op& op) {
   arch::VectorState savedVec;
   uint64_t savedMask = 0, callMask = ~0ULL;
   pt(PTRACE_GETREGS, tid, nullptr, &saved, "PTRACE_GETREGS");
-  // A system call leaves the vector registers alone (the kernel keeps them); a function may use any of them.
-  bool vectors = op.kind == Op::Call;
+  // Through the stub (a call returning into it, or a system call made by its own `syscall` instruction, which the
+  // stub's return sequence follows): should we die meanwhile, the thread restores itself from a signal frame.
+  bool stub = op.returnStub != 0 && op.stubSignal > 0 && op.stubSignal <= 64;
+  bool viaStub = stub && op.kind == Op::Syscall;
+  // A system call leaves the vector registers alone (the kernel keeps them); a function may use any of them. The
+  // frame a stub may restore from needs them either way.
+  bool vectors = op.kind == Op::Call || stub;
   if (vectors && !arch::saveVectorState(tid, savedVec)) fail(errno, "PTRACE_GETREGSET NT_X86_XSTATE", tid);
   pt(PTRACE_GETSIGMASK, tid, reinterpret_cast<void*>(sizeof savedMask), &savedMask, "PTRACE_GETSIGMASK");
   bool groupStopped = t.groupStopped;
-  bool stub = op.kind == Op::Call && op.returnStub != 0 && op.stubSignal > 0 && op.stubSignal <= 64;
   bool deferredStubSignal = false;  // the stub's signal sent by someone else during the call: sent again after
 
   auto restore = [&] {
@@ -550,7 +554,14 @@ OpResult Tracer::remoteCall(Op& op) {
   };
 
   regs = saved;
-  if (op.kind == Op::Syscall) {
+  if (viaStub) {
+    // op.addr is the stub page's own `syscall`; the stub's return sequence follows it, with rsp at the frame.
+    arch::ReturnFrame frame = arch::buildReturnFrame(arch::scratchTop(saved), saved, savedMask, savedVec, 0);
+    writeCode(frame.start, frame.bytes);
+    arch::prepareSyscall(regs, op.addr, op.sysno, op.args, op.nargs);
+    arch::setStackPointer(regs, frame.returnSlot + 8);
+    callMask &= ~(1ULL << (op.stubSignal - 1));
+  } else if (op.kind == Op::Syscall) {
     arch::prepareSyscall(regs, op.addr, op.sysno, op.args, op.nargs);
   } else {
     uint64_t top = arch::scratchTop(saved);
@@ -577,7 +588,8 @@ OpResult Tracer::remoteCall(Op& op) {
   pt(PTRACE_SETREGS, tid, nullptr, &regs, "PTRACE_SETREGS");
   t.stopped = false;
   t.wantStop = false;
-  pt(op.kind == Op::Syscall ? PTRACE_SINGLESTEP : PTRACE_CONT, tid, nullptr, nullptr, "PTRACE_CONT");
+  bool stepping = op.kind == Op::Syscall && !viaStub;
+  pt(stepping ? PTRACE_SINGLESTEP : PTRACE_CONT, tid, nullptr, nullptr, "PTRACE_CONT");
 
   uint64_t deadline = monoNs() + uint64_t(op.timeoutMs > 0 ? op.timeoutMs : 2000) * 1'000'000ULL;
   OpResult out;
@@ -619,7 +631,7 @@ OpResult Tracer::remoteCall(Op& op) {
     if (event == PTRACE_EVENT_STOP) {
       // A job-control stop while we borrow the thread: finish our call first, restore the stop afterwards.
       if (isStopSignal(sig)) groupStopped = true;
-      ptrace(op.kind == Op::Syscall ? PTRACE_SINGLESTEP : PTRACE_CONT, tid, nullptr, nullptr);
+      ptrace(stepping ? PTRACE_SINGLESTEP : PTRACE_CONT, tid, nullptr, nullptr);
       continue;
     }
     if (event == PTRACE_EVENT_CLONE) {
@@ -639,9 +651,9 @@ OpResult Tracer::remoteCall(Op& op) {
       ptrace(PTRACE_CONT, tid, nullptr, nullptr);
       continue;
     }
-    bool done = op.kind == Op::Syscall ? (sig == SIGTRAP && arch::steppedOverSyscall(now, op.addr))
-                : stub                 ? (sig == op.stubSignal && arch::pc(now) == op.stubDone)
-                                       : (sig == SIGSEGV && arch::returnedToTrap(now));
+    bool done = stub       ? (sig == op.stubSignal && arch::pc(now) == op.stubDone)
+                : stepping ? (sig == SIGTRAP && arch::steppedOverSyscall(now, op.addr))
+                           : (sig == SIGSEGV && arch::returnedToTrap(now));
     if (done) {
       out.ran = true;
       out.value = stub ? arch::stubReturnValue(now) : arch::returnValue(now);

@@ -17,6 +17,11 @@ export interface NativeOp {
   onlyIfPreviousZero?: boolean;
   expect?: bigint;
   timeoutMs?: number;
+  /** call: return into this stub; syscall: addr is the stub page's own `syscall`, followed by the same stub. */
+  returnStub?: bigint;
+  /** Where the stub stops for us (its stop signal raised on its own thread). */
+  stubDone?: bigint;
+  stubSignal?: number;
 }
 
 export interface NativePlan {

@@ -38,7 +38,8 @@ export async function removeOwnPages(session: Session): Promise<OwnPage[]> {
   const pages = ownPages(session);
   if (pages.length === 0) return [];
   const tid = chooseThread(session);
-  const ops: NativeOp[] = pages.map((p) => syscallOp(session, tid, session.arch.syscalls.munmap, [p.start, p.size]));
+  // Through libc's `syscall`: the stub page's own would unmap the code it stands in.
+  const ops: NativeOp[] = pages.map((p) => syscallOp(session, tid, session.arch.syscalls.munmap, [p.start, p.size], undefined, { viaLibc: true }));
   const res = await target.run({ stopAll: true, guard: pages.map((p) => [p.start, p.start + p.size] as [bigint, bigint]), ops });
   session.invalidateSpace();
   const failed = res.results.findIndex((r) => syscallFailed(r.value) !== undefined);

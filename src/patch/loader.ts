@@ -10,7 +10,7 @@ import { bindPatch, type Binding, type BindReport } from './binding.js';
 import { chooseThread, findFunction, settlePreludes, mmapFailure, syscallOp, syscallFailed, syscallError, seccompNote, remoteMunmap, MAP_PRIVATE, MAP_ANONYMOUS, MAP_FIXED_NOREPLACE } from './remote.js';
 import { loadRecord, saveRecord, recordPrelude, hexOf, type LoadedLibrary } from './record.js';
 import { findFreeRange } from './placement.js';
-import { stubWords, runCalls } from './returnstub.js';
+import { stubWords, runCalls, adoptStubPage } from './returnstub.js';
 import { planMapLoad, segmentsSpan } from './mapplan.js';
 
 const RTLD_NOW = 2n;
@@ -220,6 +220,7 @@ function writeHiddenSlots(session: Session, elf: ElfFile, loadBias: bigint, repo
 
 async function loadByMapping(session: Session, path: string, elf: ElfFile, report: BindReport, opts: LoadOptions): Promise<LoadOutcome> {
   const target = session.requireTarget();
+  adoptStubPage(session); // its mmaps through the stub page's `syscall` when a page is there
   const space = session.space();
   const span = segmentsSpan(elf);
   const main = space.main;
@@ -303,6 +304,7 @@ export function readCString(session: Session, address: bigint, max = 1024): stri
 
 /** Unload: dlclose for dlopen'ed libraries, munmap for mapped ones. Refused while a patch uses it. */
 export async function unloadLibrary(session: Session, which: string): Promise<{ library: LoadedLibrary; pauseMicros: number }> {
+  adoptStubPage(session);
   const target = session.requireTarget();
   const record = loadRecord(session);
   const lib = record.libraries.find((l) => l.name === which || l.path === which || String(l.id) === which);

@@ -7,6 +7,7 @@ import type { RuntimeSymbol } from '../symbols/types.js';
 import { paddingAfter } from '../arch/x86_64/disasm.js';
 import { branchesInto } from '../arch/x86_64/relocate.js';
 import { reserveCode } from './area.js';
+import { adoptStubPage } from './returnstub.js';
 import { loadRecord, recordWrite, recordUpdate, hexOf, type PatchEntry } from './record.js';
 import { chooseThread, settlePreludes, mmapFailure, type Prelude } from './remote.js';
 
@@ -49,6 +50,7 @@ export async function redirect(session: Session, fromText: string, toText: strin
   // A new code area is mapped first on one borrowed thread; the trampoline, the veneer and hp_orig_ are written while
   // the process runs (nothing reaches them before the jump); then the record and last the jump in one stop of all.
   const tid = chooseThread(session);
+  adoptStubPage(session); // a new code area's mmap through the stub page's `syscall` when a page is there
   const preludes: Prelude[] = [];
   const code: { address: bigint; bytes: Uint8Array; what: string }[] = [];
   if (existing) {

@@ -94,7 +94,31 @@ export function findSyscallInstruction(session: Session): bigint {
   throw new HotpatchError('E_NO_SYSCALL', 'found no system call instruction in the target’s code', 'is libc mapped?');
 }
 
-export function syscallOp(session: Session, tid: number, nr: bigint, args: bigint[], expect?: bigint): NativeOp {
+/** The stub page's entry points, once this session knows the page (src/patch/returnstub.ts keeps them). */
+export interface StubEntries {
+  returnStub: bigint;
+  stubDone: bigint;
+  stubSignal: number;
+  /** The page's own `syscall` instruction, which the return stub follows. */
+  syscallEntry: bigint;
+}
+
+export function knownStub(session: Session): StubEntries | undefined {
+  const target = session.requireTarget();
+  const held = session.state.get('returnStub') as { pid: number; startTime: bigint; path?: StubEntries } | undefined;
+  return held && held.pid === target.pid && held.startTime === target.startTime ? held.path : undefined;
+}
+
+/**
+ * A system call made by a borrowed thread. Through the stub page when there is one: its own `syscall`, then the
+ * return stub, so a SIGKILL of hotpatch in the middle leaves the thread to restore itself; else libc's `syscall`
+ * instruction, single-stepped (`viaLibc`: always so, e.g. to unmap the stub page itself).
+ */
+export function syscallOp(session: Session, tid: number, nr: bigint, args: bigint[], expect?: bigint, opts: { viaLibc?: boolean } = {}): NativeOp {
+  const stub = opts.viaLibc ? undefined : knownStub(session);
+  if (stub) {
+    return { kind: 'syscall', tid, addr: stub.syscallEntry, sysno: nr, args, expect, timeoutMs: 2000, returnStub: stub.returnStub, stubDone: stub.stubDone, stubSignal: stub.stubSignal };
+  }
   return { kind: 'syscall', tid, addr: findSyscallInstruction(session), sysno: nr, args, expect, timeoutMs: 2000 };
 }
 

@@ -7,8 +7,8 @@ import { readMaps } from '../symbols/maps.js';
 import { findFreeRange } from './placement.js';
 import { pagePrelude, settlePreludes, NO_PRELUDE, PROT, type Prelude } from './remote.js';
 
-/** 'HPSTUB' + layout version; the stub's code follows at CODE_OFFSET. */
-const MAGIC = Buffer.from('HPSTUB\x00\x01', 'latin1');
+/** 'HPSTUB' + layout version; at CODE_OFFSET a `syscall` instruction, then the stub's code. */
+const MAGIC = Buffer.from('HPSTUB\x00\x02', 'latin1');
 const CODE_OFFSET = 16;
 export const STUB_PAGE_SIZE = 0x1000n;
 
@@ -16,6 +16,7 @@ export interface ReturnPath {
   returnStub: bigint;
   stubDone: bigint;
   stubSignal: number;
+  syscallEntry: bigint;
 }
 
 /** What call ops get: the stub's fields, or nothing (they return to address 0, the old way). */
@@ -46,20 +47,23 @@ function hold(session: Session, path: ReturnPath | undefined): void {
 function returnPathPrelude(session: Session, tid: number): { path: PathFields; prelude: Prelude } {
   const known = held(session);
   if (known) return { path: known.path ?? {}, prelude: NO_PRELUDE };
-  const stub = session.arch.returnStub;
-  const found = findStubPage(session, stub.code);
+  const found = findStubPage(session);
   if (found !== undefined) {
-    hold(session, pathAt(found));
-    return { path: pathAt(found), prelude: NO_PRELUDE };
+    hold(session, pathAt(session, found));
+    return { path: pathAt(session, found), prelude: NO_PRELUDE };
   }
   const at = freeStubAddress(session);
   if (at === undefined) return { path: {}, prelude: NO_PRELUDE };
-  return { path: pathAt(at), prelude: pagePrelude(session, tid, at, STUB_PAGE_SIZE, PROT.READ | PROT.EXEC, pageBytes(stub.code), () => hold(session, pathAt(at))) };
+  const path = pathAt(session, at);
+  return { path, prelude: pagePrelude(session, tid, at, STUB_PAGE_SIZE, PROT.READ | PROT.EXEC, pageBytes(session), () => hold(session, path)) };
+}
 
-  function pathAt(page: bigint): ReturnPath {
-    const code = page + BigInt(CODE_OFFSET);
-    return { returnStub: code, stubDone: code + BigInt(stub.doneOffset), stubSignal: stub.signal };
-  }
+/** The entry points of a stub page at `page`: its `syscall`, the return stub after it, where the stub stops. */
+function pathAt(session: Session, page: bigint): ReturnPath {
+  const stub = session.arch.returnStub;
+  const syscallEntry = page + BigInt(CODE_OFFSET);
+  const code = syscallEntry + BigInt(session.arch.syscallInstruction.length);
+  return { returnStub: code, stubDone: code + BigInt(stub.doneOffset), stubSignal: stub.signal, syscallEntry };
 }
 
 /**
@@ -93,11 +97,21 @@ function viaStub(ops: NativeOp[], path: PathFields): NativeOp[] {
   return ops.map((op) => (op.kind === 'call' ? { ...op, ...path } : op));
 }
 
+/**
+ * Before remote system calls: a stub page an earlier session left is found and used (its `syscall`), so a SIGKILL of
+ * this session in the middle of one cannot leave the thread in libc with our registers. Makes no page.
+ */
+export function adoptStubPage(session: Session): void {
+  if (held(session)) return;
+  const found = findStubPage(session);
+  if (found !== undefined) hold(session, pathAt(session, found));
+}
+
 /** The stub page in the target, if there is one (found by its magic when this session has not used it yet). */
 export function stubPage(session: Session): bigint | undefined {
   const known = held(session)?.path;
-  if (known) return known.returnStub - BigInt(CODE_OFFSET);
-  return findStubPage(session, session.arch.returnStub.code);
+  if (known) return known.syscallEntry - BigInt(CODE_OFFSET);
+  return findStubPage(session);
 }
 
 /** After the stub page was unmapped: the next call makes a new one. */
@@ -111,16 +125,14 @@ export function stubWords(path: PathFields): string {
   return `a return address into our stub at 0x${path.returnStub.toString(16)}, with a signal frame of the saved state next to it: the stub raises SIGURG on its own thread, which stops it for us; were hotpatch killed meanwhile, nobody would see that signal and the stub would restore the thread itself with rt_sigreturn.`;
 }
 
-function pageBytes(code: Uint8Array): Buffer {
-  const bytes = Buffer.alloc(CODE_OFFSET + code.length);
-  MAGIC.copy(bytes, 0);
-  Buffer.from(code).copy(bytes, CODE_OFFSET);
-  return bytes;
+/** The page's first bytes: magic, the `syscall` instruction, the return stub. */
+function pageBytes(session: Session): Buffer {
+  return Buffer.concat([MAGIC, Buffer.alloc(CODE_OFFSET - MAGIC.length), Buffer.from(session.arch.syscallInstruction), Buffer.from(session.arch.returnStub.code)]);
 }
 
-function findStubPage(session: Session, code: Uint8Array): bigint | undefined {
+function findStubPage(session: Session): bigint | undefined {
   const target = session.requireTarget();
-  const want = pageBytes(code);
+  const want = pageBytes(session);
   for (const m of readMaps(target.pid)) {
     if (m.path !== '' || m.end - m.start !== STUB_PAGE_SIZE || m.perms !== 'r-xp') continue;
     try {

@@ -4,8 +4,13 @@
 // program while we trace it, while one sent by someone else does, once, after the call.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
-import { startFixture, killAllFixtures, isAlive, status, type Fixture } from '../helpers/fixtures.js';
+import { readFileSync, writeFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { spawn } from 'node:child_process';
+import { NODE_FLAGS } from '../helpers/cli.js';
+import { startFixture, killAllFixtures, isAlive, status, repoRoot, type Fixture } from '../helpers/fixtures.js';
 import { Console, hp, locate, readTargetMemory, sleep, waitFor, waitForQuiet, assertNoCrash } from './support.js';
 
 after(killAllFixtures);
@@ -117,4 +122,50 @@ test('returnstub: SIGKILL of hotpatch while a call that wipes ymm8 runs: the stu
   // Untraced, nothing stopped the stub's SIGURG: a program with a handler sees that one (documented in docs/faults.md).
   assert.ok(f.lines.filter((l) => l.startsWith('urgs=')).length <= 1);
   t.diagnostic(`held: killed inside nap_clobber; ymm8 intact, SigBlk ${mask}, ${f.lines.filter((l) => l.startsWith('urgs=')).length} SIGURG seen by the handler`);
+});
+
+test('returnstub: SIGKILL of hotpatch in the middle of a remote system call made through the stub page: the thread restores itself', { timeout: 60_000 }, async (t) => {
+  const f = await startFixture('fault_sleeper');
+  const mask = sigBlk(f.pid);
+  // A tool process of our own: attach, make the stub page (a call), then a 1.5 s poll(NULL, 0, 1500) as a remote
+  // system call, which goes through the page's own `syscall` now that it exists.
+  const dir = mkdtempSync(join(tmpdir(), 'hp-stub-'));
+  const script = join(dir, 'syscall.mjs');
+  const dist = (p: string) => pathToFileURL(join(repoRoot, 'dist', 'src', p)).href;
+  writeFileSync(script, [
+    `import { Session } from ${JSON.stringify(dist('session.js'))};`,
+    `import { runLine } from ${JSON.stringify(dist('cli/runner.js'))};`,
+    `import { remoteSyscall, knownStub } from ${JSON.stringify(dist('patch/remote.js'))};`,
+    'const session = new Session();',
+    'await session.attach(Number(process.argv[2]));',
+    "const made = await runLine(session, 'call libc.so.6!getpid');",
+    "if (!made?.ok || !knownStub(session)) { console.log('no stub'); process.exit(3); }",
+    "console.log('polling');",
+    'await remoteSyscall(session, 7n, [0n, 0n, 1500n]);',
+    "console.log('returned');",
+  ].join('\n'));
+  const tool = spawn(process.execPath, [...NODE_FLAGS, script, String(f.pid)], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  tool.stdout.setEncoding('utf8').on('data', (c: string) => (out += c));
+  tool.stderr.setEncoding('utf8').on('data', (c: string) => (out += c));
+  try {
+    await waitFor(() => out.includes('polling') || out.includes('no stub'), 15_000, `the tool to reach its poll: ${out}`);
+    assert.ok(out.includes('polling'), out);
+    // poll is system call 7 on x86-64: the borrowed thread is inside it, entered from the stub page.
+    await waitFor(() => syscallOf(f.pid) === 7, 5000, 'the thread to sit in poll');
+    tool.kill('SIGKILL');
+    await waitFor(() => !isAlive(f.pid) || status(f.pid).tracerPid === 0, 3000, 'the kernel to detach');
+    const from = f.lines.length;
+    await f.waitForLine(/^tick /, 4000, from); // the poll ends after 1.5 s, the stub puts the thread back
+    await sleep(100);
+    assert.ok(isAlive(f.pid), `the target lives on: ${JSON.stringify(f.exit())}`);
+    assert.equal(sigBlk(f.pid), mask, 'its signal mask is its own again');
+    const ns = f.lines.filter((l) => l.startsWith('tick ')).map((l) => Number(/n=(\d+)/.exec(l)![1]));
+    assert.ok(ns.every((n, i) => i === 0 || n === ns[i - 1]! + 1), `ticks without a gap: ${ns.join(',')}`);
+    assert.ok(!out.includes('returned'), 'the tool really died inside the system call');
+    t.diagnostic(`held: killed inside a remote poll made through the stub; the target ran on (ticks 1..${ns.at(-1)})`);
+  } finally {
+    tool.kill('SIGKILL');
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
