@@ -1,6 +1,7 @@
 // maps: the memory map of the process, with module names and load bias.
 import type { CommandSpec } from '../src/command.js';
 import { hex } from '../src/result.js';
+import { ownPages } from '../src/patch/cleanup.js';
 
 export const maps: CommandSpec = {
   name: 'maps',
@@ -12,7 +13,15 @@ export const maps: CommandSpec = {
   async run({ session }, { args }) {
     const space = session.space();
     const filter = args.filter as string | undefined;
-    const entries = space.maps.filter((m) => !filter || m.path.includes(filter));
+    // hotpatch's own anonymous pages, named for what they hold (maps of the kernel show them without a name).
+    let ours = new Map<bigint, string>();
+    try {
+      ours = new Map(ownPages(session).map((p) => [p.start, `[hotpatch ${p.what}]`]));
+    } catch {
+      // a record another version wrote, or a damaged one: the map is shown without our names
+    }
+    const named = space.maps.map((m) => (m.path === '' && ours.has(m.start) ? { ...m, path: ours.get(m.start)! } : m));
+    const entries = named.filter((m) => !filter || m.path.includes(filter));
     const moduleOf = (path: string) => space.modules.find((m) => m.path === path);
     return {
       data: entries.map((m) => ({ start: hex(m.start), end: hex(m.end), perms: m.perms, offset: hex(m.offset), path: m.path, module: moduleOf(m.path)?.name })),

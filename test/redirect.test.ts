@@ -161,9 +161,10 @@ for (const method of ['map', 'dlopen'] as const) {
   test(`cleanup (${method}): refused while a patch is active; after revert and unload the memory map is as before the first command`, async () => {
     const f = await startFixture('counter', ['5']);
     const before = readFileSync(`/proc/${f.pid}/maps`, 'utf8');
-    const r = await hp(f, `load ${patchPath('patch_tick')} --method ${method}`, 'redirect counter.c:tick tick_v2', 'call tick_v2 1', 'cleanup');
+    const r = await hp(f, `load ${patchPath('patch_tick')} --method ${method}`, 'redirect counter.c:tick tick_v2', 'call tick_v2 1', 'maps hotpatch', 'cleanup');
     assert.equal(r.code, 1, 'cleanup refused');
-    assert.equal(r.json[3].error!.code, 'E_IN_USE');
+    assert.deepEqual(r.json[3].result.map((m: any) => m.path).sort(), ['[hotpatch code area]', '[hotpatch record]', '[hotpatch return stub]'], 'maps names our pages');
+    assert.equal(r.json[4].error!.code, 'E_IN_USE');
     assert.notEqual(readFileSync(`/proc/${f.pid}/maps`, 'utf8'), before, 'our pages are there meanwhile');
     const back = await hp(f, 'revert all', 'unload patch_tick.so', 'cleanup', 'patches', 'cleanup', 'peek counter.c:tick 5');
     assert.equal(back.code, 0, back.stdout + back.stderr);
