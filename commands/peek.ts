@@ -1,6 +1,6 @@
 // peek: read memory without stopping the process, as a hexdump or typed values.
 import type { CommandSpec } from '../src/command.js';
-import { parseNumber } from '../src/command.js';
+import { parseNumber, checkCancelled } from '../src/command.js';
 import { hex, text, type Block } from '../src/result.js';
 import { HotpatchError } from '../src/errors.js';
 import type { Target } from '../src/target/target.js';
@@ -62,10 +62,7 @@ async function dumpToFile(target: Target, address: bigint, description: string, 
         throw new HotpatchError('EFAULT', `${hex(from)}..${hex(address + BigInt(len))} is not mapped (read ${done} of ${len} bytes)`,
           'see `maps` for what is mapped; dump a range that is');
       }
-      if (signal && done < len && (done / chunk.length) % CHUNKS_PER_CHECK === 1) {
-        await new Promise((resolve) => setImmediate(resolve)); // lets the console see a key
-        if (signal.aborted) throw new HotpatchError('E_CANCELLED', `peek --out cancelled after ${done} of ${len} bytes; ${file} removed`);
-      }
+      if (done < len && (done / chunk.length) % CHUNKS_PER_CHECK === 1) await checkCancelled(signal, `peek --out cancelled after ${done} of ${len} bytes; ${file} removed`);
     }
   } catch (err) {
     closeSync(fd);

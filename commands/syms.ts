@@ -1,5 +1,5 @@
 // syms: symbols of the executable and every loaded library, at their run-time addresses.
-import type { CommandSpec } from '../src/command.js';
+import { checkCancelled, type CommandSpec } from '../src/command.js';
 import { hex } from '../src/result.js';
 import { demangleAll } from '../src/symbols/demangle.js';
 import { resolveModuleName } from '../src/symbols/resolve.js';
@@ -7,7 +7,6 @@ import type { SymbolType } from '../src/elf/types.js';
 import type { AddressSpace } from '../src/symbols/space.js';
 import type { RuntimeSymbol } from '../src/symbols/types.js';
 import { byAddressThenPreference } from '../src/symbols/index.js';
-import { HotpatchError } from '../src/errors.js';
 
 export const syms: CommandSpec = {
   name: 'syms',
@@ -36,8 +35,7 @@ export const syms: CommandSpec = {
       found = [];
       for (const name of new Set(space.modules.map((m) => m.name))) {
         found.push(...space.match(pattern, { ...filter, module: name }));
-        await new Promise((resolve) => setImmediate(resolve));
-        if (signal.aborted) throw new HotpatchError('E_CANCELLED', `syms ${pattern} cancelled`);
+        await checkCancelled(signal, `syms ${pattern} cancelled`);
       }
       found.sort(byAddressThenPreference);
     }

@@ -560,7 +560,6 @@ OpResult Tracer::remoteCall(Op& op) {
     writeCode(frame.start, frame.bytes);
     arch::prepareSyscall(regs, op.addr, op.sysno, op.args, op.nargs);
     arch::setStackPointer(regs, frame.returnSlot + 8);
-    callMask &= ~(1ULL << (op.stubSignal - 1));
   } else if (op.kind == Op::Syscall) {
     arch::prepareSyscall(regs, op.addr, op.sysno, op.args, op.nargs);
   } else {
@@ -576,14 +575,15 @@ OpResult Tracer::remoteCall(Op& op) {
       arch::ReturnFrame frame = arch::buildReturnFrame(top, saved, savedMask, savedVec, op.returnStub);
       writeCode(frame.start, frame.bytes);
       returnSlot = frame.returnSlot;
-      callMask &= ~(1ULL << (op.stubSignal - 1));
     } else {
       std::vector<uint8_t> zero(8, 0);
       writeCode(returnSlot, zero);
     }
     arch::prepareCall(regs, op.addr, op.args, op.nargs, returnSlot);
   }
-  // Signals stay pending while we borrow the thread; they arrive, in order, once its own mask is back.
+  // Signals stay pending while we borrow the thread; they arrive, in order, once its own mask is back. The stub's
+  // own signal must get through: it is how the stub stops for us.
+  if (stub) callMask &= ~(1ULL << (op.stubSignal - 1));
   pt(PTRACE_SETSIGMASK, tid, reinterpret_cast<void*>(sizeof callMask), &callMask, "PTRACE_SETSIGMASK");
   pt(PTRACE_SETREGS, tid, nullptr, &regs, "PTRACE_SETREGS");
   t.stopped = false;

@@ -164,3 +164,13 @@ export function parseNumber(text: string, what: string): number {
   if (!Number.isSafeInteger(v) || v < 0) throw new HotpatchError('E_USAGE', `${what} must be a non-negative number, not "${text}"`);
   return v;
 }
+
+/**
+ * In long work: let the console's event loop see a key (Ctrl-C aborts the command's signal), then stop with
+ * E_CANCELLED (the console shows it as cancelled) with `message` if it did.
+ */
+export async function checkCancelled(signal: AbortSignal | undefined, message: string): Promise<void> {
+  if (!signal) return;
+  await new Promise((resolve) => setImmediate(resolve));
+  if (signal.aborted) throw new HotpatchError('E_CANCELLED', message);
+}

@@ -163,6 +163,10 @@ for (const method of ['map', 'dlopen'] as const) {
     const before = readFileSync(`/proc/${f.pid}/maps`, 'utf8');
     const r = await hp(f, `load ${patchPath('patch_tick')} --method ${method}`, 'redirect counter.c:tick tick_v2', 'call tick_v2 1', 'maps hotpatch', 'cleanup');
     assert.equal(r.code, 1, 'cleanup refused');
+    // The first redirect maps its code area in a stop of its own before the stop of every thread: both are reported.
+    const pause = r.json[1].pause as { micros: number; stops?: number; longestMicros?: number };
+    assert.equal(pause.stops, 2, JSON.stringify(pause));
+    assert.ok(pause.longestMicros! > 0 && pause.longestMicros! < pause.micros, JSON.stringify(pause));
     assert.deepEqual(r.json[3].result.map((m: any) => m.path).sort(), ['[hotpatch code area]', '[hotpatch record]', '[hotpatch return stub]'], 'maps names our pages');
     assert.equal(r.json[4].error!.code, 'E_IN_USE');
     assert.notEqual(readFileSync(`/proc/${f.pid}/maps`, 'utf8'), before, 'our pages are there meanwhile');

@@ -13,7 +13,8 @@ import { statusLine } from '../src/ui/status.js';
 import { createReducer, initialState, type ConsoleState } from '../src/ui/state.js';
 import { allCommands } from '../commands/index.js';
 import { runLine } from '../src/cli/runner.js';
-import { hexdump } from '../src/cli/render-plain.js';
+import { hexdump, pauseText } from '../src/cli/render-plain.js';
+import { combinePauses } from '../src/target/target.js';
 import { Session } from '../src/session.js';
 import { tourStepOf, TOUR_STAGES } from '../commands/tour.js';
 import { HotpatchError } from '../src/errors.js';
@@ -339,4 +340,14 @@ test('Tab candidates: paths are listed by their last part', () => {
   const c = complete('load fixtures/build/pa', 'load fixtures/build/pa'.length, source);
   assert.equal(c.paths, true);
   assert.equal(complete('disasm ma', 9, source).paths, undefined);
+});
+
+test('a command that stopped the target several times reports them all: sum, count, longest, most threads', () => {
+  assert.equal(combinePauses([]), undefined);
+  const one = { micros: 80, threads: 1, workMicros: 20 };
+  assert.deepEqual(combinePauses([one]), one, 'one stop is shown as it is');
+  const both = combinePauses([{ micros: 60, threads: 1, workMicros: 30 }, { micros: 110, threads: 8, workMicros: 40 }])!;
+  assert.deepEqual(both, { micros: 170, threads: 8, workMicros: 70, stops: 2, longestMicros: 110 });
+  assert.equal(pauseText(one), 'paused 0.08 ms (1 thread)');
+  assert.equal(pauseText(both), 'paused 0.17 ms (8 threads, 2 stops, longest 0.11 ms)');
 });

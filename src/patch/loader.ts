@@ -7,7 +7,7 @@ import type { ElfFile } from '../elf/types.js';
 import { native, type NativeOp } from '../native.js';
 import type { Session } from '../session.js';
 import { bindPatch, type Binding, type BindReport } from './binding.js';
-import { chooseThread, findFunction, settlePreludes, mmapFailure, syscallOp, syscallFailed, syscallError, seccompNote, remoteMunmap, MAP_PRIVATE, MAP_ANONYMOUS, MAP_FIXED_NOREPLACE } from './remote.js';
+import { chooseThread, findFunction, settlePreludes, mmapFailure, syscallWords, syscallOp, syscallFailed, syscallError, seccompNote, remoteMunmap, MAP_PRIVATE, MAP_ANONYMOUS, MAP_FIXED_NOREPLACE } from './remote.js';
 import { loadRecord, saveRecord, recordPrelude, hexOf, type LoadedLibrary } from './record.js';
 import { findFreeRange } from './placement.js';
 import { stubWords, runCalls, adoptStubPage } from './returnstub.js';
@@ -273,7 +273,7 @@ async function loadByMapping(session: Session, path: string, elf: ElfFile, repor
     pauseMicros,
     steps: [
       `Chose 0x${base.toString(16)} for ${plan.size} bytes${near ? ', within ±2 GiB of the executable so a 5-byte jump reaches it' : ''}.`,
-      `Borrowed thread ${tid} (PTRACE_INTERRUPT) for remote system calls: for each, its registers saved (PTRACE_GETREGS), rip set to a \`syscall\` instruction in libc with rax = 9 (mmap) and the arguments (PTRACE_SETREGS), one PTRACE_SINGLESTEP, the result read from rax, the registers put back. One mmap(MAP_FIXED_NOREPLACE) per segment with its final protection (never writable and executable at once).`,
+      `Borrowed thread ${tid} (PTRACE_INTERRUPT) for remote system calls, one mmap(MAP_FIXED_NOREPLACE) per segment with its final protection (never writable and executable at once). Each: ${syscallWords(session)}`,
       `Applied the library's ${elf.relocations().length} relocation(s) (RELATIVE, GLOB_DAT, JUMP_SLOT, 64) in hotpatch's memory and wrote the finished segments with pwrite to /proc/${target.pid}/mem, which writes read-only pages too; then PTRACE_CONT.`,
       opts.init ? `Ran ${plan.initFunctions.length} constructor(s).` : 'Constructors were not run (pass --init to run them).',
     ],

@@ -121,11 +121,10 @@ export async function recordWrite(session: Session): Promise<{ address: bigint; 
  * record as it stands: one stop fewer, and a later failure of that plan still leaves a valid record.
  */
 export function recordPrelude(session: Session, tid: number): Prelude {
-  loadRecord(session);
-  const held = session.state.get('record') as Held;
-  if (held.address !== undefined) return NO_PRELUDE;
-  const at = recordAddress(session);
-  return pagePrelude(session, tid, at, RECORD_SIZE, PROT.READ | PROT.WRITE, encodeRecord(held.record), () => (held.address = at));
+  const { prelude, write } = recordUpdate(session, tid);
+  if (prelude.ops.length === 0) return prelude;
+  const w = write();
+  return { ...prelude, ops: [...prelude.ops, { kind: 'write', addr: w.address, data: w.bytes }] };
 }
 
 /**

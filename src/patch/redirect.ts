@@ -1,6 +1,6 @@
 // Redirect a function to new code with a jump at its entry (or its GOT slots), keep a trampoline to the original, undo it.
 import { HotpatchError, toHotpatchError } from '../errors.js';
-import { native, type NativeOp } from '../native.js';
+import { native } from '../native.js';
 import type { Session } from '../session.js';
 import type { Instruction } from '../arch/types.js';
 import type { RuntimeSymbol } from '../symbols/types.js';
@@ -9,7 +9,7 @@ import { branchesInto } from '../arch/x86_64/relocate.js';
 import { reserveCode } from './area.js';
 import { adoptStubPage } from './returnstub.js';
 import { loadRecord, recordWrite, recordUpdate, hexOf, type PatchEntry } from './record.js';
-import { chooseThread, settlePreludes, mmapFailure, type Prelude } from './remote.js';
+import { chooseThread, settlePreludes, mmapFailure, syscallWords, type Prelude } from './remote.js';
 
 export interface RedirectOptions {
   force: boolean;
@@ -134,10 +134,10 @@ export async function redirect(session: Session, fromText: string, toText: strin
   preludes.push(rec.prelude);
   const previous = record.patches;
   record.patches = [...record.patches.filter((p) => p !== existing), entry];
-  await writeInOneStop(session, preludes, code, [rec.write(), { address: from.address, bytes: jump }], guard, () => (record.patches = previous));
+  await writePatch(session, preludes, code, [rec.write(), { address: from.address, bytes: jump }], guard, () => (record.patches = previous));
   const pause = target.lastPause!;
   const made = preludes.filter((p) => p.ops.length).length;
-  if (made) steps.push(`Mapped ${made} page(s) of ours (read+exec, never writable) with a remote mmap on borrowed thread ${tid} alone: PTRACE_INTERRUPT, PTRACE_GETREGS, rip on a \`syscall\` instruction with rax = 9 (PTRACE_SETREGS), PTRACE_SINGLESTEP, registers back.`);
+  if (made) steps.push(`Mapped ${made} page(s) of ours (read+exec, never writable) with a remote mmap on borrowed thread ${tid} alone: ${syscallWords(session)}`);
   if (code.length) steps.push(`Wrote ${code.map((c) => c.what).join(', ')} while the process ran (pwrite to /proc/${target.pid}/mem, which writes read-only pages too): nothing can reach them before the jump exists.`);
   steps.push(`Stopped all ${pause.threads} thread(s) (PTRACE_INTERRUPT each, then waitpid until every one reported its stop), read every pc (PTRACE_GETREGS) to check none lies inside the ${jump.length} bytes, wrote the patch record and last the jump, and let them all go (PTRACE_CONT).`);
   return { patch: entry, replaced: !!existing, pauseMicros: pause.micros, threads: pause.threads, steps };
@@ -249,7 +249,7 @@ async function redirectGot(session: Session, sym: RuntimeSymbol | undefined, fro
   const rec = recordUpdate(session, chooseThread(session));
   const previous = record.patches;
   record.patches = [...record.patches.filter((p) => p !== existing), entry];
-  await writeInOneStop(session, [rec.prelude], [], [rec.write(), ...slots.map((s) => ({ address: s.address, bytes: value }))], [], () => (record.patches = previous));
+  await writePatch(session, [rec.prelude], [], [rec.write(), ...slots.map((s) => ({ address: s.address, bytes: value }))], [], () => (record.patches = previous));
   const pause = target.lastPause!;
   return {
     patch: entry,
@@ -338,7 +338,7 @@ export async function revert(session: Session, which: string, force: boolean): P
  * it is, the shorter every thread stands still. On failure the tracer rolls `writes` back, `unseen` bytes are put back
  * as they were, `undo` restores the record in memory, and a page made anyway is kept.
  */
-async function writeInOneStop(session: Session, preludes: Prelude[], unseen: { address: bigint; bytes: Uint8Array }[], writes: { address: bigint; bytes: Uint8Array }[], guard: [bigint, bigint][], undo: () => void): Promise<void> {
+async function writePatch(session: Session, preludes: Prelude[], unseen: { address: bigint; bytes: Uint8Array }[], writes: { address: bigint; bytes: Uint8Array }[], guard: [bigint, bigint][], undo: () => void): Promise<void> {
   const target = session.requireTarget();
   const made = preludes.filter((p) => p.ops.length > 0);
   const written: { address: bigint; before: Buffer }[] = [];
@@ -351,7 +351,7 @@ async function writeInOneStop(session: Session, preludes: Prelude[], unseen: { a
       written.push({ address: w.address, before: target.readExact(w.address, w.bytes.length) });
       native().writeMemory(target.pid, w.address, Buffer.from(w.bytes));
     }
-    await target.run({ stopAll: true, guard, ops: writes.map((w): NativeOp => ({ kind: 'write', addr: w.address, data: Buffer.from(w.bytes) })) });
+    await target.writeWhileStopped(writes, guard);
   } catch (err) {
     for (const w of written.reverse()) {
       try {

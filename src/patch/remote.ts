@@ -103,10 +103,35 @@ export interface StubEntries {
   syscallEntry: bigint;
 }
 
-export function knownStub(session: Session): StubEntries | undefined {
+/** What this session knows of the target's stub page; `path` absent: none can be made there (seccomp forbids mmap). */
+export interface HeldStub {
+  pid: number;
+  startTime: bigint;
+  path?: StubEntries;
+}
+
+/** The stub page this session knows for the attached process (not one of an earlier process on the same pid). */
+export function heldStub(session: Session): HeldStub | undefined {
   const target = session.requireTarget();
-  const held = session.state.get('returnStub') as { pid: number; startTime: bigint; path?: StubEntries } | undefined;
-  return held && held.pid === target.pid && held.startTime === target.startTime ? held.path : undefined;
+  const held = session.state.get('returnStub') as HeldStub | undefined;
+  return held && held.pid === target.pid && held.startTime === target.startTime ? held : undefined;
+}
+
+export function holdStub(session: Session, path: StubEntries | undefined): void {
+  const target = session.requireTarget();
+  session.state.set('returnStub', { pid: target.pid, startTime: target.startTime, path } satisfies HeldStub);
+}
+
+export function knownStub(session: Session): StubEntries | undefined {
+  return heldStub(session)?.path;
+}
+
+/** How a remote system call is made in this process, in words for `explain`. */
+export function syscallWords(session: Session): string {
+  const how = knownStub(session)
+    ? 'rip set on our stub page\'s own `syscall` instruction with rax = the call number (9 for mmap) and its arguments, rsp on a signal frame of the saved state (PTRACE_SETREGS), PTRACE_CONT; the stub after the `syscall` stops the thread with SIGURG, and would restore it itself were hotpatch killed meanwhile'
+    : 'rip set on a `syscall` instruction in libc with rax = the call number (9 for mmap) and its arguments (PTRACE_SETREGS), one PTRACE_SINGLESTEP over it';
+  return `its registers saved (PTRACE_GETREGS), ${how}; the result read from rax, the registers put back.`;
 }
 
 /**

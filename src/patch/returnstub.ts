@@ -5,40 +5,17 @@ import type { NativeOp, NativeOpResult } from '../native.js';
 import type { Session } from '../session.js';
 import { readMaps } from '../symbols/maps.js';
 import { findFreeRange } from './placement.js';
-import { pagePrelude, settlePreludes, NO_PRELUDE, PROT, type Prelude } from './remote.js';
+import { pagePrelude, settlePreludes, heldStub as held, holdStub as hold, NO_PRELUDE, PROT, type Prelude, type StubEntries } from './remote.js';
 
 /** 'HPSTUB' + layout version; at CODE_OFFSET a `syscall` instruction, then the stub's code. */
 const MAGIC = Buffer.from('HPSTUB\x00\x02', 'latin1');
 const CODE_OFFSET = 16;
 export const STUB_PAGE_SIZE = 0x1000n;
 
-export interface ReturnPath {
-  returnStub: bigint;
-  stubDone: bigint;
-  stubSignal: number;
-  syscallEntry: bigint;
-}
+export type ReturnPath = StubEntries;
 
 /** What call ops get: the stub's fields, or nothing (they return to address 0, the old way). */
 type PathFields = ReturnPath | Record<string, never>;
-
-interface Held {
-  pid: number;
-  startTime: bigint;
-  /** Absent: no stub can be made in this process (a seccomp filter forbids mmap). */
-  path?: ReturnPath;
-}
-
-function held(session: Session): Held | undefined {
-  const target = session.requireTarget();
-  const h = session.state.get('returnStub') as Held | undefined;
-  return h && h.pid === target.pid && h.startTime === target.startTime ? h : undefined;
-}
-
-function hold(session: Session, path: ReturnPath | undefined): void {
-  const target = session.requireTarget();
-  session.state.set('returnStub', { pid: target.pid, startTime: target.startTime, path } satisfies Held);
-}
 
 /**
  * The return path for calls about to run on `tid`: the stub page this session knows or finds, or a new one, made by

@@ -86,9 +86,13 @@ export class ElfCache {
 
 const NOT_NUL = '[^\\0]';
 
+const escape = (text: string) => text.replace(/[.+^${}()|[\]\\*?]/g, '\\$&');
+
+/** What an index holds of a module: its symbol tables, and a name for each PLT stub. */
+const indexedSymbols = (elf: ElfFile) => [...elf.symbols(), ...pltSymbols(elf)];
+
 /** The pattern of `syms` (a glob, or a substring without * and ?) as a regular expression that cannot run past a name's end. */
 function screenSource(pattern: string): string {
-  const escape = (text: string) => text.replace(/[.+^${}()|[\]\\*?]/g, '\\$&');
   if (!/[*?]/.test(pattern)) return `${NOT_NUL}*?${escape(pattern)}${NOT_NUL}*`;
   return pattern.split('').map((c) => (c === '*' ? `${NOT_NUL}*` : c === '?' ? NOT_NUL : escape(c))).join('');
 }
@@ -128,7 +132,7 @@ export class SpaceCache {
       if (!one) {
         one = new SymbolIndex();
         const elf = loadElf(m.path);
-        if (elf) one.addModule(m, [...elf.symbols(), ...pltSymbols(elf)]);
+        if (elf) one.addModule(m, indexedSymbols(elf));
         perModule.set(m, one);
       }
       return one;
@@ -143,7 +147,7 @@ export class SpaceCache {
       let one = perName.get(bare);
       if (!one) {
         one = new SymbolIndex();
-        const screen = nameScreen(bare.replace(/[.+^${}()|[\]\\*?]/g, '\\$&'), bare);
+        const screen = nameScreen(escape(bare), bare);
         for (const m of modules) {
           const elf = loadElf(m.path);
           if (!elf) continue;
@@ -158,7 +162,7 @@ export class SpaceCache {
       const built = new SymbolIndex();
       for (const m of modules) {
         const elf = loadElf(m.path);
-        if (elf) built.addModule(m, [...elf.symbols(), ...pltSymbols(elf)]);
+        if (elf) built.addModule(m, indexedSymbols(elf));
       }
       return built;
     };
