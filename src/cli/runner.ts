@@ -19,12 +19,10 @@ export interface Outcome {
 export async function runLine(session: Session, line: string, signal?: AbortSignal): Promise<Outcome | undefined> {
   const trimmed = line.trim();
   if (trimmed === '' || trimmed.startsWith('#')) return undefined;
-  let command = trimmed;
   try {
     const words = splitWords(trimmed);
     const spec = findCommand(words[0]);
     if (!spec) throw unknownCommand(words[0]);
-    command = spec.name;
     const input = parseArgs(spec, words.slice(1));
     if (spec.needsTarget) session.requireTarget();
     const target = session.target;
