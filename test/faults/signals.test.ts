@@ -163,6 +163,8 @@ test('signals: calls, stop/cont and a load on a job-control stopped target work,
   const f = await startFixture('counter', ['10']);
   process.kill(f.pid, 'SIGSTOP');
   await waitFor(() => stateOf(f.pid) === 'T', 2000, 'state T');
+  // A line printed just before the stop may still be in the pipe: let it arrive before counting.
+  await sleep(100);
   const printed = f.lines.length;
   // Each command after a call must find the borrowed thread back in its stop: before the fix it was left in the
   // call's trap, where the next stop-all waited for it in vain (ETIMEDOUT).
