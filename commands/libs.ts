@@ -16,7 +16,10 @@ export const libs: CommandSpec = {
     return {
       data: list,
       blocks: list.length
-        ? [{ type: 'table', columns: ['#', 'name', 'method', 'base', 'bindings', 'path'], rows: list.map((l) => [String(l.id), l.name, l.method, l.base, String(l.bindings.length), l.path]) }]
+        ? [
+            { type: 'table', columns: ['#', 'name', 'method', 'base', 'bindings', 'path'], rows: list.map((l) => [String(l.id), l.pending ? `${l.name} (interrupted)` : l.name, l.method, l.pending ? '-' : l.base, String(l.bindings.length), l.path]) },
+            ...(list.some((l) => l.pending) ? [text('an interrupted load (the tool was killed or failed mid-way) is taken out by cleanup', 'warn')] : []),
+          ]
         : [text('no library loaded by hotpatch', 'dim')],
     };
   },
@@ -33,7 +36,7 @@ export const unload: CommandSpec = {
     const out = await unloadLibrary(session, args.lib as string);
     return {
       data: { ...out.library, pauseMicros: out.pauseMicros },
-      blocks: [text(`unloaded ${out.library.name}`, 'ok')],
+      blocks: [text(out.interrupted ? `took out the interrupted load of ${out.library.name}` : `unloaded ${out.library.name}`, 'ok')],
       pause: { micros: out.pauseMicros, threads: 1, workMicros: 0 },
       explain: [out.library.method === 'dlopen' ? 'dlclose(handle) called on a borrowed thread.' : 'munmap of its memory on a borrowed thread.'],
     };

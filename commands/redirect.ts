@@ -37,6 +37,7 @@ export const redirect: CommandSpec = {
             ['symbol', p.fromName],
             ['to', `${p.toName} ${p.to}`],
             ['slots', p.slots!.map((s) => `${s.module}:${s.address}`).join(', ')],
+            ['hp_orig', p.origPointer ? `set at ${p.origPointer.address}` : '-'],
           ];
     return {
       data: { ...p, replaced: out.replaced },

@@ -19,6 +19,14 @@ Napi::Error toJsError(Napi::Env env, const Fault& f) {
   Napi::Error e = Napi::Error::New(env, f.message);
   e.Set("code", Napi::String::New(env, f.code));
   if (!f.syscall.empty()) e.Set("syscall", Napi::String::New(env, f.syscall));
+  if (f.opIndex >= 0) {
+    e.Set("opIndex", Napi::Number::New(env, f.opIndex));
+    Napi::Array done = Napi::Array::New(env, f.completed.size());
+    for (size_t i = 0; i < f.completed.size(); i++) done.Set(static_cast<uint32_t>(i), Napi::BigInt::New(env, f.completed[i]));
+    e.Set("completed", done);
+    e.Set("rolledBack", Napi::Boolean::New(env, f.rolledBack));
+  }
+  if (f.hasValue) e.Set("value", Napi::BigInt::New(env, f.value));
   return e;
 }
 

@@ -772,12 +772,24 @@ PlanResult Tracer::runPlan(Plan& plan) {
             char buf[96];
             snprintf(buf, sizeof buf, "a remote step returned 0x%llx, expected 0x%llx", (unsigned long long)r.value,
                      (unsigned long long)op.expect);
-            failWith("E_REMOTE_RESULT", buf);
+            Fault f{"E_REMOTE_RESULT", buf, ""};
+            f.hasValue = true;
+            f.value = r.value;
+            throw f;
           }
           break;
       }
       res.results.push_back(std::move(r));
     }
+  } catch (Fault& f) {
+    if (attached()) {
+      rollback();
+      if (plan.stopAll && !plan.keepStopped && !heldBefore) resumeAll();
+    }
+    f.opIndex = static_cast<int>(res.results.size());
+    for (auto& r : res.results) f.completed.push_back(r.value);
+    f.rolledBack = res.rolledBack;
+    throw;
   } catch (...) {
     if (attached()) {
       rollback();

@@ -21,6 +21,13 @@ struct Fault {
   std::string code;     // "ESRCH", "ETIMEDOUT", "E_REMOTE_FAULT" …
   std::string message;  // one line
   std::string syscall;  // the failing call, when a kernel call failed
+  // Set by a plan that failed part way: the op that failed, the results of the ops before it, whether the plan's
+  // writes were put back. The caller then knows exactly what happened in the target (which pages got made).
+  int opIndex = -1;
+  std::vector<uint64_t> completed;
+  bool hasValue = false;  // E_REMOTE_RESULT: what the step returned instead of what was expected
+  uint64_t value = 0;
+  bool rolledBack = false;
 };
 
 Fault sysFault(int err, const std::string& call, pid_t pid);

@@ -54,6 +54,10 @@ const targets = [
   { name: "locks", sources: ["locks.c"], flags: ["-O1", "-pthread"] },
   { name: "callbench", sources: ["callbench.c"], flags: ["-O2", "-rdynamic"] },
   { name: "demo", sources: ["demo.c"], flags: ["-O2", "-rdynamic"] },
+  // Layouts that broke placement on real programs: PIE (perl, sqlite3) and ET_EXEC at 0x400000 (node); lazy binding
+  // so time()'s GOT slot stays unbound until the program first calls it.
+  { name: "layout", sources: ["layout.c"], flags: ["-O2", "-rdynamic", "-Wl,-z,lazy"] },
+  { name: "layout_nopie", sources: ["layout.c"], flags: ["-O2", "-rdynamic", "-no-pie", "-Wl,-z,lazy"] },
   ...[
     "patch_tick",
     "patch_compute",
@@ -64,6 +68,7 @@ const targets = [
     "patch_malloc",
     "patch_callbench",
     "demo_fix",
+    "patch_clock",
   ].map((base) => ({ name: `patches/${base}.so`, sources: [`${base}.c`], flags: patchLib })),
   // Fault suite (test/faults): targets for signals, threads, fork/exec, hardened processes and lost records.
   { name: "fault_sleeper", sources: ["fault_sleeper.c"], flags: ["-O1", "-rdynamic"] },
@@ -76,6 +81,15 @@ const targets = [
   { name: "fault_seccomp", sources: ["fault_seccomp.c"], flags: ["-O2", "-rdynamic"] },
   { name: "fault_xstate", sources: ["fault_xstate.c"], flags: ["-O1", "-rdynamic"] },
   ...["fault_patch_hammer", "fault_patch_records"].map((base) => ({ name: `patches/${base}.so`, sources: [`${base}.c`], flags: patchLib })),
+  { name: "patches/patch_slowinit.so", sources: ["patch_slowinit.c"], flags: patchLib },
+  // DT_NEEDED libfoo.so with no run path to it: dlopen in the target fails after our pages are made.
+  {
+    name: "patches/patch_needs_missing.so",
+    sources: ["patch_needs_missing.c"],
+    deps: ["libfoo.so"],
+    flags: patchLib,
+    libs: [`-L${buildDir}`, "-Wl,--no-as-needed", "-lfoo"],
+  },
   { name: "patches/not_elf.so", sources: [], build: buildNotElf },
   { name: "patches/elf32.so", sources: [], deps: ["patches/patch_tick.so"], build: buildElf32 },
 ];

@@ -1,8 +1,22 @@
 // Errors as values with a code, a one-line message and a hint: made where the fault is known, shown as one line.
 
+/** How far a native plan got before it failed: what the caller needs to undo exactly what happened in the target. */
+export interface PlanFailure {
+  /** The op that failed. */
+  opIndex: number;
+  /** The results of the ops before it (0 for an op skipped by onlyIfPreviousZero). */
+  completed: bigint[];
+  /** The plan's own writes were put back. */
+  rolledBack: boolean;
+  /** E_REMOTE_RESULT: what the failed step returned instead of what was expected. */
+  value?: bigint;
+}
+
 export class HotpatchError extends Error {
   readonly code: string;
   readonly hint?: string;
+  /** Set when a native plan failed part way. */
+  plan?: PlanFailure;
 
   constructor(code: string, message: string, hint?: string) {
     super(message);
@@ -26,10 +40,21 @@ const ERRNO_HINTS: Record<string, string> = {
 /** Turn anything thrown (native errors carry .code/.syscall) into a HotpatchError. */
 export function toHotpatchError(err: unknown): HotpatchError {
   if (err instanceof HotpatchError) return err;
-  const e = err as { code?: unknown; message?: unknown; syscall?: unknown };
+  const e = err as { code?: unknown; message?: unknown; syscall?: unknown; opIndex?: unknown; completed?: unknown; rolledBack?: unknown; value?: unknown };
   const code = typeof e?.code === 'string' ? e.code : 'E_INTERNAL';
   const message = typeof e?.message === 'string' ? e.message : String(err);
-  return new HotpatchError(code, message, ERRNO_HINTS[code]);
+  const out = new HotpatchError(code, message, ERRNO_HINTS[code]);
+  if (typeof e?.opIndex === 'number') {
+    out.plan = {
+      opIndex: e.opIndex,
+      completed: Array.isArray(e.completed) ? (e.completed as bigint[]) : [],
+      rolledBack: e.rolledBack === true,
+      value: typeof e.value === 'bigint' ? e.value : undefined,
+    };
+  } else if (typeof e?.value === 'bigint') {
+    out.plan = { opIndex: -1, completed: [], rolledBack: false, value: e.value };
+  }
+  return out;
 }
 
 export function errnoHint(code: string): string | undefined {

@@ -84,7 +84,7 @@ export class Session {
       return [];  // a damaged record must not hide the process's own symbols
     }
     return libraries
-      .filter((l) => l.method === 'map')
+      .filter((l) => l.method === 'map' && !l.pending)
       .map((l) => ({
         module: { name: l.name, path: l.path, loadBias: BigInt(l.loadBias), start: BigInt(l.base), end: BigInt(l.base) + BigInt(l.size ?? '0'), maps: [] },
       }));

@@ -1,17 +1,29 @@
 // Code areas of ours near patched functions: trampolines and veneers live there, within ±2 GiB of the code they serve.
 import { HotpatchError } from '../errors.js';
 import type { Session } from '../session.js';
-import { findFreeRange } from './placement.js';
-import { pagePrelude, NO_PRELUDE, PROT, type Prelude } from './remote.js';
+import { choosePlace, pagePrelude, NO_PRELUDE, type Prelude } from './pages.js';
+import { PROT } from './remote.js';
 import { loadRecord, hexOf } from './record.js';
 
 export const AREA_SIZE = 0x10000n;
 const REACH = 0x7fff0000n;
+/** 'HPAREA' + layout version, then the area's size: a later session finds an area a killed command left unlisted. */
+export const AREA_MAGIC = Buffer.from('HPAREA\x00\x01', 'latin1');
+const HEADER = 16;
+
+/** The header an area starts with. */
+export function areaHeader(size: bigint): Buffer {
+  const head = Buffer.alloc(HEADER);
+  AREA_MAGIC.copy(head, 0);
+  head.writeBigUInt64LE(size, 8);
+  return head;
+}
 
 /**
  * `size` bytes of executable memory within rel32 reach of `near`: room in one of our code areas, or a new area whose
  * mmap (read+exec, never writable: filled through /proc/PID/mem) goes at the head of the plan that writes the code.
- * A new area is listed in the record at once, so the record written in that plan names it.
+ * A new area is listed in the record at once, so the record written in that plan names it; its header names it too,
+ * for a command killed before the record was written.
  */
 export function reserveCode(session: Session, near: bigint, size: number, tid: number): { address: bigint; prelude: Prelude } {
   const record = loadRecord(session);
@@ -25,15 +37,15 @@ export function reserveCode(session: Session, near: bigint, size: number, tid: n
       return { address: at, prelude: NO_PRELUDE };
     }
   }
-  const space = session.space();
-  const start = findFreeRange(space.maps, AREA_SIZE, [near], REACH);
+  const start = choosePlace(session, AREA_SIZE, [near], REACH);
   if (start === undefined) throw new HotpatchError('ENOMEM', `no free memory within ±2 GiB of 0x${near.toString(16)} for a trampoline`, 'the address space around the function is full');
-  const area = { start: hexOf(start), size: hexOf(AREA_SIZE), used: hexOf(need) };
+  const area = { start: hexOf(start), size: hexOf(AREA_SIZE), used: hexOf(BigInt(HEADER) + need) };
   record.areas.push(area);
-  const prelude = pagePrelude(session, tid, start, AREA_SIZE, PROT.READ | PROT.EXEC, undefined, () => {}, () => {
+  const page = { what: 'code area', address: start, size: AREA_SIZE, prot: PROT.READ | PROT.EXEC, bytes: areaHeader(AREA_SIZE) };
+  const prelude = pagePrelude(session, tid, page, () => {}, () => {
     record.areas = record.areas.filter((a) => a !== area);
   });
-  return { address: start, prelude };
+  return { address: start + BigInt(HEADER), prelude };
 }
 
 function within(a: bigint, b: bigint): boolean {

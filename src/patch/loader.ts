@@ -4,16 +4,19 @@ import { dirname, resolve as resolvePath, basename } from 'node:path';
 import { HotpatchError, toHotpatchError } from '../errors.js';
 import { openElf } from '../elf/reader.js';
 import type { ElfFile } from '../elf/types.js';
-import { native, type NativeOp } from '../native.js';
+import type { NativeOp } from '../native.js';
 import type { Session } from '../session.js';
 import { bindPatch, type Binding, type BindReport } from './binding.js';
-import { chooseThread, findFunction, settlePreludes, mmapFailure, syscallWords, syscallOp, syscallFailed, syscallError, seccompNote, remoteMunmap, MAP_PRIVATE, MAP_ANONYMOUS, MAP_FIXED_NOREPLACE } from './remote.js';
-import { loadRecord, saveRecord, recordPrelude, hexOf, type LoadedLibrary } from './record.js';
-import { findFreeRange } from './placement.js';
+import { chooseThread, findFunction, mmapFailure, syscallOp, syscallWords, syscallFailed, syscallError, seccompNote } from './remote.js';
+import { readMaps } from '../symbols/maps.js';
+import { loadRecord, saveRecord, recordPrelude, recordPage, hexOf, type LoadedLibrary } from './record.js';
+import { choosePlace, pagePrelude, preludeOps, undoPreludes, unmapPages, confirmPreludes, type Prelude } from './pages.js';
 import { stubWords, runCalls, adoptStubPage } from './returnstub.js';
 import { planMapLoad, segmentsSpan } from './mapplan.js';
+import { dropFreshPages } from './cleanup.js';
 
 const RTLD_NOW = 2n;
+const RTLD_NOLOAD = 4n;
 const RTLD_DLOPEN_FLAG = 0x80000000n; // __libc_dlopen_mode wants this set, as glibc's own callers do
 const EM_X86_64 = 62;
 const ET_DYN = 3;
@@ -118,22 +121,58 @@ export async function loadLibrary(session: Session, rawPath: string, opts: LoadO
   const path = resolvePath(rawPath);
   const elf = checkLibraryFile(path, opts.force);
   const record = loadRecord(session);
-  if (record.libraries.some((l) => l.path === path)) {
+  const same = record.libraries.find((l) => l.path === path);
+  if (same?.pending) {
+    throw new HotpatchError('E_INTERRUPTED', `an earlier load of ${basename(path)} into ${target.pid} was interrupted (#${same.id})`, 'run cleanup (or unload ' + same.id + ') to take out what of it got in, then load again');
+  }
+  if (same) {
     throw new HotpatchError('E_LOADED', `${basename(path)} is already loaded in ${target.pid}`, 'unload it first, or load a copy under another name');
   }
   const report = await bindPatch(session, elf, opts.binds);
   if (report.missing.length) {
     throw new HotpatchError('E_UNRESOLVED', `the patch needs ${report.missing.join(', ')}, which nothing in process ${target.pid} defines`, 'check the names, or declare them __attribute__((weak)) if they are optional');
   }
-  const outcome = opts.method === 'dlopen' ? await loadByDlopen(session, path, elf, report, opts) : await loadByMapping(session, path, elf, report, opts);
-  record.libraries.push(outcome.library);
-  record.nextId = Math.max(record.nextId, outcome.library.id + 1);
-  session.invalidateSpace();
-  await saveRecord(session);
-  return outcome;
+  if (opts.method === 'dlopen') checkDlopenable(session, elf, report);
+  // Listed (as pending) before anything happens, and written in the load's own stop: whatever stops the tool, the
+  // record names what may have got in. On failure the entry goes and what got in is taken out again.
+  const entry = libraryEntry(session, path, opts.method, report);
+  record.libraries.push(entry);
+  record.nextId = Math.max(record.nextId, entry.id + 1);
+  const progress: LoadProgress = {};
+  try {
+    const outcome = opts.method === 'dlopen' ? await loadByDlopen(session, path, elf, report, opts, entry, progress) : await loadByMapping(session, path, elf, report, opts, entry, progress);
+    delete entry.pending;
+    session.invalidateSpace();
+    await saveRecord(session);
+    return outcome;
+  } catch (err) {
+    record.libraries = record.libraries.filter((l) => l !== entry);
+    session.invalidateSpace();
+    const e = toHotpatchError(err);
+    if (!target.attached) throw e;
+    let undone = true;
+    if (progress.undo) undone = await progress.undo().then(() => true, () => false);
+    await saveRecordIfMade(session).catch(() => undefined);
+    if (undone) await dropFreshPages(session).catch(() => undefined);
+    if (!undone) {
+      throw new HotpatchError(e.code, `${e.message}; taking ${basename(path)} out again failed too`, 'see libs and maps; cleanup takes out what is left');
+    }
+    throw e;
+  }
 }
 
-async function loadByDlopen(session: Session, path: string, elf: ElfFile, report: BindReport, opts: LoadOptions): Promise<LoadOutcome> {
+/** What a load has put into the target so far that a failure must take out again. */
+interface LoadProgress {
+  undo?: () => Promise<void>;
+}
+
+/** The record back in the target, when it has a page (a failed first load may have made none). */
+async function saveRecordIfMade(session: Session): Promise<void> {
+  if (recordPage(session)) await saveRecord(session);
+}
+
+/** Refusals of the dlopen method that need no process: references ld.so could not bind. */
+function checkDlopenable(session: Session, elf: ElfFile, report: BindReport): void {
   const target = session.requireTarget();
   // The dynamic linker cannot see locals: such references must be weak so dlopen(RTLD_NOW) succeeds; we fill them after.
   const strongHidden = report.bindings.filter((b) => b.hidden && !b.chosen && elf.dynamicSymbols().some((s) => s.name === b.name && !s.defined && s.bind !== 'weak'));
@@ -145,9 +184,15 @@ async function loadByDlopen(session: Session, path: string, elf: ElfFile, report
       `declare ${names.map((n) => `extern … ${n} __attribute__((weak))`).join('; ')} in the patch, or use --method map`,
     );
   }
-  const dlopen = findFunction(session, ['dlopen', '__libc_dlopen_mode']);
+  if (!findFunction(session, ['dlopen', '__libc_dlopen_mode'])) {
+    throw new HotpatchError('E_NO_DLOPEN', `process ${target.pid} has no dlopen (libc not loaded, or a static binary)`, 'use --method map');
+  }
+}
+
+async function loadByDlopen(session: Session, path: string, elf: ElfFile, report: BindReport, opts: LoadOptions, entry: LoadedLibrary, progress: LoadProgress): Promise<LoadOutcome> {
+  const target = session.requireTarget();
+  const dlopen = findFunction(session, ['dlopen', '__libc_dlopen_mode'])!;
   const dlerror = findFunction(session, ['dlerror']);
-  if (!dlopen) throw new HotpatchError('E_NO_DLOPEN', `process ${target.pid} has no dlopen (libc not loaded, or a static binary)`, 'use --method map');
   const legacy = dlopen.name === '__libc_dlopen_mode';
   const tid = chooseThread(session);
   const ops: NativeOp[] = [
@@ -157,8 +202,9 @@ async function loadByDlopen(session: Session, path: string, elf: ElfFile, report
   let res;
   let back;
   try {
-    // The record's page (first load into this process) and the stub page are made in the same stop as the call.
-    ({ results: res, path: back } = await runCalls(session, tid, ops, [recordPrelude(session, tid)]));
+    // The record (its page too, on a first load) listing this library as pending, and the stub page, are written in
+    // the same stop as the call, before it.
+    ({ results: res, path: back } = await runCalls(session, tid, ops, () => [recordPrelude(session, tid)]));
   } catch (err) {
     const e = toHotpatchError(err);
     if (e.code === 'ETIMEDOUT') {
@@ -173,28 +219,40 @@ async function loadByDlopen(session: Session, path: string, elf: ElfFile, report
     const msg = msgAddr ? readCString(session, msgAddr) : 'dlopen returned NULL';
     throw new HotpatchError('E_DLOPEN', `dlopen failed in the target: ${msg}`, seccompNote(target.pid) ?? 'the target is unchanged');
   }
+  // From here on the library is in: any failure closes it again.
+  entry.handle = hexOf(handle);
+  progress.undo = () => dlcloseHandle(session, handle);
   // struct link_map starts with l_addr, the load bias.
   const loadBias = target.readExact(handle, 8).readBigUInt64LE(0);
   const written = writeHiddenSlots(session, elf, loadBias, report);
   const first = elf.segments.filter((s) => s.type === 1).reduce((m, s) => (s.vaddr < m ? s.vaddr : m), 1n << 62n);
-  const library = libraryEntry(session, path, 'dlopen', loadBias + (first & ~0xfffn), loadBias, report, { handle });
-  if (opts.init) {
-    // dlopen already ran the constructors.
-  }
+  entry.base = hexOf(loadBias + (first & ~0xfffn));
+  entry.loadBias = hexOf(loadBias);
   return {
-    library,
+    library: entry,
     report,
     written,
     segments: [],
     pauseMicros,
     steps: [
       `Borrowed thread ${tid} (asleep in a system call, so it holds no lock of its own): stopped it alone (PTRACE_INTERRUPT, then waitpid for its stop) and saved its registers (PTRACE_GETREGS), vector state (PTRACE_GETREGSET NT_X86_XSTATE: x87/SSE/AVX) and signal mask (PTRACE_GETSIGMASK).`,
+      `Wrote the patch record listing ${basename(path)} as pending (pwrite to /proc/${target.pid}/mem), so a tool killed from here on leaves a record that cleanup can act on.`,
       `Called ${dlopen.name}("${path}", RTLD_NOW) at 0x${dlopen.address.toString(16)}: the path copied below its stack's red zone (pwrite to /proc/${target.pid}/mem), rip and the arguments set (PTRACE_SETREGS), every signal but SIGURG blocked (PTRACE_SETSIGMASK), then PTRACE_CONT, with ${stubWords(back)}`,
       'The other threads kept running, so a lock they hold (malloc, the loader) is released as usual.',
       `Put the thread back as it was (PTRACE_SETREGS, PTRACE_SETREGSET, PTRACE_SETSIGMASK) and let it go (PTRACE_CONT); its interrupted system call restarts as if nothing happened. Handle 0x${handle.toString(16)}, load bias 0x${loadBias.toString(16)} (read from the link_map dlopen returned).`,
       ...(written.length ? [`Wrote ${written.length} GOT slot(s) for symbols the dynamic linker cannot see: ${written.map((b) => `${b.name} -> ${b.description}`).join(', ')}.`] : []),
     ],
   };
+}
+
+/** dlclose in the target; a failure is an error. */
+async function dlcloseHandle(session: Session, handle: bigint): Promise<void> {
+  const dlclose = findFunction(session, ['dlclose']);
+  if (!dlclose) throw new HotpatchError('E_NO_DLOPEN', 'the target has no dlclose');
+  const tid = chooseThread(session);
+  const { results } = await runCalls(session, tid, [{ kind: 'call', tid, addr: dlclose.address, args: [handle], timeoutMs: 2000 }]);
+  if (results[0]!.value !== 0n) throw new HotpatchError('E_DLCLOSE', 'dlclose failed in the target');
+  session.invalidateSpace();
 }
 
 /** After dlopen: fill the slots of references the dynamic linker could not bind (locals, unexported, --bind). */
@@ -212,22 +270,22 @@ function writeHiddenSlots(session: Session, elf: ElfFile, loadBias: bigint, repo
     else throw new HotpatchError('E_UNSUPPORTED_RELOC', `cannot bind ${r.symName}: relocation type ${r.type} in a dlopen'ed library`, 'use --method map');
     const slot = Buffer.alloc(8);
     slot.writeBigUInt64LE(value & 0xffffffffffffffffn);
-    native().writeMemory(target.pid, loadBias + r.offset, slot);
+    target.writeMemory(loadBias + r.offset, slot);
     if (!done.includes(b)) done.push(b);
   }
   return done;
 }
 
-async function loadByMapping(session: Session, path: string, elf: ElfFile, report: BindReport, opts: LoadOptions): Promise<LoadOutcome> {
+async function loadByMapping(session: Session, path: string, elf: ElfFile, report: BindReport, opts: LoadOptions, entry: LoadedLibrary, progress: LoadProgress): Promise<LoadOutcome> {
   const target = session.requireTarget();
   adoptStubPage(session); // its mmaps through the stub page's `syscall` when a page is there
   const space = session.space();
   const span = segmentsSpan(elf);
   const main = space.main;
   // Near the executable, so a 5-byte jump from its functions reaches the new code.
-  let base = main ? findFreeRange(space.maps, span.size, [main.start, main.end], REACH) : undefined;
+  let base = main ? choosePlace(session, span.size, [main.start, main.end], REACH) : undefined;
   const near = base !== undefined;
-  base ??= findFreeRange(space.maps, span.size, [0x7f0000000000n], 1n << 45n);
+  base ??= choosePlace(session, span.size, [0x7f0000000000n], 1n << 45n);
   if (base === undefined) throw new HotpatchError('ENOMEM', 'no free address range in the target for the library');
   const byName = new Map(report.bindings.map((b) => [b.name, b]));
   const plan = planMapLoad(elf, base, (name) => {
@@ -235,64 +293,64 @@ async function loadByMapping(session: Session, path: string, elf: ElfFile, repor
     return b ? { address: b.address, description: b.description } : undefined;
   });
   const tid = chooseThread(session);
-  const sc = session.arch.syscalls;
+  const protName = (p: number) => `${p & 1 ? 'r' : '-'}${p & 2 ? 'w' : '-'}${p & 4 ? 'x' : '-'}`;
+  const at = base;
+  // Planned in the record before the first mmap, in the same stop: an interrupted load is found and unmapped exactly.
+  entry.base = hexOf(at);
+  entry.loadBias = hexOf(at - plan.firstVaddr);
+  entry.size = hexOf(plan.size);
+  entry.segments = plan.protections.map((p) => ({ start: hexOf(at + p.offset), size: hexOf(p.size), prot: protName(p.prot) }));
   // Each segment is mapped with its final protection and filled through /proc/PID/mem, which writes read-only and
   // executable pages too: no page is ever made executable after the fact, so MemoryDenyWriteExecute targets work.
-  const ops: NativeOp[] = [
-    ...plan.protections.map((p) =>
-      syscallOp(session, tid, sc.mmap, [base! + p.offset, p.size, BigInt(p.prot), MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, 0xffffffffffffffffn, 0n], base! + p.offset),
-    ),
-    ...plan.writes.map((w): NativeOp => ({ kind: 'write', addr: base! + w.offset, data: w.bytes })),
-  ];
-  const record = recordPrelude(session, tid); // the record's page, first load into this process: same stop
+  const record = recordPrelude(session, tid);
+  const segments: Prelude[] = plan.protections.map((p) => pagePrelude(session, tid, { what: 'segment', address: at + p.offset, size: p.size, prot: BigInt(p.prot) }, () => {}));
+  const writes: NativeOp[] = plan.writes.map((w): NativeOp => ({ kind: 'write', addr: at + w.offset, data: w.bytes }));
+  const preludes = [record, ...segments];
+  const ops = [...preludeOps(preludes), ...writes];
   try {
-    await target.run({ stopAll: false, ops: [...record.ops, ...ops] });
-    record.adopt();
+    await target.run({ stopAll: false, ops });
   } catch (err) {
-    const e = toHotpatchError(err);
-    settlePreludes(session, [record]);
-    // The mapping may exist while a later step failed: take it away again.
-    session.invalidateSpace();
-    const mapped = session.space().maps.some((m) => m.start >= base! && m.start < base! + plan.size);
-    if (mapped) await remoteMunmap(session, base, plan.size).catch(() => undefined);
-    throw mmapFailure(e, target.pid, 'segment');
+    // Every segment and page this plan made is unmapped again; the record's bytes were put back by the tracer.
+    await undoPreludes(session, tid, preludes, ops, err);
+    throw mmapFailure(toHotpatchError(err), target.pid, 'segment');
   }
+  await confirmPreludes(session, tid, [record]);
+  progress.undo = async () => {
+    await unmapPages(session, tid, segments);
+  };
   const pauseMicros = target.lastPause?.micros ?? 0;
   if (opts.init && plan.initFunctions.length) {
     const ops = plan.initFunctions.map((fn): NativeOp => ({ kind: 'call', tid, addr: fn, args: [0n, 0n, 0n], timeoutMs: opts.timeoutMs }));
     await runCalls(session, tid, ops);
   }
-  const loadBias = base - plan.firstVaddr;
-  const library = libraryEntry(session, path, 'map', base, loadBias, report, { size: plan.size });
-  const protName = (p: number) => `${p & 1 ? 'r' : '-'}${p & 2 ? 'w' : '-'}${p & 4 ? 'x' : '-'}`;
   return {
-    library,
+    library: entry,
     report,
     written: report.bindings.filter((b) => b.hidden),
-    segments: plan.protections.map((p) => ({ start: base! + p.offset, size: p.size, prot: protName(p.prot) })),
+    segments: plan.protections.map((p) => ({ start: at + p.offset, size: p.size, prot: protName(p.prot) })),
     pauseMicros,
     steps: [
-      `Chose 0x${base.toString(16)} for ${plan.size} bytes${near ? ', within ±2 GiB of the executable so a 5-byte jump reaches it' : ''}.`,
-      `Borrowed thread ${tid} (PTRACE_INTERRUPT) for remote system calls, one mmap(MAP_FIXED_NOREPLACE) per segment with its final protection (never writable and executable at once). Each: ${syscallWords(session)}`,
+      `Chose 0x${at.toString(16)} for ${plan.size} bytes${near ? ', within ±2 GiB of the executable so a 5-byte jump reaches it' : ''}, clear of every other page this command places.`,
+      `Borrowed thread ${tid} (PTRACE_INTERRUPT) for remote system calls: first the patch record listing the library as pending with its planned segments, then one mmap(MAP_FIXED_NOREPLACE) per segment with its final protection (never writable and executable at once). Each: ${syscallWords(session)}`,
       `Applied the library's ${elf.relocations().length} relocation(s) (RELATIVE, GLOB_DAT, JUMP_SLOT, 64) in hotpatch's memory and wrote the finished segments with pwrite to /proc/${target.pid}/mem, which writes read-only pages too; then PTRACE_CONT.`,
       opts.init ? `Ran ${plan.initFunctions.length} constructor(s).` : 'Constructors were not run (pass --init to run them).',
     ],
   };
 }
 
-function libraryEntry(session: Session, path: string, method: 'dlopen' | 'map', base: bigint, loadBias: bigint, report: BindReport, extra: { handle?: bigint; size?: bigint }): LoadedLibrary {
+/** The record's entry for a library about to be loaded: pending, its addresses filled in as the load goes. */
+function libraryEntry(session: Session, path: string, method: 'dlopen' | 'map', report: BindReport): LoadedLibrary {
   const record = loadRecord(session);
   return {
     id: record.nextId,
     path,
     name: basename(path),
     method,
-    base: hexOf(base),
-    loadBias: hexOf(loadBias),
-    size: extra.size !== undefined ? hexOf(extra.size) : undefined,
-    handle: extra.handle !== undefined ? hexOf(extra.handle) : undefined,
+    base: '0x0',
+    loadBias: '0x0',
     bindings: report.bindings.map((b) => ({ name: b.name, address: hexOf(b.address), description: b.description, hidden: b.hidden })),
     loadedAt: new Date().toISOString(),
+    pending: true,
   };
 }
 
@@ -303,29 +361,55 @@ export function readCString(session: Session, address: bigint, max = 1024): stri
 }
 
 /** Unload: dlclose for dlopen'ed libraries, munmap for mapped ones. Refused while a patch uses it. */
-export async function unloadLibrary(session: Session, which: string): Promise<{ library: LoadedLibrary; pauseMicros: number }> {
+export async function unloadLibrary(session: Session, which: string): Promise<{ library: LoadedLibrary; pauseMicros: number; interrupted: boolean }> {
   adoptStubPage(session);
   const target = session.requireTarget();
   const record = loadRecord(session);
-  const lib = record.libraries.find((l) => l.name === which || l.path === which || String(l.id) === which);
+  const lib = record.libraries.find((l) => l.name === which || l.path === which || String(l.id) === which || `#${l.id}` === which);
   if (!lib) throw new HotpatchError('E_NOT_LOADED', `no library "${which}" was loaded by hotpatch`, 'see `libs`');
   const users = record.patches.filter((p) => p.library === lib.path);
   if (users.length) {
     throw new HotpatchError('E_IN_USE', `${lib.name} is used by patch ${users.map((p) => `#${p.id} (${p.fromName})`).join(', ')}`, 'revert those patches first');
   }
-  if (lib.method === 'dlopen') {
-    const dlclose = findFunction(session, ['dlclose']);
-    if (!dlclose) throw new HotpatchError('E_NO_DLOPEN', 'the target has no dlclose');
-    const tid = chooseThread(session);
-    const { results } = await runCalls(session, tid, [{ kind: 'call', tid, addr: dlclose.address, args: [BigInt(lib.handle!)], timeoutMs: 2000 }]);
-    if (results[0]!.value !== 0n) throw new HotpatchError('E_DLCLOSE', 'dlclose failed in the target');
+  if (lib.pending) {
+    await removeInterruptedLoad(session, lib);
+  } else if (lib.method === 'dlopen') {
+    await dlcloseHandle(session, BigInt(lib.handle!));
   } else {
     const res = await target.run({ stopAll: false, ops: [syscallOp(session, chooseThread(session), session.arch.syscalls.munmap, [BigInt(lib.base), BigInt(lib.size!)])] });
-    const err = syscallFailed(res.results[0].value);
+    const err = syscallFailed(res.results[0]!.value);
     if (err !== undefined) throw syscallError('munmap', err);
   }
   record.libraries = record.libraries.filter((l) => l !== lib);
   session.invalidateSpace();
   await saveRecord(session);
-  return { library: lib, pauseMicros: target.lastPause?.micros ?? 0 };
+  return { library: lib, pauseMicros: target.lastPause?.micros ?? 0, interrupted: lib.pending === true };
+}
+
+/**
+ * Take out what an interrupted load (the tool killed in the middle) left: a library dlopen'ed but never recorded is
+ * closed (a handle from dlopen with RTLD_NOLOAD, then dlclose for it and for the load); the segments of a map load
+ * that are there, exactly as planned, are unmapped. Nothing else is touched.
+ */
+export async function removeInterruptedLoad(session: Session, lib: LoadedLibrary): Promise<string> {
+  const target = session.requireTarget();
+  const maps = readMaps(target.pid);
+  if (lib.method === 'dlopen') {
+    if (!maps.some((m) => m.path === lib.path)) return `${lib.name} never got in`;
+    const dlopen = findFunction(session, ['dlopen']);
+    if (!dlopen) throw new HotpatchError('E_NO_DLOPEN', `process ${target.pid} has no dlopen to find ${lib.name} with`, 'unmap it by hand with call munmap');
+    const tid = chooseThread(session);
+    const { results } = await runCalls(session, tid, [
+      { kind: 'call', tid, addr: dlopen.address, args: [0n, RTLD_NOW | RTLD_NOLOAD], data: Buffer.from(lib.path + '\0', 'utf8'), stackDataArg: 0, timeoutMs: 2000 },
+    ]);
+    const handle = results[0]!.value;
+    if (handle === 0n) return `${lib.name} is mapped but not loaded (nothing to close)`;
+    await dlcloseHandle(session, handle);
+    await dlcloseHandle(session, handle);
+    return `closed ${lib.name} (handle 0x${handle.toString(16)})`;
+  }
+  const there = (lib.segments ?? []).filter((s) => maps.some((m) => m.start === BigInt(s.start) && m.end === BigInt(s.start) + BigInt(s.size) && m.path === ''));
+  if (there.length === 0) return `none of ${lib.name}'s segments got in`;
+  await unmapPages(session, chooseThread(session), there.map((s) => ({ ops: [], address: BigInt(s.start), size: BigInt(s.size), what: 'segment', adopt() {} })));
+  return `unmapped ${there.length} segment(s) of ${lib.name}`;
 }

@@ -1,11 +1,10 @@
 // The patch record kept inside the target: a small mapping of ours with a magic header and a versioned JSON table,
 // so a later session (another hotpatch process) finds what was loaded and patched.
-import { HotpatchError } from '../errors.js';
-import { native } from '../native.js';
+import { HotpatchError, toHotpatchError } from '../errors.js';
 import type { Session } from '../session.js';
-import { findFreeRange } from './placement.js';
 import { readMaps } from '../symbols/maps.js';
-import { remoteMmapFixed, pagePrelude, NO_PRELUDE, PROT, type Prelude } from './remote.js';
+import { chooseThread, mmapFailure, PROT } from './remote.js';
+import { choosePlace, confirmPreludes, pagePrelude, undoPreludes, type Prelude } from './pages.js';
 
 const MAGIC = Buffer.from('HOTPATCH', 'latin1');
 export const RECORD_VERSION = 1;
@@ -25,6 +24,13 @@ export interface LoadedLibrary {
   handle?: string;
   bindings: { name: string; address: string; description: string; hidden: boolean }[];
   loadedAt: string;
+  /**
+   * Listed before the load starts, in the same stop: a tool killed in the middle leaves this mark, and `cleanup`
+   * (or `unload`) takes out whatever of the library got in.
+   */
+  pending?: boolean;
+  /** map: the segments as planned (start, size, protection), so an interrupted load can be unmapped exactly. */
+  segments?: { start: string; size: string; prot: string }[];
 }
 
 export interface PatchEntry {
@@ -106,43 +112,65 @@ function findRecord(session: Session): { address: bigint; record: PatchRecord } 
 }
 
 /**
- * The write that puts the record into the target (its mapping is created the first time), not yet done: a patch
- * writes it in the same stop as its code, so no kill of the tool can leave a jump the record does not list.
+ * The write that puts the record into the target (its page is made first, holding the record as it stood, when the
+ * target has none), not yet done: a patch writes it in the same stop as its code, so no kill of the tool can leave a
+ * jump the record does not list.
  */
 export async function recordWrite(session: Session): Promise<{ address: bigint; bytes: Buffer }> {
+  loadRecord(session);
   const held = session.state.get('record') as Held;
-  const bytes = encodeRecord(held.record);
-  held.address ??= await remoteMmapFixed(session, recordAddress(session), RECORD_SIZE, PROT.READ | PROT.WRITE);
-  return { address: held.address, bytes };
+  if (held.address === undefined) {
+    const tid = chooseThread(session);
+    const page = recordPagePrelude(session, tid, held);
+    try {
+      await session.requireTarget().run({ stopAll: false, ops: page.ops });
+    } catch (err) {
+      await undoPreludes(session, tid, [page], page.ops, err);
+      throw mmapFailure(toHotpatchError(err), session.requireTarget().pid, 'patch record');
+    }
+    const bad = await confirmPreludes(session, tid, [page]);
+    if (bad.length) throw new HotpatchError('E_PAGE_CHECK', 'the patch record’s new page did not hold what was written; it was unmapped again', 'try again');
+  }
+  return { address: held.address!, bytes: encodeRecord(held.record) };
 }
 
 /**
- * The record's page, when the target has none yet, made at the head of a plan that runs anyway (a load), holding the
- * record as it stands: one stop fewer, and a later failure of that plan still leaves a valid record.
+ * The record as it stands, written at the head of a plan that runs anyway (a load): when the target has no record
+ * page yet, the page is made there too (one stop fewer). A load lists its library (as pending) before it starts, so
+ * a tool killed in the middle leaves a record that names what to clean up.
  */
 export function recordPrelude(session: Session, tid: number): Prelude {
-  const { prelude, write } = recordUpdate(session, tid);
-  if (prelude.ops.length === 0) return prelude;
-  const w = write();
-  return { ...prelude, ops: [...prelude.ops, { kind: 'write', addr: w.address, data: w.bytes }] };
+  loadRecord(session);
+  const held = session.state.get('record') as Held;
+  if (held.address === undefined) return recordPagePrelude(session, tid, held);
+  return { ops: [{ kind: 'write', addr: held.address, data: encodeRecord(held.record) }], adopt() {} };
 }
 
 /**
- * For a plan that writes the record with its code (redirect, revert): where the record goes, the mmap that makes its
- * page first when the target has none (in the same plan), and the record's bytes as they stand when asked.
+ * For a plan that writes the record with its code (redirect, revert): the record's page first, when the target has
+ * none (made in the plan's own first stop, holding the record as it stands, so it carries the magic from birth), and
+ * the record's bytes as they stand when asked.
  */
 export function recordUpdate(session: Session, tid: number): { prelude: Prelude; write(): { address: bigint; bytes: Buffer } } {
   loadRecord(session);
   const held = session.state.get('record') as Held;
-  const at = held.address ?? recordAddress(session);
-  const prelude = held.address !== undefined ? NO_PRELUDE : pagePrelude(session, tid, at, RECORD_SIZE, PROT.READ | PROT.WRITE, undefined, () => (held.address = at));
+  const prelude = held.address !== undefined ? { ops: [], adopt() {} } : recordPagePrelude(session, tid, held);
+  const at = held.address ?? prelude.address!;
   return { prelude, write: () => ({ address: at, bytes: encodeRecord(held.record) }) };
+}
+
+function recordPagePrelude(session: Session, tid: number, held: Held): Prelude {
+  const at = recordAddress(session);
+  const page = { what: 'patch record', address: at, size: RECORD_SIZE, prot: PROT.READ | PROT.WRITE, bytes: encodeRecord(held.record) };
+  return pagePrelude(session, tid, page, () => (held.address = at), () => {
+    if (held.address === at) held.address = undefined;
+  });
 }
 
 function recordAddress(session: Session): bigint {
   const main = session.space().main;
   const near = main ? [main.start] : [0x555555554000n];
-  const at = findFreeRange(session.space().maps, RECORD_SIZE, near, 1n << 46n);
+  const at = choosePlace(session, RECORD_SIZE, near, 1n << 46n);
   if (at === undefined) throw new HotpatchError('ENOMEM', 'no room in the target for the patch record');
   return at;
 }
@@ -172,9 +200,8 @@ export function forgetRecordPage(session: Session): void {
 
 /** Write the record back into the target (creating its mapping the first time). */
 export async function saveRecord(session: Session): Promise<void> {
-  const target = session.requireTarget();
   const w = await recordWrite(session);
-  native().writeMemory(target.pid, w.address, w.bytes);
+  session.requireTarget().writeMemory(w.address, w.bytes);
 }
 
 export const hexOf = (v: bigint) => '0x' + v.toString(16);

@@ -1,6 +1,5 @@
 // Redirect a function to new code with a jump at its entry (or its GOT slots), keep a trampoline to the original, undo it.
 import { HotpatchError, toHotpatchError } from '../errors.js';
-import { native } from '../native.js';
 import type { Session } from '../session.js';
 import type { Instruction } from '../arch/types.js';
 import type { RuntimeSymbol } from '../symbols/types.js';
@@ -9,7 +8,10 @@ import { branchesInto } from '../arch/x86_64/relocate.js';
 import { reserveCode } from './area.js';
 import { adoptStubPage } from './returnstub.js';
 import { loadRecord, recordWrite, recordUpdate, hexOf, type PatchEntry } from './record.js';
-import { chooseThread, settlePreludes, mmapFailure, syscallWords, type Prelude } from './remote.js';
+import { chooseThread, mmapFailure, syscallWords } from './remote.js';
+import { runCalls } from './returnstub.js';
+import { confirmPreludes, preludeOps, undoPreludes, unmapPages, type Prelude } from './pages.js';
+import { dropFreshPages } from './cleanup.js';
 
 export interface RedirectOptions {
   force: boolean;
@@ -28,21 +30,42 @@ const hexBytes = (b: Uint8Array) => Buffer.from(b).toString('hex');
 const fromHex = (s: string) => Buffer.from(s, 'hex');
 
 export async function redirect(session: Session, fromText: string, toText: string, opts: RedirectOptions): Promise<RedirectOutcome> {
+  try {
+    return await redirectOnce(session, fromText, toText, opts);
+  } catch (err) {
+    // A stub page made on the way (to run an ifunc resolver) goes again when nothing of ours uses it.
+    if (session.target?.attached) await dropFreshPages(session).catch(() => undefined);
+    throw err;
+  }
+}
+
+async function redirectOnce(session: Session, fromText: string, toText: string, opts: RedirectOptions): Promise<RedirectOutcome> {
   const record = loadRecord(session);
   const from = await session.resolve(fromText);
   const to = await session.resolve(toText);
   if (opts.got) return redirectGot(session, from.symbol, fromText, to.address, to.description, opts);
   const sym = from.symbol;
+  const steps: string[] = [];
   const isEntry = sym && sym.address === from.address && (sym.type === 'func' || sym.type === 'ifunc');
   if (!isEntry && !opts.force) {
     throw new HotpatchError('E_NOT_FUNCTION', `${from.description} is not the start of a function`, 'name a function (e.g. tick, counter.c:tick), or pass --force for a raw address');
   }
-  if (from.address === to.address) throw new HotpatchError('E_USAGE', 'FROM and TO are the same address');
+  // An indirect function's symbol is its resolver, which ran once at load time: the code callers reach is the
+  // implementation the resolver chose, so that is where the jump goes.
+  let fromAddress = from.address;
+  let entrySym = sym;
+  const chosenImpl = isEntry && sym.type === 'ifunc' ? await ifuncImplementation(session, sym) : undefined;
+  if (chosenImpl !== undefined) {
+    fromAddress = chosenImpl;
+    const implSym = session.symbolize(chosenImpl);
+    entrySym = implSym.symbol && implSym.offset === 0n ? implSym.symbol : undefined;
+  }
+  if (fromAddress === to.address) throw new HotpatchError('E_USAGE', 'FROM and TO are the same address');
   const fromName = sym && isEntry ? spellingOf(session, sym) : from.description;
-  const existing = record.patches.find((p) => p.kind === 'jump' && BigInt(p.from) === from.address);
+  if (chosenImpl !== undefined) steps.push(`${fromName} is an indirect function (ifunc): its resolver chose 0x${chosenImpl.toString(16)} (${session.describe(chosenImpl)}), which is the code its callers reach, so the jump goes there.`);
+  const existing = record.patches.find((p) => p.kind === 'jump' && BigInt(p.from) === fromAddress);
   const arch = session.arch;
   const target = session.requireTarget();
-  const steps: string[] = [];
 
   let trampoline: bigint | undefined;
   let trampolineBytes: Uint8Array | undefined;
@@ -55,7 +78,7 @@ export async function redirect(session: Session, fromText: string, toText: strin
   const code: { address: bigint; bytes: Uint8Array; what: string }[] = [];
   if (existing) {
     // Replace the jump; the trampoline still holds the original instructions.
-    const now = target.readExact(from.address, fromHex(existing.after).length);
+    const now = target.readExact(fromAddress, fromHex(existing.after).length);
     // The original bytes: the tool died after recording the patch but before its jump landed; write it now.
     if (now.toString('hex') !== existing.after && now.toString('hex') !== existing.before && !opts.force) {
       throw new HotpatchError('E_CHANGED', `the bytes at ${fromName} are no longer the jump hotpatch wrote (someone else changed them)`, 'look with disasm; --force replaces them anyway');
@@ -64,12 +87,12 @@ export async function redirect(session: Session, fromText: string, toText: strin
     trampoline = existing.trampoline ? BigInt(existing.trampoline) : undefined;
     steps.push(`${fromName} is already redirected (patch #${existing.id}): the jump is replaced, the trampoline kept.`);
   } else {
-    const plan = await planEntry(session, from.address, sym && isEntry ? sym : undefined, opts.force);
+    const plan = await planEntry(session, fromAddress, entrySym && isEntry ? entrySym : undefined, opts.force);
     before = plan.code.subarray(0, arch.shortJumpSize);
-    const room = reserveCode(session, from.address, 64, tid);
+    const room = reserveCode(session, fromAddress, 64, tid);
     preludes.push(room.prelude);
     trampoline = room.address;
-    const moved = await arch.relocate(plan.code.subarray(0, plan.available), from.address, arch.shortJumpSize, trampoline);
+    const moved = await arch.relocate(plan.code.subarray(0, plan.available), fromAddress, arch.shortJumpSize, trampoline);
     trampolineBytes = moved.bytes;
     code.push({ address: trampoline, bytes: moved.bytes, what: 'the trampoline' });
     steps.push(
@@ -79,15 +102,15 @@ export async function redirect(session: Session, fromText: string, toText: strin
   }
 
   // The jump: rel32 when TO is within ±2 GiB, else through a veneer placed near FROM.
-  let jump = arch.encodeShortJump(from.address, to.address);
+  let jump = arch.encodeShortJump(fromAddress, to.address);
   let jumpKind: PatchEntry['jumpKind'] = 'rel32';
   let veneer: bigint | undefined;
   if (!jump) {
-    const room = reserveCode(session, from.address, 16, tid);
+    const room = reserveCode(session, fromAddress, 16, tid);
     preludes.push(room.prelude);
     veneer = room.address;
     code.push({ address: veneer, bytes: arch.encodeAbsoluteJump(veneer, to.address), what: 'the veneer' });
-    jump = arch.encodeShortJump(from.address, veneer)!;
+    jump = arch.encodeShortJump(fromAddress, veneer)!;
     jumpKind = 'veneer';
     steps.push(`${to.description} is over 2 GiB away: a 5-byte jump goes to a veneer at 0x${veneer.toString(16)} holding jmp [rip+0] and the 8-byte address (no register used).`);
   } else {
@@ -97,22 +120,21 @@ export async function redirect(session: Session, fromText: string, toText: strin
   // hp_orig_<name> in the library that defines TO receives the trampoline's address.
   let origPointer: PatchEntry['origPointer'];
   const bare = sym?.name ?? '';
-  if (trampoline !== undefined && bare && to.symbol) {
-    const slot = session.space().names.lookup(`hp_orig_${bare}`, { module: to.symbol.module })[0];
-    if (slot) {
-      const old = target.readExact(slot.address, 8);
-      const value = Buffer.alloc(8);
-      value.writeBigUInt64LE(trampoline);
-      code.push({ address: slot.address, bytes: value, what: `hp_orig_${bare}` });
-      origPointer = { address: hexOf(slot.address), before: old.toString('hex') };
-      steps.push(`Stored the trampoline's address in ${slot.module}!hp_orig_${bare}, so the new code can call the original.`);
+  const slot = origSlot(session, bare, to.symbol);
+  if (slot) {
+    if (trampoline === undefined) {
+      throw new HotpatchError('E_NO_ORIGINAL', `${slot.module}!hp_orig_${bare} cannot be filled: this patch keeps no trampoline of ${fromName}`, 'revert the patch and redirect again, so a trampoline is made');
     }
+    const old = target.readExact(slot.address, 8);
+    code.push({ address: slot.address, bytes: le64(trampoline), what: `hp_orig_${bare}` });
+    origPointer = { address: hexOf(slot.address), before: old.toString('hex') };
+    steps.push(`Stored the trampoline's address in ${slot.module}!hp_orig_${bare}, so the new code can call the original.`);
   }
 
   const entry: PatchEntry = {
     id: existing?.id ?? record.nextId++,
     kind: 'jump',
-    from: hexOf(from.address),
+    from: hexOf(fromAddress),
     fromName,
     to: hexOf(to.address),
     toName: to.description,
@@ -129,12 +151,12 @@ export async function redirect(session: Session, fromText: string, toText: strin
   // All threads stopped, none standing inside the bytes the jump covers (a thread at the entry itself is fine).
   // The record that lists the patch is written in the same stop, just before the jump: whenever the tool dies,
   // the record lists every jump in the process (at worst one whose bytes are still the original: revert drops it).
-  const guard: [bigint, bigint][] = [[from.address + 1n, from.address + BigInt(jump.length)]];
+  const guard: [bigint, bigint][] = [[fromAddress + 1n, fromAddress + BigInt(jump.length)]];
   const rec = recordUpdate(session, tid);
   preludes.push(rec.prelude);
   const previous = record.patches;
   record.patches = [...record.patches.filter((p) => p !== existing), entry];
-  await writePatch(session, preludes, code, [rec.write(), { address: from.address, bytes: jump }], guard, () => (record.patches = previous));
+  await writePatch(session, tid, preludes, code, [rec.write(), { address: fromAddress, bytes: jump }], guard, () => (record.patches = previous));
   const pause = target.lastPause!;
   const made = preludes.filter((p) => p.ops.length).length;
   if (made) steps.push(`Mapped ${made} page(s) of ours (read+exec, never writable) with a remote mmap on borrowed thread ${tid} alone: ${syscallWords(session)}`);
@@ -230,8 +252,19 @@ async function redirectGot(session: Session, sym: RuntimeSymbol | undefined, fro
     }
   }
   if (!slots.length) throw new HotpatchError('E_NO_GOT', `no module imports ${sym.name} through a GOT slot`, 'redirect the function itself (without --got)');
-  const value = Buffer.alloc(8);
-  value.writeBigUInt64LE(to);
+  const value = le64(to);
+  // hp_orig_<name>, when the patch declares one, gets the function the slots lead to now: refused before anything is
+  // written when that cannot be known.
+  const steps: string[] = [];
+  const unseen: { address: bigint; bytes: Uint8Array; what: string }[] = [];
+  let origPointer: PatchEntry['origPointer'];
+  const orig = origSlot(session, sym.name, space.symbolize(to).symbol);
+  if (orig) {
+    const original = await originalOfSlots(session, sym, slots);
+    unseen.push({ address: orig.address, bytes: le64(original.address), what: `hp_orig_${sym.name}` });
+    origPointer = { address: hexOf(orig.address), before: target.readExact(orig.address, 8).toString('hex') };
+    steps.push(`Stored ${original.how} in ${orig.module}!hp_orig_${sym.name}, so the new code can call the original.`);
+  }
   const entry: PatchEntry = {
     id: existing?.id ?? record.nextId++,
     kind: 'got',
@@ -242,22 +275,67 @@ async function redirectGot(session: Session, sym: RuntimeSymbol | undefined, fro
     before: '',
     after: value.toString('hex'),
     slots: slots.map((s) => ({ address: hexOf(s.address), module: s.module, before: s.before.toString('hex') })),
+    origPointer: origPointer ?? existing?.origPointer,
     library: libraryOf(session, space.symbolize(to).symbol),
     appliedAt: new Date().toISOString(),
   };
   // The record first, then the slots, in one stop (see the jump above).
-  const rec = recordUpdate(session, chooseThread(session));
+  const tid = chooseThread(session);
+  const rec = recordUpdate(session, tid);
   const previous = record.patches;
   record.patches = [...record.patches.filter((p) => p !== existing), entry];
-  await writePatch(session, [rec.prelude], [], [rec.write(), ...slots.map((s) => ({ address: s.address, bytes: value }))], [], () => (record.patches = previous));
+  await writePatch(session, tid, [rec.prelude], unseen, [rec.write(), ...slots.map((s) => ({ address: s.address, bytes: value }))], [], () => (record.patches = previous));
   const pause = target.lastPause!;
   return {
     patch: entry,
     replaced: !!existing,
     pauseMicros: pause.micros,
     threads: pause.threads,
-    steps: [`Rewrote ${slots.length} GOT slot(s) importing ${sym.name} (${[...new Set(slots.map((s) => s.module))].join(', ')}) to ${toName}; the code of ${sym.name} is untouched.`],
+    steps: [...steps, `Rewrote ${slots.length} GOT slot(s) importing ${sym.name} (${[...new Set(slots.map((s) => s.module))].join(', ')}) to ${toName}; the code of ${sym.name} is untouched.`],
   };
+}
+
+const le64 = (v: bigint): Buffer => {
+  const b = Buffer.alloc(8);
+  b.writeBigUInt64LE(v & 0xffffffffffffffffn);
+  return b;
+};
+
+/** The patch's `hp_orig_<name>` pointer, in the module that defines the new function, when it declares one. */
+function origSlot(session: Session, name: string, newFunction: RuntimeSymbol | undefined): RuntimeSymbol | undefined {
+  if (!name || !newFunction) return undefined;
+  return session.space().names.lookup(`hp_orig_${name}`, { module: newFunction.module }).find((s) => s.type === 'object' || s.type === 'notype');
+}
+
+/**
+ * The function GOT slots lead to today, resolved: a slot already bound holds it; a lazy slot (pointing back into its
+ * own module's PLT) does not, and then it is what the dynamic linker binds the name to, with an ifunc's resolver
+ * run in the target as ld.so would run it.
+ */
+async function originalOfSlots(session: Session, sym: RuntimeSymbol, slots: { address: bigint; module: string; before: Buffer }[]): Promise<{ address: bigint; how: string }> {
+  const space = session.space();
+  const inCode = (a: bigint) => space.maps.some((m) => m.perms.includes('x') && m.start <= a && a < m.end);
+  for (const s of slots) {
+    const v = s.before.readBigUInt64LE(0);
+    const own = space.modules.find((m) => m.name === s.module);
+    const lazy = own !== undefined && v >= own.start && v < own.end;
+    if (v !== 0n && !lazy && inCode(v)) return { address: v, how: `0x${v.toString(16)} (${session.describe(v)}), what the slot in ${s.module} held` };
+  }
+  if (sym.type !== 'ifunc') return { address: sym.address, how: `the address of ${sym.module}!${sym.name} (the slots were still lazy)` };
+  const chosen = await ifuncImplementation(session, sym);
+  return { address: chosen, how: `0x${chosen.toString(16)} (${session.describe(chosen)}), the implementation the ifunc resolver of ${sym.module}!${sym.name} chose` };
+}
+
+/** The implementation an indirect function's resolver picks, by running the resolver in the target as ld.so does. */
+async function ifuncImplementation(session: Session, sym: RuntimeSymbol): Promise<bigint> {
+  const space = session.space();
+  const tid = chooseThread(session);
+  const { results } = await runCalls(session, tid, [{ kind: 'call', tid, addr: sym.address, args: [], timeoutMs: 2000 }]);
+  const chosen = results[0]!.value;
+  if (!space.maps.some((m) => m.perms.includes('x') && m.start <= chosen && chosen < m.end)) {
+    throw new HotpatchError('E_IFUNC', `the resolver of the indirect function ${sym.module}!${sym.name} returned 0x${chosen.toString(16)}, which is not code`, 'name the implementation itself (see syms)');
+  }
+  return chosen;
 }
 
 export interface RevertOutcome {
@@ -332,36 +410,50 @@ export async function revert(session: Session, which: string, force: boolean): P
 
 /**
  * The pages the preludes make (a new code area, the record's page) first, in a stop of the one borrowed thread alone
- * (asleep in a system call: the process hardly notices). Then, while everything runs, `unseen`: bytes no thread can
- * reach before the jump exists (trampoline, veneer in our own pages; the hp_orig_ pointer, an aligned 8-byte write).
- * Last the stop of every thread (none inside `guard`), holding only `writes` (the record, then the jump): the shorter
- * it is, the shorter every thread stands still. On failure the tracer rolls `writes` back, `unseen` bytes are put back
- * as they were, `undo` restores the record in memory, and a page made anyway is kept.
+ * (asleep in a system call: the process hardly notices), each checked before use. Then, while everything runs,
+ * `unseen`: bytes no thread can reach before the jump exists (trampoline, veneer in our own pages; the hp_orig_
+ * pointer, an aligned 8-byte write). Last the stop of every thread (none inside `guard`), holding only `writes` (the
+ * record, then the jump): the shorter it is, the shorter every thread stands still. On failure the tracer rolls
+ * `writes` back, `unseen` bytes are put back as they were, `undo` restores the record in memory, and the pages this
+ * command made are unmapped again: the process is left as it was found.
  */
-async function writePatch(session: Session, preludes: Prelude[], unseen: { address: bigint; bytes: Uint8Array }[], writes: { address: bigint; bytes: Uint8Array }[], guard: [bigint, bigint][], undo: () => void): Promise<void> {
+async function writePatch(session: Session, tid: number, preludes: Prelude[], unseen: { address: bigint; bytes: Uint8Array }[], writes: { address: bigint; bytes: Uint8Array }[], guard: [bigint, bigint][], undo: () => void): Promise<void> {
   const target = session.requireTarget();
   const made = preludes.filter((p) => p.ops.length > 0);
   const written: { address: bigint; before: Buffer }[] = [];
+  let pagesMade = false;
   try {
     if (made.length) {
-      await target.run({ stopAll: false, ops: made.flatMap((p) => p.ops) });
-      for (const p of made) p.adopt();
+      const ops = preludeOps(made);
+      try {
+        await target.run({ stopAll: false, ops });
+      } catch (err) {
+        await undoPreludes(session, tid, made, ops, err);
+        throw err;
+      }
+      pagesMade = true;
+      const bad = await confirmPreludes(session, tid, made);
+      if (bad.length) throw new HotpatchError('E_PAGE_CHECK', `the ${bad[0]!.what} hotpatch made did not hold what was written there; it was unmapped again`, 'try again');
     }
     for (const w of unseen) {
       written.push({ address: w.address, before: target.readExact(w.address, w.bytes.length) });
-      native().writeMemory(target.pid, w.address, Buffer.from(w.bytes));
+      target.writeMemory(w.address, w.bytes);
     }
     await target.writeWhileStopped(writes, guard);
   } catch (err) {
     for (const w of written.reverse()) {
       try {
-        native().writeMemory(target.pid, w.address, w.before);
+        target.writeMemory(w.address, w.before);
       } catch {
         // the target is gone, or the page with it
       }
     }
     undo();
-    settlePreludes(session, made);
+    if (pagesMade && target.attached) {
+      const pages = made.filter((p) => p.address !== undefined);
+      await unmapPages(session, tid, pages).catch(() => undefined);
+      for (const p of pages) p.abandon?.();
+    }
     throw mmapFailure(toHotpatchError(err), target.pid, 'code area');
   }
 }

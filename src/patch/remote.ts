@@ -4,7 +4,6 @@ import type { Session } from '../session.js';
 import type { NativeOp } from '../native.js';
 import { readStat, readStatus } from '../target/procfs.js';
 import type { Module } from '../symbols/types.js';
-import { readMaps } from '../symbols/maps.js';
 
 const PROT_READ = 1n;
 const PROT_WRITE = 2n;
@@ -37,8 +36,7 @@ export function syscallError(call: string, errno: number, pid?: number): Hotpatc
  */
 export function mmapFailure(e: HotpatchError, pid: number, what = 'memory'): HotpatchError {
   if (e.code !== 'E_REMOTE_RESULT') return e;
-  const got = /returned (0x[0-9a-f]+)/.exec(e.message);
-  const errno = got ? syscallFailed(BigInt(got[1]!)) : undefined;
+  const errno = e.plan?.value !== undefined ? syscallFailed(e.plan.value) : undefined;
   return errno !== undefined ? syscallError('mmap', errno, pid) : new HotpatchError('E_REMOTE_RESULT', `mmap in the target did not place the ${what} where asked: ${e.message}`, 'try again');
 }
 
@@ -182,47 +180,4 @@ export async function remoteMmapFixed(session: Session, address: bigint, size: b
 export async function remoteMunmap(session: Session, address: bigint, size: bigint): Promise<void> {
   await remoteSyscall(session, session.arch.syscalls.munmap, [address, size]);
   session.invalidateSpace();
-}
-
-/**
- * A page of ours made at the head of another plan (mmap at a chosen address, then its first bytes), so it costs no
- * stop of its own; `adopt` notes the page once it exists.
- */
-export interface Prelude {
-  ops: NativeOp[];
-  address?: bigint;
-  adopt(): void;
-  /** The page did not get made: forget what was noted for it in advance. */
-  abandon?(): void;
-}
-
-export const NO_PRELUDE: Prelude = { ops: [], adopt() {} };
-
-export function pagePrelude(session: Session, tid: number, address: bigint, size: bigint, prot: bigint, bytes: Buffer | undefined, adopt: () => void, abandon?: () => void): Prelude {
-  const mmap = syscallOp(session, tid, session.arch.syscalls.mmap, [address, size, prot, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, 0xffffffffffffffffn, 0n], address);
-  return {
-    ops: bytes ? [mmap, { kind: 'write', addr: address, data: bytes }] : [mmap],
-    address,
-    adopt() {
-      adopt();
-      session.invalidateSpace();
-    },
-    abandon,
-  };
-}
-
-/** After a plan with preludes failed part way: the pages that were made are ours all the same. */
-export function settlePreludes(session: Session, preludes: Prelude[]): void {
-  const pid = session.requireTarget().pid;
-  let maps: { start: bigint }[] | undefined;
-  for (const p of preludes) {
-    if (p.address === undefined) continue;
-    try {
-      maps ??= readMaps(pid);
-    } catch {
-      return;
-    }
-    if (maps.some((m) => m.start === p.address)) p.adopt();
-    else p.abandon?.();
-  }
 }

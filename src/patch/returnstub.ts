@@ -4,8 +4,10 @@ import { toHotpatchError } from '../errors.js';
 import type { NativeOp, NativeOpResult } from '../native.js';
 import type { Session } from '../session.js';
 import { readMaps } from '../symbols/maps.js';
-import { findFreeRange } from './placement.js';
-import { pagePrelude, settlePreludes, heldStub as held, holdStub as hold, NO_PRELUDE, PROT, type Prelude, type StubEntries } from './remote.js';
+import { choosePlace, confirmPreludes, mmapErrno, pagePrelude, preludeOps, undoPreludes, NO_PRELUDE, type Prelude } from './pages.js';
+import { heldStub as held, holdStub as hold, mmapFailure, PROT, type StubEntries } from './remote.js';
+
+const EEXIST = 17;
 
 /** 'HPSTUB' + layout version; at CODE_OFFSET a `syscall` instruction, then the stub's code. */
 const MAGIC = Buffer.from('HPSTUB\x00\x02', 'latin1');
@@ -32,7 +34,8 @@ function returnPathPrelude(session: Session, tid: number): { path: PathFields; p
   const at = freeStubAddress(session);
   if (at === undefined) return { path: {}, prelude: NO_PRELUDE };
   const path = pathAt(session, at);
-  return { path, prelude: pagePrelude(session, tid, at, STUB_PAGE_SIZE, PROT.READ | PROT.EXEC, pageBytes(session), () => hold(session, path)) };
+  const page = { what: 'stub page', address: at, size: STUB_PAGE_SIZE, prot: PROT.READ | PROT.EXEC, bytes: pageBytes(session), unmapViaLibc: true };
+  return { path, prelude: pagePrelude(session, tid, page, () => hold(session, path)) };
 }
 
 /** The entry points of a stub page at `page`: its `syscall`, the return stub after it, where the stub stops. */
@@ -45,28 +48,37 @@ function pathAt(session: Session, page: bigint): ReturnPath {
 
 /**
  * Run remote calls on one thread, returning through the stub: a stub page still to be made, and the pages `extra`
- * makes, come first in the same stop. Should one of those mmaps fail (a seccomp filter forbidding mmap), the calls run
- * again alone, through a stub page that did get made, or else returning to address 0: a SIGKILL of hotpatch during
- * such a call would leave the thread to fault there. The results are the calls' own.
+ * makes, come first in the same stop, all placed from one view of the map. Each page is checked before it is used.
+ * When the plan fails, every page it made is unmapped again. When it failed at one of those mmaps: a range taken
+ * meanwhile (EEXIST) is chosen again once; a process that forbids mmap (seccomp) gets the calls alone, through a stub
+ * page made earlier, or else returning to address 0 (a SIGKILL of hotpatch during such a call would leave the thread
+ * to fault there). The results are the calls' own; `madePages` says whether the extra pages exist.
  */
-export async function runCalls(session: Session, tid: number, ops: NativeOp[], extra: Prelude[] = []): Promise<{ results: NativeOpResult[]; path: PathFields }> {
+export async function runCalls(session: Session, tid: number, ops: NativeOp[], extra: () => Prelude[] = () => [], retried = false): Promise<{ results: NativeOpResult[]; path: PathFields; madePages: boolean }> {
   const target = session.requireTarget();
   const { path, prelude } = returnPathPrelude(session, tid);
-  const preludes = [prelude, ...extra].filter((p) => p.ops.length > 0);
-  const head = preludes.flatMap((p) => p.ops);
+  const preludes = [prelude, ...extra()].filter((p) => p.ops.length > 0);
+  const head = preludeOps(preludes);
+  const planOps = [...head, ...viaStub(ops, path)];
   try {
-    const res = await target.run({ stopAll: false, ops: [...head, ...viaStub(ops, path)] });
-    for (const p of preludes) p.adopt();
-    return { results: res.results.slice(head.length), path };
+    const res = await target.run({ stopAll: false, ops: planOps });
+    await confirmPreludes(session, tid, preludes);
+    return { results: res.results.slice(head.length), path, madePages: true };
   } catch (err) {
     const e = toHotpatchError(err);
     if (head.length === 0) throw e;
-    settlePreludes(session, preludes);
-    if (e.code !== 'E_REMOTE_RESULT') throw e; // only the preludes' mmaps expect a result
+    await undoPreludes(session, tid, preludes, planOps, e);
+    const atPrelude = e.plan !== undefined && e.plan.opIndex >= 0 && e.plan.opIndex < head.length;
+    const errno = atPrelude ? mmapErrno(e) : undefined;
+    if (errno === undefined) throw e; // the calls themselves failed; the pages made for them are gone again
+    if (errno === EEXIST) {
+      if (!retried) return runCalls(session, tid, ops, extra, true);
+      throw mmapFailure(e, target.pid);
+    }
     if (!held(session)) hold(session, undefined);
     const back = held(session)!.path ?? {};
     const res = await target.run({ stopAll: false, ops: viaStub(ops, back) });
-    return { results: res.results, path: back };
+    return { results: res.results, path: back, madePages: false };
   }
 }
 
@@ -107,6 +119,16 @@ function pageBytes(session: Session): Buffer {
   return Buffer.concat([MAGIC, Buffer.alloc(CODE_OFFSET - MAGIC.length), Buffer.from(session.arch.syscallInstruction), Buffer.from(session.arch.returnStub.code)]);
 }
 
+/** The page at `start` is a stub page of ours (its whole head as we write it). */
+export function isStubPage(session: Session, start: bigint): boolean {
+  const want = pageBytes(session);
+  try {
+    return session.requireTarget().readMemory(start, want.length).equals(want);
+  } catch {
+    return false;
+  }
+}
+
 function findStubPage(session: Session): bigint | undefined {
   const target = session.requireTarget();
   const want = pageBytes(session);
@@ -125,5 +147,5 @@ function findStubPage(session: Session): bigint | undefined {
 function freeStubAddress(session: Session): bigint | undefined {
   const space = session.space();
   const near = space.main ? [space.main.start] : [0x555555554000n];
-  return findFreeRange(space.maps, STUB_PAGE_SIZE, near, 1n << 46n);
+  return choosePlace(session, STUB_PAGE_SIZE, near, 1n << 46n);
 }

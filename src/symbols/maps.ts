@@ -106,10 +106,11 @@ export function modulesFromMaps(entries: readonly MapEntry[], loadSegments?: Seg
       if (m.start < start) start = m.start;
       if (m.end > end) end = m.end;
     }
-    // .bss lives past the last file-backed page (an anonymous mapping); memsz tells how far the module really reaches.
-    for (const s of loads) {
-      const segmentEnd = s.vaddr + s.memsz + loadBias;
-      if (segmentEnd > end) end = segmentEnd;
+    if (loads.length > 0) {
+      // The image its segments describe. .bss lives past the last file-backed page (an anonymous mapping), and a
+      // piece of the file mapped again elsewhere (node remaps V8's builtins next to its code range) is not the image.
+      start = (loads.reduce((lo, s) => (s.vaddr < lo ? s.vaddr : lo), loads[0]!.vaddr) + loadBias) & ~0xfffn;
+      end = loads.reduce((hi, s) => (s.vaddr + s.memsz > hi ? s.vaddr + s.memsz : hi), 0n) + loadBias;
     }
     modules.push({ name: moduleNameOf(path), path, loadBias, start, end, maps });
   }

@@ -43,6 +43,11 @@ export class Target {
   /** Set once the process is gone: how it ended. */
   exitReason?: string;
   private listeners = new Set<TargetListener>();
+  /**
+   * Address ranges chosen for pages of ours during this command, made or not yet: every later choice avoids them, so
+   * the pages of one command never aim at the same gap (they all came from one view of the map before).
+   */
+  private reservations: { start: bigint; end: bigint }[] = [];
 
   private constructor(pid: number, tracer: NativeTracer, startTime: bigint) {
     this.pid = pid;
@@ -130,9 +135,19 @@ export class Target {
     if (stat.state === 'Z' || stat.state === 'X') throw new HotpatchError('ESRCH', `process ${this.pid} has exited`, 'attach to another process');
   }
 
-  /** Start counting the stops of one command. */
+  /** Start counting the stops of one command; the address ranges the last one chose are in the maps by now, or free. */
   beginCommand(): void {
     this.commandStops = [];
+    this.reservations = [];
+  }
+
+  /** Hold [start, start+size) for a page of ours about to be made. */
+  reserveRange(start: bigint, size: bigint): void {
+    this.reservations.push({ start, end: start + size });
+  }
+
+  reservedRanges(): readonly { start: bigint; end: bigint }[] {
+    return this.reservations;
   }
 
   /** Every stop since beginCommand(), as one pause (undefined when there was none). */
@@ -228,6 +243,21 @@ export class Target {
       );
     }
     return got;
+  }
+
+  /**
+   * Write bytes while the process runs, through /proc/PID/mem: data only the tool reads (the record), or code nothing
+   * can reach yet. The whole write or an error.
+   */
+  writeMemory(address: bigint, bytes: Uint8Array): void {
+    this.checkIdentity();
+    let n: number;
+    try {
+      n = native().writeMemory(this.pid, address, Buffer.from(bytes));
+    } catch (err) {
+      throw this.readError(address, err);
+    }
+    if (n !== bytes.length) throw new HotpatchError('EFAULT', `wrote ${n} of ${bytes.length} bytes at 0x${address.toString(16)} in process ${this.pid}`, 'see `maps` for what is mapped');
   }
 
   /**
