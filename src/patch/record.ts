@@ -23,7 +23,8 @@ export interface LoadedLibrary {
   loadBias: string;
   size?: string;
   handle?: string;
-  bindings: { name: string; address: string; description: string; hidden: boolean }[];
+  /** `address` for a reference to memory; `tlsOffset` (offset in its module's TLS block) for a thread-local variable. */
+  bindings: { name: string; address?: string; tlsOffset?: string; description: string; hidden: boolean }[];
   loadedAt: string;
 }
 
