@@ -38,7 +38,7 @@ export const load: CommandSpec = {
       blocks.push({
         type: 'table',
         columns: ['reference', 'bound to', 'address', 'by'],
-        rows: lib.bindings.map((b) => [b.name, b.description, b.address, b.hidden ? 'hotpatch' : method === 'dlopen' ? 'ld.so' : 'hotpatch']),
+        rows: lib.bindings.map((b) => [b.name, b.description, b.address ?? `TLS+${b.tlsOffset}`, b.hidden ? 'hotpatch' : method === 'dlopen' ? 'ld.so' : 'hotpatch']),
       });
     }
     if (out.report.unresolvedWeak.length) blocks.push(text(`left 0 (weak, not found): ${out.report.unresolvedWeak.join(', ')}`, 'warn'));

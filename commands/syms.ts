@@ -5,20 +5,20 @@ import { demangleAll } from '../src/symbols/demangle.js';
 import { resolveModuleName } from '../src/symbols/resolve.js';
 import type { SymbolType } from '../src/elf/types.js';
 import type { AddressSpace } from '../src/symbols/space.js';
-import type { RuntimeSymbol } from '../src/symbols/types.js';
+import type { RuntimeSymbol, ThreadLocalSymbol } from '../src/symbols/types.js';
 import { byAddressThenPreference } from '../src/symbols/index.js';
 
 export const syms: CommandSpec = {
   name: 'syms',
   aliases: ['symbols-list'],
   stage: 'explore',
-  usage: 'syms [GLOB] [--module M] [--type func|object] [--local]',
+  usage: 'syms [GLOB] [--module M] [--type func|object|tls] [--local]',
   summary: 'find functions and variables by name (locals too, with their source file)',
   why: 'a patch starts by finding the function to replace; static functions show their file so two of the same name can be told apart',
   args: [{ name: 'pattern', kind: 'symbol', optional: true, help: 'glob (* ?) or a part of the name' }],
   options: [
     { name: 'module', kind: 'string', valueName: 'M', help: 'only this module (basename, e.g. libc.so.6)' },
-    { name: 'type', kind: 'string', values: ['func', 'object'], help: 'only functions or only variables' },
+    { name: 'type', kind: 'string', values: ['func', 'object', 'tls'], help: 'only functions, variables, or thread-local variables' },
     { name: 'local', kind: 'flag', help: 'only local (static) symbols' },
   ],
   needsTarget: true,
@@ -27,20 +27,34 @@ export const syms: CommandSpec = {
     const module = options.module ? resolveModuleName(options.module as string, space.modules) : undefined;
     const pattern = (args.pattern as string | undefined) ?? '*';
     const filter = { type: options.type as SymbolType | undefined, localOnly: options.local === true };
-    let found: RuntimeSymbol[];
+    // Thread-local variables have an offset in their module's TLS block, not an address: listed after the others.
+    const wantAddressed = filter.type !== 'tls';
+    const wantThreadLocal = filter.type === undefined || filter.type === 'tls';
+    let found: RuntimeSymbol[] = [];
+    const threadLocals: ThreadLocalSymbol[] = [];
     if (!signal || module !== undefined) {
-      found = space.match(pattern, { ...filter, module });
+      if (wantAddressed) found = space.match(pattern, { ...filter, module });
+      if (wantThreadLocal) threadLocals.push(...space.matchThreadLocals(pattern, { module, localOnly: filter.localOnly }));
     } else {
       // In the console, one module at a time with a look at Ctrl-C between them (node alone has 107k symbols).
-      found = [];
       for (const name of new Set(space.modules.map((m) => m.name))) {
-        found.push(...space.match(pattern, { ...filter, module: name }));
+        if (wantAddressed) found.push(...space.match(pattern, { ...filter, module: name }));
+        if (wantThreadLocal) threadLocals.push(...space.matchThreadLocals(pattern, { module: name, localOnly: filter.localOnly }));
         await checkCancelled(signal, `syms ${pattern} cancelled`);
       }
       found.sort(byAddressThenPreference);
     }
     const names = demangleAll(found.map((s) => s.name));
-    const data = found.map((s) => ({
+    const tlsData = threadLocals.map((t) => ({
+      name: t.name,
+      tlsOffset: hex(t.offset),
+      size: t.size,
+      type: 'tls',
+      bind: t.bind,
+      file: t.file,
+      module: t.module,
+    }));
+    const data: object[] = found.map((s) => ({
       name: s.name,
       demangled: names.get(s.name) !== s.name ? names.get(s.name) : undefined,
       address: hex(s.address),
@@ -50,17 +64,21 @@ export const syms: CommandSpec = {
       file: s.file,
       module: s.module,
     }));
+    const total = found.length + threadLocals.length;
     return {
-      data,
+      data: [...data, ...tlsData],
       blocks: [
-        ...(found.length === 0 ? [] : [{
+        ...(total === 0 ? [] : [{
           type: 'table' as const,
           columns: ['address', 'size', 'type', 'bind', 'name', 'file', 'module'],
-          rows: found.map((s) => [hex(s.address), String(s.size), s.type, s.bind, names.get(s.name) ?? s.name, s.file ?? '', s.module]),
+          rows: [
+            ...found.map((s) => [hex(s.address), String(s.size), s.type, s.bind, names.get(s.name) ?? s.name, s.file ?? '', s.module]),
+            ...threadLocals.map((t) => [`TLS+${hex(t.offset)}`, String(t.size), 'tls', t.bind, t.name, t.file ?? '', t.module]),
+          ],
           alignRight: [1],
         }]),
-        { type: 'text', text: `${found.length} symbol${found.length === 1 ? '' : 's'}`, tone: 'dim' },
-        ...(found.length === 0 ? [{ type: 'text' as const, text: nothingFound(space, (args.pattern as string | undefined) ?? '*', module, options.local === true), tone: 'dim' as const }] : []),
+        { type: 'text', text: `${total} symbol${total === 1 ? '' : 's'}${threadLocals.length > 0 ? ` (${threadLocals.length} thread-local: an offset in each thread's TLS block, not an address)` : ''}`, tone: 'dim' },
+        ...(total === 0 ? [{ type: 'text' as const, text: nothingFound(space, (args.pattern as string | undefined) ?? '*', module, options.local === true), tone: 'dim' as const }] : []),
       ],
     };
   },

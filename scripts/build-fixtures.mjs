@@ -58,6 +58,8 @@ const targets = [
   // so time()'s GOT slot stays unbound until the program first calls it.
   { name: "layout", sources: ["layout.c"], flags: ["-O2", "-rdynamic", "-Wl,-z,lazy"] },
   { name: "layout_nopie", sources: ["layout.c"], flags: ["-O2", "-rdynamic", "-no-pie", "-Wl,-z,lazy"] },
+  // Threads with their own `static __thread` counter; -rdynamic exports tls_global (a thread-local in .dynsym).
+  { name: "tls_main", sources: ["tls_main.c"], flags: ["-O1", "-pthread", "-rdynamic"] },
   ...[
     "patch_tick",
     "patch_compute",
@@ -69,7 +71,10 @@ const targets = [
     "patch_callbench",
     "demo_fix",
     "patch_clock",
+    "patch_tls",
   ].map((base) => ({ name: `patches/${base}.so`, sources: [`${base}.c`], flags: patchLib })),
+  // The same patch in the initial-exec TLS model: one R_X86_64_TPOFF64 per variable instead of a DTPMOD64/DTPOFF64 pair.
+  { name: "patches/patch_tls_ie.so", sources: ["patch_tls.c"], flags: [...patchLib, "-ftls-model=initial-exec"] },
   // Fault suite (test/faults): targets for signals, threads, fork/exec, hardened processes and lost records.
   { name: "fault_sleeper", sources: ["fault_sleeper.c"], flags: ["-O1", "-rdynamic"] },
   { name: "fault_churn", sources: ["fault_churn.c"], flags: ["-O1", "-pthread"] },

@@ -2,7 +2,8 @@
 import { HotpatchError } from './errors.js';
 import { Target } from './target/target.js';
 import { ElfCache, SpaceCache, type AddressSpace, type ExtraModule } from './symbols/space.js';
-import { resolveAddress, type ResolvedAddress } from './symbols/resolve.js';
+import { resolveAddress, resolveModuleName, threadLocalError, type ResolvedAddress } from './symbols/resolve.js';
+import { parseAddress } from './symbols/expr.js';
 import { currentArch } from './arch/index.js';
 import { loadRecord, type LoadedLibrary } from './patch/record.js';
 import type { Arch } from './arch/types.js';
@@ -114,9 +115,22 @@ export class Session {
       if ((err as { code?: string }).code === 'E_UNKNOWN_SYMBOL') {
         target.checkIdentity();
         if (space.maps.length === 0) throw new HotpatchError('ESRCH', `process ${target.pid} is exiting (its memory is gone)`, 'attach to another process');
+        this.refuseThreadLocal(text, space);
       }
       throw err;
     }
+  }
+
+  /** A name that is unknown as an address may be a thread-local variable: say so, instead of "unknown symbol". */
+  private refuseThreadLocal(text: string, space: AddressSpace): void {
+    const { base } = parseAddress(text);
+    if (base.kind !== 'symbol') return;
+    const module = base.module === undefined ? undefined : resolveModuleName(base.module, space.modules);
+    const found = space.threadLocals(base.name, { module, file: base.file });
+    if (found.length === 0) return;
+    const typed = (base.module !== undefined ? `${base.module}!` : '') + (base.file !== undefined ? `${base.file}:` : '') + base.name;
+    throw threadLocalError(typed, found, this.arch.threadPointerName,
+      (t) => (t.executable && t.segment ? this.arch.executableThreadPointerOffset(t.segment, t.offset) : undefined));
   }
 
   symbolize(address: bigint): Symbolized {

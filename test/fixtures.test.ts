@@ -27,6 +27,7 @@ const programs = [
   "locks",
   "callbench",
   "demo",
+  "tls_main",
 ];
 const libraries = ["libfoo.so", "stripped.debug", ".debug/stripped.debug"];
 const patches = [
@@ -39,6 +40,8 @@ const patches = [
   "patch_malloc",
   "patch_callbench",
   "demo_fix",
+  "patch_tls",
+  "patch_tls_ie",
   "not_elf",
   "elf32",
 ];

@@ -105,11 +105,16 @@ test('layouts: hotpatch killed during a dlopen: the record lists the load as int
   const f = await startFixture('layout');
   const before = mapsOf(f);
   const tool = spawn(process.execPath, [...NODE_FLAGS, cliPath, '-p', String(f.pid), '-e', `load ${patchPath('patch_slowinit')} --timeout 5000`], { stdio: 'ignore' });
-  // The constructor sleeps 1.5 s: kill the tool inside the call, then let the call finish on its own.
-  await sleep(800);
+  // The constructor sleeps 1.5 s once the library is mapped: kill the tool inside the call, then let the call finish
+  // on its own (it returns into our stub page, which puts the thread back).
+  const deadline = Date.now() + 15_000;
+  while (!/patch_slowinit\.so/.test(mapsOf(f))) {
+    assert.ok(Date.now() < deadline, 'the dlopen never started');
+    await sleep(20);
+  }
   tool.kill('SIGKILL');
   await new Promise((r) => tool.once('exit', r));
-  await sleep(1500);
+  await sleep(2000);
   assert.equal(status(f.pid).tracerPid, 0, 'the kernel detached the dead tool');
   assert.match(mapsOf(f), /patch_slowinit\.so/, 'the library got in');
   const r = await hp(f, 'libs', 'cleanup', 'libs');

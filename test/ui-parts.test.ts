@@ -38,7 +38,7 @@ test('completion: commands, options, option values, choices and arguments by kin
     ['qu', ['quit']],
     ['x/', ['x/i']], // an alias when no command name fits
     ['syms --', ['--module', '--type', '--local']],
-    ['syms --type ', ['func', 'object']],
+    ['syms --type ', ['func', 'object', 'tls']],
     ['syms --type=o', ['--type=object']],
     ['syms --module li', ['libc.so.6']],
     ['explain ', ['on', 'off']],

@@ -46,8 +46,15 @@ export interface Arch {
   returnStub: { code: Uint8Array; doneOffset: number; signal: number };
   /** System call numbers the loader and patcher use. */
   syscalls: { mmap: bigint; mprotect: bigint; munmap: bigint; getpid: bigint };
-  /** Relocation types of this machine, by role. */
-  relocTypes: { relative: number; abs64: number; globDat: number; jumpSlot: number };
+  /** Relocation types of this machine, by role (dtpMod, dtpOff, tpOff: the thread-local ones). */
+  relocTypes: { relative: number; abs64: number; globDat: number; jumpSlot: number; dtpMod: number; dtpOff: number; tpOff: number };
+  /**
+   * Thread-local storage of the executable (its PT_TLS): what a thread-pointer relocation (tpOff) holds for a
+   * variable at `offsetInBlock` of the executable's TLS block, i.e. its address minus the thread pointer.
+   */
+  executableThreadPointerOffset(segment: { vaddr: bigint; memsz: bigint; align: bigint }, offsetInBlock: bigint): bigint;
+  /** The register that holds the thread pointer (for telling a user where a thread's variable lies). */
+  threadPointerName: string;
   disassemble(code: Uint8Array, address: bigint, count?: number): Promise<Instruction[]>;
   /**
    * Re-encode whole instructions taken from `from` so they run at `to`, then append a jump back to

@@ -125,6 +125,7 @@ export const R_X86_64_32S = 11;
 export const R_X86_64_DTPMOD64 = 16;
 export const R_X86_64_DTPOFF64 = 17;
 export const R_X86_64_TPOFF64 = 18;
+export const R_X86_64_TLSDESC = 36;
 export const R_X86_64_IRELATIVE = 37;
 
 const RELOCATION_TYPE_NAMES: Record<number, string> = {
@@ -143,6 +144,7 @@ const RELOCATION_TYPE_NAMES: Record<number, string> = {
   [R_X86_64_DTPMOD64]: 'R_X86_64_DTPMOD64',
   [R_X86_64_DTPOFF64]: 'R_X86_64_DTPOFF64',
   [R_X86_64_TPOFF64]: 'R_X86_64_TPOFF64',
+  [R_X86_64_TLSDESC]: 'R_X86_64_TLSDESC',
   [R_X86_64_IRELATIVE]: 'R_X86_64_IRELATIVE',
 };
 

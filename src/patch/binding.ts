@@ -2,12 +2,15 @@
 import { HotpatchError } from '../errors.js';
 import type { ElfFile, ElfSymbol } from '../elf/types.js';
 import type { Session } from '../session.js';
-import { spellingFor } from '../symbols/resolve.js';
-import type { RuntimeSymbol } from '../symbols/types.js';
+import { parseAddress } from '../symbols/expr.js';
+import { resolveModuleName, spellingFor } from '../symbols/resolve.js';
+import type { AddressSpace } from '../symbols/space.js';
+import type { RuntimeSymbol, ThreadLocalSymbol } from '../symbols/types.js';
+import type { SymbolBinder } from './mapplan.js';
+import { tlsTargetOf, type TlsTarget } from './tls.js';
 
-export interface Binding {
+interface BindingBase {
   name: string;
-  address: bigint;
   /** How the user would spell what it was bound to: `counter.c:tick`, `libc.so.6!getpid`. */
   description: string;
   /** The dynamic linker cannot see it (a local, or a symbol not in any .dynsym): the tool writes the slot. */
@@ -15,6 +18,20 @@ export interface Binding {
   /** Picked by --bind. */
   chosen: boolean;
 }
+
+/** A reference bound to a place in memory. */
+export interface AddressBinding extends BindingBase {
+  address: bigint;
+  tls?: undefined;
+}
+
+/** A reference to a thread-local variable (`extern __thread`): a TLS module and offset, never an address. */
+export interface TlsBinding extends BindingBase {
+  tls: TlsTarget;
+  address?: undefined;
+}
+
+export type Binding = AddressBinding | TlsBinding;
 
 export interface BindReport {
   bindings: Binding[];
@@ -68,6 +85,12 @@ export async function bindPatch(session: Session, elf: ElfFile, chosen: Map<stri
   }
   for (const sym of undefinedSymbols(elf)) {
     const pick = chosen.get(sym.name);
+    if (sym.type === 'tls') {
+      const b = bindThreadLocal(session, space, sym, pick, ambiguous);
+      if (b) report.bindings.push(b);
+      else if (!ambiguous.some((a) => a.startsWith(`${sym.name}:`))) (sym.bind === 'weak' ? report.unresolvedWeak : report.missing).push(sym.name);
+      continue;
+    }
     if (pick !== undefined) {
       const r = await session.resolve(pick);
       report.bindings.push({ name: sym.name, address: r.address, description: r.description, hidden: true, chosen: true });
@@ -85,6 +108,9 @@ export async function bindPatch(session: Session, elf: ElfFile, chosen: Map<stri
       report.bindings.push({ name: sym.name, address: places[0].address, description: spellingFor(places[0], space.names), hidden: true, chosen: false });
     } else if (places.length > 1) {
       ambiguous.push(`${sym.name}: ${places.map((p) => `${spellingFor(p, space.names)} (0x${p.address.toString(16)})`).join(', ')}`);
+    } else if (space.threadLocals(sym.name).length > 0) {
+      throw tlsMismatch(sym.name, `the patch uses ${sym.name} as an ordinary ${sym.type === 'func' ? 'function' : 'variable'}, but in the target it is thread-local (${tlsSpellings(space.threadLocals(sym.name), space).join(', ')})`,
+        `declare it \`extern __thread\` in the patch`);
     } else if (sym.bind === 'weak') {
       if (!CRT_WEAK_REFERENCES.has(sym.name)) report.unresolvedWeak.push(sym.name);
     } else {
@@ -96,6 +122,91 @@ export async function bindPatch(session: Session, elf: ElfFile, chosen: Map<stri
     throw new HotpatchError('E_AMBIGUOUS_SYMBOL', `the patch's ${ambiguous.length === 1 ? 'reference' : 'references'} ${ambiguous.join('; ')} ${ambiguous.length === 1 ? 'has' : 'have'} several definitions`, `pick one with --bind ${first}=FILE.c:${first}`);
   }
   return report;
+}
+
+/**
+ * An `extern __thread` reference: to an exported thread-local variable (the dynamic linker binds it), else to the
+ * one local or unexported definition of that name (hotpatch fills the slots), else --bind picks among several.
+ * Undefined when nothing defines it (or when it is ambiguous: recorded in `ambiguous`).
+ */
+function bindThreadLocal(session: Session, space: AddressSpace, sym: ElfSymbol, pick: string | undefined, ambiguous: string[]): TlsBinding | undefined {
+  const bound = (t: ThreadLocalSymbol, hidden: boolean, chosen: boolean): TlsBinding =>
+    ({ name: sym.name, description: tlsSpelling(t, space), hidden, chosen, tls: tlsTargetOf(session.arch, t) });
+  if (pick !== undefined) {
+    const { base, offset } = parseAddress(pick);
+    if (base.kind !== 'symbol' || offset !== 0n) {
+      throw new HotpatchError('E_USAGE', `--bind ${sym.name}=${pick}: ${sym.name} is thread-local, so it binds to a thread-local variable by name, not to an address`,
+        `e.g. --bind ${sym.name}=FILE.c:${sym.name}`);
+    }
+    const module = base.module === undefined ? undefined : resolveModuleName(base.module, space.modules);
+    const places = distinctThreadLocals(space.threadLocals(base.name, { module, file: base.file }));
+    if (places.length === 1) return bound(places[0], true, true);
+    if (places.length === 0) {
+      throw new HotpatchError('E_UNKNOWN_SYMBOL', `--bind ${sym.name}=${pick}: no thread-local variable ${pick} in the target`,
+        hintThreadLocals(space, base.name));
+    }
+    throw new HotpatchError('E_AMBIGUOUS_SYMBOL', `--bind ${sym.name}=${pick}: several thread-local variables match: ${tlsSpellings(places, space).join(', ')}`, 'type one of these spellings');
+  }
+  const all = space.threadLocals(sym.name);
+  const exported = all.filter((t) => t.exported);
+  if (exported.length > 0) {
+    const order = space.modules.map((m) => m.name);
+    return bound([...exported].sort((a, b) => order.indexOf(a.module) - order.indexOf(b.module))[0], false, false);
+  }
+  const places = distinctThreadLocals(all);
+  if (places.length === 1) return bound(places[0], true, false);
+  if (places.length > 1) {
+    ambiguous.push(`${sym.name}: ${tlsSpellings(places, space).join(', ')} (thread-local)`);
+    return undefined;
+  }
+  const ordinary = space.names.lookup(sym.name);
+  if (ordinary.length > 0) {
+    throw tlsMismatch(sym.name, `the patch declares ${sym.name} thread-local (__thread), but in the target it is not (${distinctPlaces(ordinary).map((p) => spellingFor(p, space.names)).join(', ')})`,
+      'declare it without __thread in the patch');
+  }
+  return undefined;
+}
+
+function tlsMismatch(name: string, message: string, hint: string): HotpatchError {
+  return new HotpatchError('E_TLS_MISMATCH', message, `${hint}; the dynamic linker would refuse ${name} the same way`);
+}
+
+function distinctThreadLocals(list: ThreadLocalSymbol[]): ThreadLocalSymbol[] {
+  const byPlace = new Map<string, ThreadLocalSymbol>();
+  for (const t of list) if (!byPlace.has(`${t.module}@${t.offset}`)) byPlace.set(`${t.module}@${t.offset}`, t);
+  return [...byPlace.values()];
+}
+
+/** The shortest spelling that names one thread-local variable: `name`, `file.c:name`, `module!name`, `module!file.c:name`. */
+export function tlsSpelling(t: ThreadLocalSymbol, space: Pick<AddressSpace, 'threadLocals'>): string {
+  const file = t.file === undefined ? undefined : t.file.slice(t.file.lastIndexOf('/') + 1);
+  const picks = (filter: { module?: string; file?: string }) => {
+    const places = distinctThreadLocals(space.threadLocals(t.name, filter));
+    return places.length === 1 && places[0].module === t.module && places[0].offset === t.offset;
+  };
+  if (picks({})) return t.name;
+  if (file !== undefined && picks({ file })) return `${file}:${t.name}`;
+  if (picks({ module: t.module })) return `${t.module}!${t.name}`;
+  return file !== undefined ? `${t.module}!${file}:${t.name}` : `${t.module}!${t.name}`;
+}
+
+function tlsSpellings(list: ThreadLocalSymbol[], space: AddressSpace): string[] {
+  return distinctThreadLocals(list).map((t) => tlsSpelling(t, space));
+}
+
+function hintThreadLocals(space: AddressSpace, name: string): string {
+  const same = tlsSpellings(space.threadLocals(name), space);
+  return same.length > 0 ? `thread-local variables named ${name}: ${same.join(', ')}` : 'see `syms --type tls`';
+}
+
+/** The report as the map planner's binder: addresses for ordinary references, TLS targets for thread-local ones. */
+export function mapBinder(report: BindReport): SymbolBinder {
+  const byName = new Map(report.bindings.map((b) => [b.name, b]));
+  return (name) => {
+    const b = byName.get(name);
+    if (!b) return undefined;
+    return b.tls ? { tls: b.tls, description: b.description } : { address: b.address, description: b.description };
+  };
 }
 
 /** Weak references every gcc-built library carries and no program defines: not worth a warning. */

@@ -6,7 +6,7 @@ import { openElf } from '../elf/reader.js';
 import type { ElfFile } from '../elf/types.js';
 import type { NativeOp } from '../native.js';
 import type { Session } from '../session.js';
-import { bindPatch, type Binding, type BindReport } from './binding.js';
+import { bindPatch, mapBinder, type Binding, type BindReport } from './binding.js';
 import { chooseThread, findFunction, mmapFailure, syscallOp, syscallWords, syscallFailed, syscallError, seccompNote } from './remote.js';
 import { readMaps } from '../symbols/maps.js';
 import { loadRecord, saveRecord, recordPrelude, recordPage, hexOf, type LoadedLibrary } from './record.js';
@@ -14,6 +14,8 @@ import { choosePlace, pagePrelude, preludeOps, undoPreludes, unmapPages, confirm
 import { stubWords, runCalls, adoptStubPage } from './returnstub.js';
 import { planMapLoad, segmentsSpan } from './mapplan.js';
 import { dropFreshPages } from './cleanup.js';
+import { checkLoadMethods, type MethodCheck } from './precheck.js';
+import type { HiddenSlot } from './slots.js';
 
 const RTLD_NOW = 2n;
 const RTLD_NOLOAD = 4n;
@@ -132,7 +134,8 @@ export async function loadLibrary(session: Session, rawPath: string, opts: LoadO
   if (report.missing.length) {
     throw new HotpatchError('E_UNRESOLVED', `the patch needs ${report.missing.join(', ')}, which nothing in process ${target.pid} defines`, 'check the names, or declare them __attribute__((weak)) if they are optional');
   }
-  if (opts.method === 'dlopen') checkDlopenable(session, elf, report);
+  // Everything either method would refuse is refused here, before anything happens in the target.
+  const checked = checkLoadMethods(session, elf, report, opts.method);
   // Listed (as pending) before anything happens, and written in the load's own stop: whatever stops the tool, the
   // record names what may have got in. On failure the entry goes and what got in is taken out again.
   const entry = libraryEntry(session, path, opts.method, report);
@@ -140,7 +143,7 @@ export async function loadLibrary(session: Session, rawPath: string, opts: LoadO
   record.nextId = Math.max(record.nextId, entry.id + 1);
   const progress: LoadProgress = {};
   try {
-    const outcome = opts.method === 'dlopen' ? await loadByDlopen(session, path, elf, report, opts, entry, progress) : await loadByMapping(session, path, elf, report, opts, entry, progress);
+    const outcome = opts.method === 'dlopen' ? await loadByDlopen(session, path, elf, report, opts, checked, entry, progress) : await loadByMapping(session, path, elf, report, opts, checked, entry, progress);
     delete entry.pending;
     session.invalidateSpace();
     await saveRecord(session);
@@ -171,25 +174,7 @@ async function saveRecordIfMade(session: Session): Promise<void> {
   if (recordPage(session)) await saveRecord(session);
 }
 
-/** Refusals of the dlopen method that need no process: references ld.so could not bind. */
-function checkDlopenable(session: Session, elf: ElfFile, report: BindReport): void {
-  const target = session.requireTarget();
-  // The dynamic linker cannot see locals: such references must be weak so dlopen(RTLD_NOW) succeeds; we fill them after.
-  const strongHidden = report.bindings.filter((b) => b.hidden && !b.chosen && elf.dynamicSymbols().some((s) => s.name === b.name && !s.defined && s.bind !== 'weak'));
-  if (strongHidden.length) {
-    const names = strongHidden.map((b) => b.name);
-    throw new HotpatchError(
-      'E_NEEDS_WEAK',
-      `${names.join(', ')} ${names.length === 1 ? 'is' : 'are'} not exported by the target (${strongHidden.map((b) => b.description).join(', ')}), so dlopen cannot bind ${names.length === 1 ? 'it' : 'them'}`,
-      `declare ${names.map((n) => `extern … ${n} __attribute__((weak))`).join('; ')} in the patch, or use --method map`,
-    );
-  }
-  if (!findFunction(session, ['dlopen', '__libc_dlopen_mode'])) {
-    throw new HotpatchError('E_NO_DLOPEN', `process ${target.pid} has no dlopen (libc not loaded, or a static binary)`, 'use --method map');
-  }
-}
-
-async function loadByDlopen(session: Session, path: string, elf: ElfFile, report: BindReport, opts: LoadOptions, entry: LoadedLibrary, progress: LoadProgress): Promise<LoadOutcome> {
+async function loadByDlopen(session: Session, path: string, elf: ElfFile, report: BindReport, opts: LoadOptions, checked: MethodCheck, entry: LoadedLibrary, progress: LoadProgress): Promise<LoadOutcome> {
   const target = session.requireTarget();
   const dlopen = findFunction(session, ['dlopen', '__libc_dlopen_mode'])!;
   const dlerror = findFunction(session, ['dlerror']);
@@ -208,7 +193,7 @@ async function loadByDlopen(session: Session, path: string, elf: ElfFile, report
   } catch (err) {
     const e = toHotpatchError(err);
     if (e.code === 'ETIMEDOUT') {
-      throw new HotpatchError('ETIMEDOUT', `dlopen in thread ${tid} did not return within ${opts.timeoutMs} ms; the thread was put back as it was`, 'another thread may hold the loader or malloc lock; try again, or use --method map');
+      throw new HotpatchError('ETIMEDOUT', `dlopen in thread ${tid} did not return within ${opts.timeoutMs} ms; the thread was put back as it was`, `another thread may hold the loader or malloc lock; try again${checked.otherWay}`);
     }
     throw e;
   }
@@ -224,7 +209,7 @@ async function loadByDlopen(session: Session, path: string, elf: ElfFile, report
   progress.undo = () => dlcloseHandle(session, handle);
   // struct link_map starts with l_addr, the load bias.
   const loadBias = target.readExact(handle, 8).readBigUInt64LE(0);
-  const written = writeHiddenSlots(session, elf, loadBias, report);
+  const written = writeHiddenSlots(session, checked.slots, loadBias);
   const first = elf.segments.filter((s) => s.type === 1).reduce((m, s) => (s.vaddr < m ? s.vaddr : m), 1n << 62n);
   entry.base = hexOf(loadBias + (first & ~0xfffn));
   entry.loadBias = hexOf(loadBias);
@@ -255,28 +240,20 @@ async function dlcloseHandle(session: Session, handle: bigint): Promise<void> {
   session.invalidateSpace();
 }
 
-/** After dlopen: fill the slots of references the dynamic linker could not bind (locals, unexported, --bind). */
-function writeHiddenSlots(session: Session, elf: ElfFile, loadBias: bigint, report: BindReport): Binding[] {
+/** After dlopen: fill the slots of references the dynamic linker could not bind (planned before it ran: src/patch/slots.ts). */
+function writeHiddenSlots(session: Session, slots: HiddenSlot[], loadBias: bigint): Binding[] {
   const target = session.requireTarget();
-  const hidden = new Map(report.bindings.filter((b) => b.hidden).map((b) => [b.name, b]));
   const done: Binding[] = [];
-  const types = session.arch.relocTypes;
-  for (const r of elf.relocations()) {
-    const b = hidden.get(r.symName);
-    if (!b) continue;
-    let value: bigint;
-    if (r.type === types.globDat || r.type === types.jumpSlot) value = b.address;
-    else if (r.type === types.abs64) value = b.address + r.addend;
-    else throw new HotpatchError('E_UNSUPPORTED_RELOC', `cannot bind ${r.symName}: relocation type ${r.type} in a dlopen'ed library`, 'use --method map');
-    const slot = Buffer.alloc(8);
-    slot.writeBigUInt64LE(value & 0xffffffffffffffffn);
-    target.writeMemory(loadBias + r.offset, slot);
-    if (!done.includes(b)) done.push(b);
+  for (const s of slots) {
+    const word = Buffer.alloc(8);
+    word.writeBigUInt64LE(s.value);
+    target.writeMemory(loadBias + s.offset, word);
+    if (!done.includes(s.binding)) done.push(s.binding);
   }
   return done;
 }
 
-async function loadByMapping(session: Session, path: string, elf: ElfFile, report: BindReport, opts: LoadOptions, entry: LoadedLibrary, progress: LoadProgress): Promise<LoadOutcome> {
+async function loadByMapping(session: Session, path: string, elf: ElfFile, report: BindReport, opts: LoadOptions, checked: MethodCheck, entry: LoadedLibrary, progress: LoadProgress): Promise<LoadOutcome> {
   const target = session.requireTarget();
   adoptStubPage(session); // its mmaps through the stub page's `syscall` when a page is there
   const space = session.space();
@@ -287,11 +264,7 @@ async function loadByMapping(session: Session, path: string, elf: ElfFile, repor
   const near = base !== undefined;
   base ??= choosePlace(session, span.size, [0x7f0000000000n], 1n << 45n);
   if (base === undefined) throw new HotpatchError('ENOMEM', 'no free address range in the target for the library');
-  const byName = new Map(report.bindings.map((b) => [b.name, b]));
-  const plan = planMapLoad(elf, base, (name) => {
-    const b = byName.get(name);
-    return b ? { address: b.address, description: b.description } : undefined;
-  });
+  const plan = planMapLoad(elf, base, mapBinder(report));
   const tid = chooseThread(session);
   const protName = (p: number) => `${p & 1 ? 'r' : '-'}${p & 2 ? 'w' : '-'}${p & 4 ? 'x' : '-'}`;
   const at = base;
@@ -312,7 +285,12 @@ async function loadByMapping(session: Session, path: string, elf: ElfFile, repor
   } catch (err) {
     // Every segment and page this plan made is unmapped again; the record's bytes were put back by the tracer.
     await undoPreludes(session, tid, preludes, ops, err);
-    throw mmapFailure(toHotpatchError(err), target.pid, 'segment');
+    const failure = mmapFailure(toHotpatchError(err), target.pid, 'segment');
+    // A target that forbids making executable memory (MemoryDenyWriteExecute) may still let its dynamic linker map a file.
+    if ((failure.code === 'EPERM' || failure.code === 'EACCES') && checked.otherWay && !seccompNote(target.pid)) {
+      throw new HotpatchError(failure.code, failure.message, `${failure.hint ?? 'the target forbids it'}${checked.otherWay}`);
+    }
+    throw failure;
   }
   await confirmPreludes(session, tid, [record]);
   progress.undo = async () => {
@@ -332,7 +310,7 @@ async function loadByMapping(session: Session, path: string, elf: ElfFile, repor
     steps: [
       `Chose 0x${at.toString(16)} for ${plan.size} bytes${near ? ', within ±2 GiB of the executable so a 5-byte jump reaches it' : ''}, clear of every other page this command places.`,
       `Borrowed thread ${tid} (PTRACE_INTERRUPT) for remote system calls: first the patch record listing the library as pending with its planned segments, then one mmap(MAP_FIXED_NOREPLACE) per segment with its final protection (never writable and executable at once). Each: ${syscallWords(session)}`,
-      `Applied the library's ${elf.relocations().length} relocation(s) (RELATIVE, GLOB_DAT, JUMP_SLOT, 64) in hotpatch's memory and wrote the finished segments with pwrite to /proc/${target.pid}/mem, which writes read-only pages too; then PTRACE_CONT.`,
+      `Applied the library's ${elf.relocations().length} relocation(s) (RELATIVE, GLOB_DAT, JUMP_SLOT, 64, and the TLS ones against the executable's thread-local variables) in hotpatch's memory and wrote the finished segments with pwrite to /proc/${target.pid}/mem, which writes read-only pages too; then PTRACE_CONT.`,
       opts.init ? `Ran ${plan.initFunctions.length} constructor(s).` : 'Constructors were not run (pass --init to run them).',
     ],
   };
@@ -348,7 +326,12 @@ function libraryEntry(session: Session, path: string, method: 'dlopen' | 'map', 
     method,
     base: '0x0',
     loadBias: '0x0',
-    bindings: report.bindings.map((b) => ({ name: b.name, address: hexOf(b.address), description: b.description, hidden: b.hidden })),
+    bindings: report.bindings.map((b) => ({
+      name: b.name,
+      ...(b.tls ? { tlsOffset: hexOf(b.tls.offset) } : { address: hexOf(b.address) }),
+      description: b.description,
+      hidden: b.hidden,
+    })),
     loadedAt: new Date().toISOString(),
     pending: true,
   };

@@ -9,14 +9,22 @@
 // but a hand-mapped patch is in no global scope: nothing can interpose on it, and a same-named symbol of the
 // target (a patch's `tick_v2` next to the program's) must not capture the patch's own references. Only
 // undefined symbols go to the binder.
+//
+// Thread-local references (`extern __thread` in the patch) are filled from the binder's TLS target: module id and
+// offset for the general-dynamic pair, the offset from the thread pointer for initial-exec. A library's own TLS
+// (a PT_TLS segment: a module id and a block per thread) would need ld.so's bookkeeping and is refused.
+//
+// Errors say what is wrong with the file for this loader and name no other load method: the caller knows whether
+// another method would accept the file and says so (src/patch/precheck.ts).
 import { basename } from 'node:path';
 import { HotpatchError } from '../errors.js';
 import {
   EM_X86_64, ET_DYN, PF_R, PF_W, PF_X, PT_GNU_RELRO, PT_LOAD, PT_TLS, SHN_ABS,
   R_X86_64_64, R_X86_64_DTPMOD64, R_X86_64_DTPOFF64, R_X86_64_GLOB_DAT, R_X86_64_IRELATIVE,
-  R_X86_64_JUMP_SLOT, R_X86_64_NONE, R_X86_64_PC32, R_X86_64_RELATIVE, R_X86_64_TPOFF64, relocationTypeName,
+  R_X86_64_JUMP_SLOT, R_X86_64_NONE, R_X86_64_PC32, R_X86_64_RELATIVE, R_X86_64_TLSDESC, R_X86_64_TPOFF64, relocationTypeName,
 } from '../elf/constants.js';
 import type { ElfFile, ElfRelocation, ElfSegment, ElfSymbol } from '../elf/types.js';
+import { tlsSlotValue, type TlsRole, type TlsTarget } from './tls.js';
 
 export const PAGE_SIZE = 0x1000n;
 export const PROT_READ = 1;
@@ -26,9 +34,8 @@ export const PROT_EXEC = 4;
 /** DT_FLAGS_1 bit that marks a position-independent executable (ld.so refuses to dlopen one too). */
 const DF_1_PIE = 0x08000000n;
 const U64 = 1n << 64n;
-const TLS_TYPES = new Set([R_X86_64_DTPMOD64, R_X86_64_DTPOFF64, R_X86_64_TPOFF64]);
-const APPLIED_TYPES = new Set([R_X86_64_NONE, R_X86_64_RELATIVE, R_X86_64_64, R_X86_64_GLOB_DAT, R_X86_64_JUMP_SLOT, R_X86_64_PC32]);
-const USE_DLOPEN = 'load it with --method dlopen, where the target\'s own dynamic linker sets that up';
+const TLS_ROLES = new Map<number, TlsRole>([[R_X86_64_DTPMOD64, 'module'], [R_X86_64_DTPOFF64, 'offset'], [R_X86_64_TPOFF64, 'threadPointer']]);
+const APPLIED_TYPES = new Set([R_X86_64_NONE, R_X86_64_RELATIVE, R_X86_64_64, R_X86_64_GLOB_DAT, R_X86_64_JUMP_SLOT, R_X86_64_PC32, ...TLS_ROLES.keys()]);
 
 /**
  * Resolves one undefined symbol of the library in the target. Called once per distinct name (and version),
@@ -37,7 +44,7 @@ const USE_DLOPEN = 'load it with --method dlopen, where the target\'s own dynami
  * (glibc's memcpy, strlen …) the selected implementation, not the resolver.
  */
 export interface SymbolBinder {
-  (name: string, reloc: ElfRelocation): { address: bigint; description: string } | undefined;
+  (name: string, reloc: ElfRelocation): { address: bigint; description: string; tls?: undefined } | { tls: TlsTarget; description: string; address?: undefined } | undefined;
 }
 
 export interface MapPlan {
@@ -59,9 +66,9 @@ export interface MapPlan {
   /**
    * Every relocation bound to a symbol, in relocation order (for the output `counter -> b.c:counter 0x55…`).
    * `internal` marks the library's own symbols (resolved inside it, see the file comment); `place` is the
-   * run-time address written.
+   * run-time address written. A thread-local variable of the target has `tls` instead of an address.
    */
-  bindings: { symbol: string; address: bigint; description: string; type: string; place: bigint; internal: boolean }[];
+  bindings: { symbol: string; address?: bigint; tls?: TlsTarget; description: string; type: string; place: bigint; internal: boolean }[];
   /** Weak undefined symbols the binder did not find: their references hold 0 (plus addend for R_X86_64_64), as with ld.so. */
   unresolvedWeak: string[];
   /**
@@ -131,8 +138,8 @@ function checkLoadable(elf: ElfFile): void {
   }
   if (elf.segments.some((s) => s.type === PT_TLS)) {
     throw new HotpatchError('E_UNSUPPORTED_RELOC',
-      `${elf.path}: has thread-local storage (TLS, a PT_TLS segment), which --method map cannot set up; use --method dlopen`,
-      USE_DLOPEN);
+      `${elf.path}: has thread-local variables of its own (a PT_TLS segment), which a library mapped without the target's dynamic linker cannot have`,
+      'keep __thread variables out of the patch (it may use the program\'s own: extern __thread … __attribute__((weak)))');
   }
   if (dynamic?.hasTextrel) {
     throw new HotpatchError('E_TEXTREL', `${elf.path}: has text relocations (DT_TEXTREL): its code would have to be written at load time`,
@@ -140,28 +147,30 @@ function checkLoadable(elf: ElfFile): void {
   }
 }
 
-/** Every relocation type we do not apply, all named at once, TLS and IRELATIVE with the way out. */
+/** Every relocation type we do not apply, all named at once; IRELATIVE and TLS descriptors with what to do. */
 function checkTypes(elf: ElfFile, relocations: ElfRelocation[]): void {
   const unsupported = new Set<number>();
   for (const r of relocations) if (!APPLIED_TYPES.has(r.type)) unsupported.add(r.type);
   if (unsupported.size === 0) return;
   const names = [...unsupported].sort((a, b) => a - b).map(relocationTypeName).join(', ');
-  if ([...unsupported].some((t) => TLS_TYPES.has(t))) {
+  if (unsupported.has(R_X86_64_TLSDESC)) {
     throw new HotpatchError('E_UNSUPPORTED_RELOC',
-      `${elf.path}: uses thread-local storage (TLS relocations ${names}), which --method map cannot set up; use --method dlopen`,
-      USE_DLOPEN);
+      `${elf.path}: uses TLS descriptors (R_X86_64_TLSDESC, -mtls-dialect=gnu2), whose resolver lives in the target's dynamic linker`,
+      'rebuild the patch with the default -mtls-dialect=gnu');
   }
   if (unsupported.has(R_X86_64_IRELATIVE)) {
     throw new HotpatchError('E_UNSUPPORTED_RELOC',
-      `${elf.path}: has GNU indirect functions (R_X86_64_IRELATIVE: ifunc resolvers would have to run in the target); use --method dlopen`,
-      USE_DLOPEN);
+      `${elf.path}: has GNU indirect functions (R_X86_64_IRELATIVE: ifunc resolvers would have to run in the target)`,
+      'call the implementation directly instead of through an ifunc');
   }
-  throw new HotpatchError('E_UNSUPPORTED_RELOC', `${elf.path}: relocation types --method map does not handle: ${names}`,
-    `--method map applies RELATIVE, 64, GLOB_DAT, JUMP_SLOT and PC32; ${USE_DLOPEN}`);
+  throw new HotpatchError('E_UNSUPPORTED_RELOC', `${elf.path}: relocation types this loader does not handle: ${names}`,
+    'it applies RELATIVE, 64, GLOB_DAT, JUMP_SLOT, PC32, and DTPMOD64, DTPOFF64, TPOFF64 against the executable\'s thread-local variables');
 }
 
 interface Resolution {
   address: bigint;
+  /** A thread-local variable of the target: `address` is meaningless (0), the TLS target fills the relocation. */
+  tls?: TlsTarget;
   description: string;
   internal: boolean;
   /** A weak undefined symbol nobody defines: the value is 0 and no binding is shown. */
@@ -190,14 +199,21 @@ function resolveSymbols(elf: ElfFile, relocations: ElfRelocation[], bias: bigint
     if (sym.defined) {
       if (sym.type === 'ifunc') {
         throw new HotpatchError('E_UNSUPPORTED_RELOC',
-          `${elf.path}: ${sym.name} is a GNU indirect function (ifunc): its resolver would have to run in the target; use --method dlopen`,
-          USE_DLOPEN);
+          `${elf.path}: ${sym.name} is a GNU indirect function (ifunc): its resolver would have to run in the target`,
+          'call the implementation directly instead of through an ifunc');
+      }
+      if (sym.type === 'tls' || TLS_ROLES.has(r.type)) {
+        throw new HotpatchError('E_UNSUPPORTED_RELOC',
+          `${elf.path}: refers to its own thread-local variable ${sym.name || '(local)'} (${relocationTypeName(r.type)}), which a library mapped without the target's dynamic linker cannot have`,
+          'keep __thread variables out of the patch (it may use the program\'s own: extern __thread … __attribute__((weak)))');
       }
       byKey.set(key, { address: ownAddress(sym, bias), description: `${library}!${sym.name}`, internal: true, unresolvedWeak: false });
       continue;
     }
     const found = bind(sym.name, r);
-    if (found) {
+    if (found?.tls) {
+      byKey.set(key, { address: 0n, tls: found.tls, description: found.description, internal: false, unresolvedWeak: false });
+    } else if (found) {
       byKey.set(key, { address: BigInt.asUintN(64, found.address), description: found.description, internal: false, unresolvedWeak: false });
     } else if (sym.bind === 'weak') {
       byKey.set(key, { address: 0n, description: 'unresolved weak symbol (0)', internal: false, unresolvedWeak: true });
@@ -292,6 +308,31 @@ function wordAt(elf: ElfFile, images: SegmentImage[], vaddr: bigint): bigint {
   return at + 8 <= image.bytes.length ? image.bytes.readBigUInt64LE(at) : 0n;
 }
 
+/**
+ * The word a TLS relocation holds: from the binder's TLS target; 0 for a weak reference nobody defines (as ld.so
+ * leaves it). Refused: the library's own TLS, a variable hotpatch cannot place, a symbol that is not thread-local.
+ */
+function tlsValue(elf: ElfFile, r: ElfRelocation, role: TlsRole, resolution: Resolution | undefined): bigint {
+  const what = `${relocationTypeName(r.type)} at ${hex(r.offset)}`;
+  if (!r.sym) {
+    throw new HotpatchError('E_UNSUPPORTED_RELOC',
+      `${elf.path}: ${what} refers to its own thread-local storage, which a library mapped without the target's dynamic linker cannot have`,
+      'keep __thread variables out of the patch (it may use the program\'s own: extern __thread … __attribute__((weak)))');
+  }
+  if (!resolution || resolution.unresolvedWeak) return 0n;
+  if (!resolution.tls) {
+    throw new HotpatchError('E_TLS_MISMATCH',
+      `${elf.path}: ${what} treats ${r.symName} as thread-local, but ${resolution.description} is not thread-local in the target`,
+      'declare it without __thread in the patch');
+  }
+  const filled = tlsSlotValue(role, resolution.tls, r.addend);
+  if ('refused' in filled) {
+    throw new HotpatchError('E_UNSUPPORTED_RELOC', `${elf.path}: cannot fill ${what} for ${r.symName}: ${filled.refused}`,
+      'refer to thread-local variables of the executable only');
+  }
+  return filled.value;
+}
+
 /** Plans loading `elf` at `base` (page-aligned): see MapPlan. Throws HotpatchError for what cannot be loaded this way. */
 export function planMapLoad(elf: ElfFile, base: bigint, bind: SymbolBinder): MapPlan {
   checkLoadable(elf);
@@ -318,6 +359,14 @@ export function planMapLoad(elf: ElfFile, base: bigint, bind: SymbolBinder): Map
     const index = segmentHolding(loads, r.offset, placeWidth(r.type));
     const image = images[index];
     const at = Number(r.offset - image.segment.vaddr);
+    const tlsRole = TLS_ROLES.get(r.type);
+    if (tlsRole) {
+      image.bytes.writeBigUInt64LE(tlsValue(elf, r, tlsRole, resolution), at);
+    } else if (resolution?.tls) {
+      throw new HotpatchError('E_TLS_MISMATCH',
+        `${elf.path}: ${relocationTypeName(r.type)} at ${hex(r.offset)} treats ${r.symName} as an address, but ${resolution.description} is thread-local in the target`,
+        `declare it \`extern __thread\` in the patch`);
+    }
     switch (r.type) {
       case R_X86_64_RELATIVE:
         image.bytes.writeBigUInt64LE(BigInt.asUintN(64, bias + r.addend), at);
@@ -343,7 +392,7 @@ export function planMapLoad(elf: ElfFile, base: bigint, bind: SymbolBinder): Map
     }
     if (resolution && !resolution.unresolvedWeak && r.sym) {
       bindings.push({
-        symbol: r.symName, address: resolution.address, description: resolution.description,
+        symbol: r.symName, ...(resolution.tls ? { tls: resolution.tls } : { address: resolution.address }), description: resolution.description,
         type: relocationTypeName(r.type), place, internal: resolution.internal,
       });
     }

@@ -22,7 +22,8 @@ export interface LoadedLibrary {
   loadBias: string;
   size?: string;
   handle?: string;
-  bindings: { name: string; address: string; description: string; hidden: boolean }[];
+  /** `address` for a reference to memory; `tlsOffset` (offset in its module's TLS block) for a thread-local variable. */
+  bindings: { name: string; address?: string; tlsOffset?: string; description: string; hidden: boolean }[];
   loadedAt: string;
   /**
    * Listed before the load starts, in the same stop: a tool killed in the middle leaves this mark, and `cleanup`

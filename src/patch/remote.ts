@@ -25,7 +25,7 @@ export function syscallError(call: string, errno: number, pid?: number): Hotpatc
   const name = ERRNO_NAMES[errno] ?? `errno ${errno}`;
   const filtered = pid !== undefined ? seccompNote(pid) : undefined;
   const hint = errno === 1 || errno === 13
-    ? filtered ?? 'the target may forbid it (seccomp, MemoryDenyWriteExecute); try --method dlopen'
+    ? filtered ?? 'the target may forbid it (seccomp, MemoryDenyWriteExecute)'
     : errno === 17 ? 'the address range is taken; try again' : undefined;
   return new HotpatchError(name.startsWith('E') ? name : 'E_REMOTE_SYSCALL', `${call} in the target failed: ${name}`, hint);
 }

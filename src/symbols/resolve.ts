@@ -3,7 +3,7 @@ import { HotpatchError } from '../errors.js';
 import { parseAddress, ADDRESS_SYNTAX_HINT } from './expr.js';
 import { bindRank } from './index.js';
 import type { SymbolView } from './space.js';
-import type { Module, RuntimeSymbol } from './types.js';
+import type { Module, RuntimeSymbol, ThreadLocalSymbol } from './types.js';
 
 export interface ResolveContext {
   index: SymbolView;
@@ -124,6 +124,24 @@ function unknownSymbol(typed: string, name: string, index: SymbolView): Hotpatch
     hint = similar.length > 0 ? `did you mean: ${similar.join(', ')}?` : 'no similar names are loaded';
   }
   return new HotpatchError('E_UNKNOWN_SYMBOL', `unknown symbol "${typed}"`, hint);
+}
+
+/**
+ * A name that is a thread-local variable (`__thread`): every thread has its own copy, so there is no address to give.
+ * The hint says where one thread's copy lies when the distance from the thread pointer is known (the executable's).
+ */
+export function threadLocalError(typed: string, found: readonly ThreadLocalSymbol[], threadPointer: string,
+  offsetFromThreadPointer: (t: ThreadLocalSymbol) => bigint | undefined): HotpatchError {
+  const t = found[0]!;
+  const where = `${t.module}!${t.file !== undefined ? `${basename(t.file)}:` : ''}${t.name}`;
+  const others = found.length > 1 ? ` (and ${found.length - 1} more of that name)` : '';
+  const distance = offsetFromThreadPointer(t);
+  const hint = distance !== undefined
+    ? `a thread's copy lies at its $${threadPointer}${signedHex(distance)}: \`peek $${threadPointer}${signedHex(distance)} ${t.size || 8}\` reads the main thread's; \`regs TID\` shows another thread's ${threadPointer}`
+    : `hotpatch does not know where ${t.module}'s TLS block lies in a thread; read it through a function of the program (call)`;
+  return new HotpatchError('E_TLS_SYMBOL',
+    `${typed} is a thread-local variable (${where}, offset ${hex(t.offset)} in its module's TLS block${others}): each thread has its own copy, so it has no single address`,
+    hint);
 }
 
 /**

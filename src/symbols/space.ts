@@ -4,10 +4,11 @@ import { openElf } from '../elf/reader.js';
 import { nameScreen } from '../elf/symtab.js';
 import { pltSymbols } from '../elf/plt.js';
 import { findDebugFile, mergeDebugSymbols } from '../elf/debugfile.js';
-import type { ElfFile } from '../elf/types.js';
+import { PT_TLS } from '../elf/constants.js';
+import type { ElfFile, ElfSymbol } from '../elf/types.js';
 import { readMaps, modulesFromMaps } from './maps.js';
 import { SymbolIndex, globTester, isAddressable, toRuntimeSymbol, byAddressThenPreference, type LookupFilter, type MatchFilter } from './index.js';
-import type { MapEntry, Module, RuntimeSymbol, Symbolized } from './types.js';
+import type { MapEntry, Module, RuntimeSymbol, Symbolized, ThreadLocalSymbol } from './types.js';
 
 /** A module the kernel's maps cannot name: a library we mapped ourselves into anonymous memory. */
 export interface ExtraModule {
@@ -32,6 +33,13 @@ export interface AddressSpace {
   moduleIndex(module: Module): SymbolIndex;
   /** The main executable's module. */
   main?: Module;
+  /**
+   * Thread-local variables (STT_TLS) named exactly: kept apart from every symbol lookup above, since their value
+   * is an offset in a TLS block, not an address.
+   */
+  threadLocals(name: string, filter?: LookupFilter): ThreadLocalSymbol[];
+  /** Thread-local variables whose name matches a glob (or contains a text), as `match` does for the others. */
+  matchThreadLocals(pattern: string, filter?: { module?: string; localOnly?: boolean }): ThreadLocalSymbol[];
   elfOf(module: Module): ElfFile | undefined;
 }
 
@@ -167,6 +175,13 @@ export class SpaceCache {
       return built;
     };
     const main = modules.find((m) => m.path === exe) ?? modules[0];
+    const threadLocalsIn = (m: Module, screen: ReturnType<typeof nameScreen>, test: (name: string) => boolean): ThreadLocalSymbol[] => {
+      const elf = loadElf(m.path);
+      // Only a module with a PT_TLS segment defines thread-local variables: most are skipped unread.
+      if (!elf || !elf.segments.some((s) => s.type === PT_TLS)) return [];
+      const found = (elf.symbolsMatching ? elf.symbolsMatching(screen) : elf.symbols()).filter((sym) => sym.type === 'tls' && sym.defined && test(sym.name));
+      return found.length === 0 ? [] : found.map((sym) => threadLocalOf(m, elf, sym, m === main));
+    };
     const space: AddressSpace = {
       maps,
       modules,
@@ -214,9 +229,34 @@ export class SpaceCache {
       moduleIndex,
       main,
       elfOf: (m) => loadElf(m.path),
+      threadLocals(name, filter = {}) {
+        const file = filter.file === undefined ? undefined : filter.file.slice(filter.file.lastIndexOf('/') + 1);
+        const screen = nameScreen(escape(name), name);
+        return modules
+          .filter((m) => filter.module === undefined || m.name === filter.module)
+          .flatMap((m) => threadLocalsIn(m, screen, (n) => n === name))
+          .filter((t) => file === undefined || (t.file !== undefined && t.file.slice(t.file.lastIndexOf('/') + 1) === file));
+      },
+      matchThreadLocals(pattern, filter = {}) {
+        const test = /[*?]/.test(pattern) ? globTester(pattern) : (name: string) => name.includes(pattern);
+        const screen = nameScreen(screenSource(pattern), /[*?]/.test(pattern) ? pattern.split(/[*?]/)[0] : '');
+        return modules
+          .filter((m) => filter.module === undefined || m.name === filter.module)
+          .flatMap((m) => threadLocalsIn(m, screen, test))
+          .filter((t) => !filter.localOnly || t.bind === 'local');
+      },
     };
     this.space = space;
     this.signature = signature;
     return space;
   }
+}
+
+function threadLocalOf(module: Module, elf: ElfFile, sym: ElfSymbol, executable: boolean): ThreadLocalSymbol {
+  const segment = elf.segments.find((s) => s.type === PT_TLS);
+  const exported = sym.bind !== 'local' && elf.dynamicSymbols().some((d) => d.name === sym.name && d.defined && d.type === 'tls' && d.bind !== 'local');
+  const t: ThreadLocalSymbol = { name: sym.name, offset: sym.value, size: sym.size, bind: sym.bind, module: module.name, executable, exported };
+  if (sym.file !== undefined) t.file = sym.file;
+  if (segment) t.segment = { vaddr: segment.vaddr, memsz: segment.memsz, align: segment.align };
+  return t;
 }

@@ -43,3 +43,23 @@ export interface Symbolized {
   symbol?: RuntimeSymbol;
   offset: bigint;
 }
+
+/**
+ * A thread-local variable (STT_TLS): every thread has its own copy, so it has no single address. `offset` is its
+ * st_value, the offset in its module's TLS block (the PT_TLS image); where a thread's block lies is up to ld.so.
+ */
+export interface ThreadLocalSymbol {
+  name: string;
+  offset: bigint;
+  size: number;
+  bind: ElfSymbol['bind'];
+  /** Source file of a local (`static __thread`) one. */
+  file?: string;
+  module: string;
+  /** The module is the main executable (TLS module 1, its block at a fixed distance below the thread pointer). */
+  executable: boolean;
+  /** In the module's .dynsym and not local: the dynamic linker can bind it. */
+  exported: boolean;
+  /** The module's PT_TLS segment, when the file has one. */
+  segment?: { vaddr: bigint; memsz: bigint; align: bigint };
+}

@@ -5,6 +5,7 @@ import { encodeJmpAbs14, encodeJmpRel32, JMP_REL32_REACH, JMP_REL32_SIZE } from 
 import { disassemble } from './disasm.js';
 import { relocate } from './relocate.js';
 import { RETURN_STUB, STUB_DONE_OFFSET, STUB_SIGNAL } from './stub.js';
+import { executableThreadPointerOffset } from './tls.js';
 
 export const x86_64: Arch = {
   name: 'x86_64',
@@ -22,7 +23,9 @@ export const x86_64: Arch = {
   syscallInstruction: Uint8Array.of(0x0f, 0x05),
   returnStub: { code: RETURN_STUB, doneOffset: STUB_DONE_OFFSET, signal: STUB_SIGNAL },
   syscalls: { mmap: 9n, mprotect: 10n, munmap: 11n, getpid: 39n },
-  relocTypes: { relative: 8, abs64: 1, globDat: 6, jumpSlot: 7 },
+  relocTypes: { relative: 8, abs64: 1, globDat: 6, jumpSlot: 7, dtpMod: 16, dtpOff: 17, tpOff: 18 },
+  executableThreadPointerOffset,
+  threadPointerName: 'fs_base',
   disassemble,
   relocate,
 };
@@ -35,3 +38,4 @@ export {
 export { disassemble, paddingAfter } from './disasm.js';
 export { relocate, branchesInto, type Relocated } from './relocate.js';
 export { RETURN_STUB, STUB_DONE_OFFSET, STUB_SIGNAL } from './stub.js';
+export { executableTlsBlockOffset, executableThreadPointerOffset, type TlsSegment } from './tls.js';
