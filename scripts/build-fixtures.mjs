@@ -21,8 +21,8 @@ const patchLib = ["-O2", "-shared", "-fPIC"];
 
 /**
  * name: output path under fixtures/build; sources: files under fixtures/;
- * flags: gcc flags before the sources; libs: after them; deps: other outputs;
- * extraOutputs: files the step also writes; build: a custom step instead of gcc.
+ * flags: gcc flags before the sources; libs: after them; deps: other outputs; headers: files under fixtures/ the
+ * sources include (inputs, not passed to gcc); extraOutputs: files the step also writes; build: a custom step instead of gcc.
  */
 const targets = [
   // -rdynamic: a PIE exports nothing by default; tests need compute, g_value, … in .dynsym.
@@ -97,6 +97,13 @@ const targets = [
   },
   { name: "patches/not_elf.so", sources: [], build: buildNotElf },
   { name: "patches/elf32.so", sources: [], deps: ["patches/patch_tick.so"], build: buildElf32 },
+  // Patches for programs installed on the machine (test/real-programs.test.ts): one per function they replace.
+  ...["clock_gettime", "gettimeofday", "time", "getpid", "localtime_r", "uv_hrtime", "sqlite"].map((fn) => ({
+    name: `real/patch_${fn}.so`,
+    sources: [`real/patch_${fn}.c`],
+    headers: ["real/offset.h"],
+    flags: patchLib,
+  })),
 ];
 
 function mtimeMs(path) {
@@ -112,6 +119,7 @@ function isUpToDate(target) {
   const inputs = [
     scriptPath,
     ...target.sources.map((s) => join(sourceDir, s)),
+    ...(target.headers ?? []).map((h) => join(sourceDir, h)),
     ...(target.deps ?? []).map((d) => join(buildDir, d)),
   ];
   const oldestOutput = Math.min(...outputs.map((o) => mtimeMs(o) ?? -Infinity));
@@ -172,6 +180,7 @@ function buildElf32(target, out) {
 
 function main() {
   mkdirSync(join(buildDir, "patches"), { recursive: true });
+  mkdirSync(join(buildDir, "real"), { recursive: true });
   const started = Date.now();
   const built = [];
   for (const target of targets) {
