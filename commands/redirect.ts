@@ -43,6 +43,7 @@ export const redirect: CommandSpec = {
       blocks: [text(`patch #${p.id}: ${p.fromName} -> ${p.toName}${out.replaced ? ' (replaced the previous redirect)' : ''}`, 'ok'), { type: 'pairs', pairs }],
       pause: { micros: out.pauseMicros, threads: out.threads, workMicros: 0 },
       explain: out.steps,
+      notes: out.notes,
     };
   },
 };

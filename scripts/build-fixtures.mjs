@@ -54,6 +54,8 @@ const targets = [
   { name: "locks", sources: ["locks.c"], flags: ["-O1", "-pthread"] },
   { name: "callbench", sources: ["callbench.c"], flags: ["-O2", "-rdynamic"] },
   { name: "demo", sources: ["demo.c"], flags: ["-O2", "-rdynamic"] },
+  // Its own exported getpid comes before libc's in load order; its static getpagesize is not exported.
+  { name: "interpose", sources: ["interpose.c"], flags: ["-O1", "-rdynamic"] },
   ...[
     "patch_tick",
     "patch_compute",
