@@ -1,7 +1,7 @@
 // disasm: the instructions of a function (or COUNT instructions from an address), with targets and threads' pcs marked.
 import type { CommandSpec } from '../src/command.js';
 import { parseNumber } from '../src/command.js';
-import { hex, type DisasmLine } from '../src/result.js';
+import { hex, notesOf, type DisasmLine } from '../src/result.js';
 import { HotpatchError } from '../src/errors.js';
 import { loadRecord } from '../src/patch/record.js';
 
@@ -53,6 +53,7 @@ export const disasm: CommandSpec = {
       data: lines.map((l) => ({ ...l, address: hex(l.address) })),
       blocks: [{ type: 'disasm', lines }],
       pause: target.lastPause,
+      notes: notesOf(where),
     };
   },
 };

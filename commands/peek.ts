@@ -1,7 +1,7 @@
 // peek: read memory without stopping the process, as a hexdump or typed values.
 import type { CommandSpec } from '../src/command.js';
 import { parseNumber, checkCancelled } from '../src/command.js';
-import { hex, text, type Block } from '../src/result.js';
+import { hex, notesOf, text, type Block } from '../src/result.js';
 import { HotpatchError } from '../src/errors.js';
 import type { Target } from '../src/target/target.js';
 import type { CommandResult } from '../src/result.js';
@@ -102,7 +102,7 @@ export const peek: CommandSpec = {
     const len = args.len !== undefined ? parseNumber(args.len as string, 'LEN') : view === 'str' ? 256 : symSize ?? 64;
     if (options.out !== undefined) {
       if (options.as !== undefined) throw new HotpatchError('E_USAGE', 'peek: --out writes raw bytes; leave out --as');
-      return dumpToFile(target, where.address, where.description, len, options.out as string, signal);
+      return { ...(await dumpToFile(target, where.address, where.description, len, options.out as string, signal)), notes: notesOf(where) };
     }
     if (len === 0) throw new HotpatchError('E_USAGE', 'peek: LEN must be at least 1');
     if (len > MAX_PEEK) throw new HotpatchError('E_USAGE', `peek: ${len} bytes is more than a screen can show (at most ${MAX_PEEK})`, `dump them to a file: peek ${args.where as string} ${len} --out FILE`);
@@ -111,12 +111,13 @@ export const peek: CommandSpec = {
       if (bytes.length === 0) throw new HotpatchError('EFAULT', `${hex(where.address)} is not mapped`, 'see `maps`');
       const end = bytes.indexOf(0);
       const s = bytes.subarray(0, end < 0 ? bytes.length : end).toString('utf8');
-      return { data: { address: hex(where.address), string: s }, blocks: [text(`${where.description}: ${JSON.stringify(s)}`)] };
+      return { data: { address: hex(where.address), string: s }, blocks: [text(`${where.description}: ${JSON.stringify(s)}`)], notes: notesOf(where) };
     }
     if (view === 'hex') {
       return {
         data: { address: hex(where.address), length: bytes.length, hex: bytes.toString('hex') },
         blocks: [text(where.description, 'dim'), { type: 'hexdump', address: where.address, bytes }],
+        notes: notesOf(where),
       };
     }
     const v = VIEWS[view];
@@ -130,6 +131,6 @@ export const peek: CommandSpec = {
         rows: values.map((x, i) => [hex(where.address + BigInt(i * v.size)), show(x) + (view === 'ptr' ? `  ${session.describe(BigInt(x))}` : '')]),
       },
     ];
-    return { data: { address: hex(where.address), as: view, values: values.map((x) => (typeof x === 'bigint' ? x.toString() : x)) }, blocks };
+    return { data: { address: hex(where.address), as: view, values: values.map((x) => (typeof x === 'bigint' ? x.toString() : x)) }, blocks, notes: notesOf(where) };
   },
 };

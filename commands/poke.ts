@@ -1,7 +1,7 @@
 // poke: write bytes or a typed value into the process; code pages too (through /proc/PID/mem, all threads stopped).
 import type { CommandSpec } from '../src/command.js';
 import { usageError } from '../src/command.js';
-import { hex, text } from '../src/result.js';
+import { hex, notesOf, text } from '../src/result.js';
 import { native } from '../src/native.js';
 import { toHotpatchError } from '../src/errors.js';
 
@@ -9,7 +9,7 @@ export const poke: CommandSpec = {
   name: 'poke',
   aliases: ['write'],
   stage: 'patch',
-  usage: 'poke WHERE BYTES… | poke WHERE --u32 N | --u64 N | --i32 N | --str TEXT',
+  usage: 'poke WHERE BYTES… | poke WHERE --u8 N | --u32 N | --i32 N | --u64 N | --str TEXT',
   summary: 'write memory: hex bytes or a typed value; shows before and after',
   why: 'the smallest patch there is: change a variable, or a few bytes of code, in place',
   args: [
@@ -17,10 +17,10 @@ export const poke: CommandSpec = {
     { name: 'bytes', kind: 'string', rest: true, optional: true, help: 'hex bytes: "90 90" or "9090"' },
   ],
   options: [
-    { name: 'u32', kind: 'string', valueName: 'N' },
-    { name: 'i32', kind: 'string', valueName: 'N' },
-    { name: 'u64', kind: 'string', valueName: 'N' },
-    { name: 'u8', kind: 'string', valueName: 'N' },
+    { name: 'u32', kind: 'string', valueName: 'N', help: 'a 32-bit unsigned integer, little-endian (decimal or 0x…)' },
+    { name: 'i32', kind: 'string', valueName: 'N', help: 'a 32-bit signed integer (a C int), little-endian' },
+    { name: 'u64', kind: 'string', valueName: 'N', help: 'a 64-bit unsigned integer (a pointer, a long), little-endian' },
+    { name: 'u8', kind: 'string', valueName: 'N', help: 'one byte (0-255)' },
     { name: 'str', kind: 'string', valueName: 'TEXT', help: 'a string, written with its terminating NUL' },
   ],
   needsTarget: true,
@@ -58,6 +58,7 @@ export const poke: CommandSpec = {
       ],
       pause,
       explain,
+      notes: notesOf(where),
     };
   },
 };

@@ -60,6 +60,8 @@ const targets = [
   { name: "layout_nopie", sources: ["layout.c"], flags: ["-O2", "-rdynamic", "-no-pie", "-Wl,-z,lazy"] },
   // Threads with their own `static __thread` counter; -rdynamic exports tls_global (a thread-local in .dynsym).
   { name: "tls_main", sources: ["tls_main.c"], flags: ["-O1", "-pthread", "-rdynamic"] },
+  // Its own exported getpid comes before libc's in load order; its static getpagesize is not exported.
+  { name: "interpose", sources: ["interpose.c"], flags: ["-O1", "-rdynamic"] },
   ...[
     "patch_tick",
     "patch_compute",

@@ -29,7 +29,15 @@ export interface CommandResult {
   pause?: Pause;
   /** Step-by-step account for `explain on`. */
   explain?: string[];
+  /** What the command took the input to mean, when it had to choose (a name with several definitions). */
+  notes?: string[];
 }
+
+/** The notes of resolved addresses, for CommandResult.notes (undefined when there are none). */
+export const notesOf = (...resolved: ({ note?: string } | undefined)[]): string[] | undefined => {
+  const notes = resolved.map((r) => r?.note).filter((n): n is string => n !== undefined);
+  return notes.length > 0 ? notes : undefined;
+};
 
 export const text = (t: string, tone?: 'plain' | 'ok' | 'warn' | 'error' | 'dim' | 'heading'): Block => ({ type: 'text', text: t, tone });
 

@@ -2,12 +2,14 @@
 import { HotpatchError } from './errors.js';
 import { Target } from './target/target.js';
 import { ElfCache, SpaceCache, type AddressSpace, type ExtraModule } from './symbols/space.js';
-import { resolveAddress, resolveModuleName, threadLocalError, type ResolvedAddress } from './symbols/resolve.js';
+import { resolveAddress, resolveModuleName, threadLocalError, type NamingContext, type ResolvedAddress } from './symbols/resolve.js';
 import { parseAddress } from './symbols/expr.js';
+import { readLinkMap, type LinkMapEntry } from './symbols/linkmap.js';
+import { lookupScope, linkerChoice, type LookupScope } from './symbols/scope.js';
 import { currentArch } from './arch/index.js';
 import { loadRecord, type LoadedLibrary } from './patch/record.js';
 import type { Arch } from './arch/types.js';
-import type { Symbolized } from './symbols/types.js';
+import type { Module, RuntimeSymbol, Symbolized } from './symbols/types.js';
 
 export interface SessionEvents {
   /** Something happened to the target on its own (it exited, exec'd). */
@@ -19,6 +21,8 @@ export class Session {
   explain = false;
   readonly elves = new ElfCache();
   private spaces = new SpaceCache(this.elves);
+  /** The dynamic linker's scope of each address space: its link map changes only with the mappings. */
+  private scopes = new WeakMap<AddressSpace, LookupScope>();
   private _arch?: Arch;
   /** Per-session bag for later stages (loaded libraries, patches) keyed by owner. */
   readonly state = new Map<string, unknown>();
@@ -95,6 +99,45 @@ export class Session {
     this.spaces.invalidate();
   }
 
+  /** What naming a symbol needs: the modules, and the `#ID` of each library hotpatch loaded (as `libs` shows). */
+  naming(space = this.space()): NamingContext & { index: AddressSpace['names']; modules: Module[] } {
+    const loadIds = new Map<Module, number>();
+    let libraries: LoadedLibrary[] = [];
+    try {
+      libraries = loadRecord(this).libraries;
+    } catch {
+      // a damaged record names no library; the modules keep their other names
+    }
+    for (const l of libraries) {
+      const m = space.modules.find((x) => x.name === l.name && x.loadBias === BigInt(l.loadBias));
+      if (m) loadIds.set(m, l.id);
+    }
+    return { index: space.names, modules: space.modules, loadIds };
+  }
+
+  /** The objects the program's names are looked up in, in the dynamic linker's order (read from its link map). */
+  lookupScope(space = this.space()): LookupScope {
+    let scope = this.scopes.get(space);
+    if (!scope) {
+      const target = this.requireTarget();
+      const mainElf = space.main && space.elfOf(space.main);
+      let linkMap: LinkMapEntry[] | undefined;
+      try {
+        linkMap = space.main && mainElf ? readLinkMap(space.main, mainElf, (address, length) => target.readMemory(address, length)) : undefined;
+      } catch {
+        linkMap = undefined;  // unreadable: the files' DT_NEEDED order is the fallback
+      }
+      scope = lookupScope(space.main, space.modules, space.elfOf, linkMap);
+      this.scopes.set(space, scope);
+    }
+    return scope;
+  }
+
+  /** Of several definitions of one name, the one the dynamic linker binds for the program, if one is. */
+  linkerChoice(candidates: readonly RuntimeSymbol[], space = this.space()): RuntimeSymbol | undefined {
+    return linkerChoice(candidates, this.lookupScope(space), space.elfOf);
+  }
+
   /** Resolve an address expression; registers (`$rip`) are read from the main thread when named. */
   async resolve(text: string): Promise<ResolvedAddress> {
     const target = this.requireTarget();
@@ -106,8 +149,8 @@ export class Session {
     }
     try {
       return resolveAddress(text, {
-        index: space.names,
-        modules: space.modules,
+        ...this.naming(space),
+        linkerChoice: (candidates) => this.linkerChoice(candidates, space),
         readRegister: regs ? (name) => regs![name] ?? readAlias(this.arch, regs!, name) : undefined,
       });
     } catch (err) {

@@ -238,6 +238,26 @@ test('version definitions name exported symbols; .symtab\'s name@@VER is merged 
   assert.equal(symbolNamed(elf, 'compat@VER_1').value, symbolNamed(elf, 'compat_old').value);
 });
 
+test('what the dynamic linker may bind: the non-default version (name@VER) and st_other\'s visibility are kept', () => {
+  const source = join(dir, 'visible.c');
+  writeFileSync(source, `int compat_old(void) { return 1; }
+int compat_new(void) { return 2; }
+__asm__(".symver compat_old, compat@VER_1");
+__asm__(".symver compat_new, compat@@VER_2");
+__attribute__((visibility("protected"))) int guarded(void) { return 3; }
+__attribute__((visibility("hidden"))) int inner(void) { return 4; }
+int plain(void) { return inner(); }
+`);
+  writeFileSync(join(dir, 'visible.map'), 'VER_1 { global: *; };\nVER_2 { } VER_1;\n');
+  const elf = openElf(gcc('libvisible.so', ['-shared', '-fPIC', '-Wl,--version-script=visible.map', source]));
+  const dynamic = (name: string, version: string) => elf.dynamicSymbols().find((s) => s.name === name && s.version === version);
+  assert.equal(dynamic('compat', 'VER_1')?.versionHidden, true, 'compat@VER_1 is not the default');
+  assert.equal(dynamic('compat', 'VER_2')?.versionHidden, undefined, 'compat@@VER_2 is');
+  assert.equal(dynamic('guarded', 'VER_1')?.visibility, 'protected');
+  assert.equal(dynamic('plain', 'VER_1')?.visibility, undefined, 'default visibility is left out');
+  assert.equal(elf.dynamicSymbols().some((s) => s.name === 'inner'), false, 'a hidden symbol is not exported at all');
+});
+
 test('dynamicSymbols lines up with .dynsym indexes, 0 included', () => {
   for (const file of ['prog', 'lib.so', 'prog.stripped']) {
     const elf = openElf(built[file]);

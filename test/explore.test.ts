@@ -262,7 +262,7 @@ test('a process already traced by another tool is refused, naming the tracer', a
   const gdb = spawn('gdb', ['-q', '-nx', '-batch', '-p', String(f.pid), '-ex', 'shell sleep 20'], { stdio: 'ignore' });
   try {
     let tracer = 0;
-    for (let i = 0; i < 100 && tracer === 0; i++) {
+    for (let i = 0; i < 400 && tracer === 0; i++) {
       await new Promise((r) => setTimeout(r, 50));
       tracer = status(f.pid).tracerPid;
     }

@@ -2,13 +2,15 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { HotpatchError } from '../src/errors.js';
-import type { ElfSegment, ElfSymbol } from '../src/elf/types.js';
+import type { ElfFile, ElfSegment, ElfSymbol } from '../src/elf/types.js';
 import type { Module } from '../src/symbols/types.js';
 import { parseMaps, readMaps, modulesFromMaps, moduleNameOf, moduleAt } from '../src/symbols/maps.js';
 import { realpathSync } from 'node:fs';
 import { parseAddress, type AddressExpr } from '../src/symbols/expr.js';
 import { SymbolIndex, boundedEditDistance } from '../src/symbols/index.js';
 import { resolveAddress, spellingFor, resolveModuleName, type ResolveContext } from '../src/symbols/resolve.js';
+import { lookupScope, linkerChoice } from '../src/symbols/scope.js';
+import { readLinkMap, type LinkMapEntry } from '../src/symbols/linkmap.js';
 
 // ---------------------------------------------------------------------------------------------------------------
 // maps
@@ -191,6 +193,9 @@ test('parseAddress: valid expressions', () => {
     ['ld-linux-x86-64.so.2!_dl_start+0x8', { base: sym('_dl_start', { module: 'ld-linux-x86-64.so.2' }), offset: 8n }],
     ['libfoo.so!foo.c:tick', { base: sym('tick', { module: 'libfoo.so', file: 'foo.c' }), offset: 0n }],
     ['libfoo.so!foo.c:tick-0x10', { base: sym('tick', { module: 'libfoo.so', file: 'foo.c' }), offset: -0x10n }],
+    ['#3!tick_v2', { base: sym('tick_v2', { module: '#3' }), offset: 0n }],
+    ['/tmp/a/patch.so!hrtime_wrap+4', { base: sym('hrtime_wrap', { module: '/tmp/a/patch.so' }), offset: 4n }],
+    ['/opt/lib-x+1/a.so!src/util.c:f', { base: sym('f', { module: '/opt/lib-x+1/a.so', file: 'src/util.c' }), offset: 0n }],
     ['$rip', { base: { kind: 'register', name: 'rip' }, offset: 0n }],
     ['$RSP+8', { base: { kind: 'register', name: 'rsp' }, offset: 8n }],
     ['$fs_base', { base: { kind: 'register', name: 'fs_base' }, offset: 0n }],
@@ -538,7 +543,8 @@ test('resolveAddress: errors', () => {
     /^ambiguous symbol "tick": counter.c:tick \(0x555555555129\), foo.c:tick \(0x7ffff7fb1100\)$/);
   rejects('shared', ctx, 'E_AMBIGUOUS_SYMBOL', /counter!shared \(0x555555555200\), libfoo.so!shared \(0x7ffff7fb1400\)/);
   rejects('memcpy', ctx, 'E_AMBIGUOUS_SYMBOL', /memcpy@GLIBC_2.14 \(0x7ffff7da0000\), memcpy@GLIBC_2.2.5 \(0x7ffff7da1000\)/);
-  rejects('util_twin', ctx, 'E_AMBIGUOUS_SYMBOL', /: 0x555555555300, 0x555555555310$/);
+  rejects('util_twin', ctx, 'E_AMBIGUOUS_SYMBOL', /: src\/util.c:util_twin \(0x555555555300\), lib\/util.c:util_twin \(0x555555555310\)$/,
+    /^type one of the listed spellings to pick one, e.g. src\/util.c:util_twin$/);
   rejects('libnope!foo', ctx, 'E_UNKNOWN_MODULE', /unknown module "libnope"/, /libc.so.6/);
   rejects('libfo!foo', ctx, 'E_AMBIGUOUS_MODULE', /libfoo.so, libfoobar.so/);
   rejects('$xmm99', ctx, 'E_BAD_REGISTER', /unknown register "\$xmm99"/);
@@ -570,11 +576,185 @@ test('spellingFor: shortest spelling that picks the symbol', () => {
     ['tick', 'libfoo.so', undefined, 'foo.c:tick'],
     ['shared', 'counter', undefined, 'counter!shared'],
     ['malloc', 'libc.so.6', undefined, 'malloc'],
-    ['util_twin', 'counter', 'src/util.c', '0x555555555300'],
+    ['util_twin', 'counter', 'src/util.c', 'src/util.c:util_twin'],
+    ['util_twin', 'counter', 'lib/util.c', 'lib/util.c:util_twin'],
   ];
   for (const [name, moduleName, file, spelling] of cases) {
     const s = one(name, moduleName, file);
-    assert.equal(spellingFor(s, index), spelling, `${moduleName}!${name}`);
+    assert.equal(spellingFor(s, { index, modules: index.modules }), spelling, `${moduleName}!${name}`);
     if (!spelling.startsWith('0x')) assert.equal(resolveAddress(spelling, { index, modules: index.modules }).address, s.address);
   }
+});
+
+// ---------------------------------------------------------------------------------------------------------------
+// several copies of one library, and the dynamic linker's choice
+
+test('resolveAddress: copies of one library are told apart by #ID and by path, and every listed spelling resolves', () => {
+  const copy = (path: string, start: bigint): Module => ({ name: 'patch.so', path, loadBias: start, start, end: start + 0x8000n, maps: [] });
+  const byMap = copy('/tmp/a/patch.so', 0x7f0000000000n);
+  const byProgram = copy('/tmp/b/patch.so', 0x7f1000000000n);
+  const samePath = copy('/tmp/a/patch.so', 0x7f2000000000n);
+  const index = new SymbolIndex();
+  for (const m of [byMap, byProgram, samePath]) {
+    index.addModule(m, [elfSym('fix', 0x1100n), elfSym('helper', 0x1200n, { bind: 'local', file: 'patch.c' })]);
+  }
+  const ctx: ResolveContext = { index, modules: index.modules, loadIds: new Map([[byMap, 1], [samePath, 3]]) };
+  const expected: [string, bigint][] = [
+    ['#1!fix', 0x7f0000001100n],
+    ['/tmp/b/patch.so!fix', 0x7f1000001100n],
+    ['#3!fix', 0x7f2000001100n],
+  ];
+  for (const [spelling, address] of expected) {
+    const got = resolveAddress(spelling, ctx);
+    assert.equal(got.address, address, spelling);
+    assert.equal(got.description, spelling, `${spelling} is its own shortest spelling`);
+  }
+  assert.equal(resolveAddress('#3!patch.c:helper+2', ctx).address, 0x7f2000001202n);
+  assert.equal(resolveAddress('/tmp/b/patch.so!helper', ctx).description, '/tmp/b/patch.so!helper');
+
+  // Every ambiguity lists, for each place, a spelling that picks it: the listed words are typed back one by one.
+  for (const typed of ['fix', 'patch.so!fix', 'helper', 'patch.c:helper', '/tmp/a/patch.so!fix']) {
+    let message = '';
+    assert.throws(() => resolveAddress(typed, ctx), (e: unknown) => {
+      assert.ok(e instanceof HotpatchError && e.code === 'E_AMBIGUOUS_SYMBOL', typed);
+      assert.match(e.hint ?? '', /^type one of the listed spellings/);
+      message = e.message;
+      return true;
+    });
+    const listed = [...message.matchAll(/(\S+) \((0x[0-9a-f]+)\)/g)];
+    assert.ok(listed.length >= 2, message);
+    for (const [, spelling, address] of listed) assert.equal(resolveAddress(spelling!, ctx).address, BigInt(address!), `${typed}: ${spelling}`);
+  }
+  rejects('#2!fix', ctx, 'E_UNKNOWN_MODULE', /no library #2 loaded by hotpatch/, /#1 patch.so, #3 patch.so/);
+  rejects('#1!fix', { ...ctx, loadIds: undefined }, 'E_UNKNOWN_MODULE', /#1/, /hotpatch has loaded no library/);
+});
+
+test('spellingFor: two statics recorded with the same file in one module are only their addresses', () => {
+  const m = module('twins', 0x400000n, 0x500000n, 0n);
+  const index = new SymbolIndex();
+  index.addModule(m, [elfSym('twin', 0x401000n, { bind: 'local', file: 'util.c' }), elfSym('twin', 0x401100n, { bind: 'local', file: 'util.c' })]);
+  const ctx: ResolveContext = { index, modules: index.modules };
+  rejects('twin', ctx, 'E_AMBIGUOUS_SYMBOL', /^ambiguous symbol "twin": 0x401000, 0x401100$/, /e.g. 0x401000$/);
+  assert.equal(resolveAddress('0x401100', ctx).address, 0x401100n);
+});
+
+/** An ElfFile as lookupScope and linkerChoice read it: its .dynsym and its DT_NEEDED and DT_SONAME. */
+function fakeElf(dynsym: ElfSymbol[], needed: string[] = [], soname?: string): ElfFile {
+  return {
+    dynamicSymbols: () => dynsym,
+    dynamic: () => ({ needed, flags: 0n, flags1: 0n, hasTextrel: false, ...(soname ? { soname } : {}) }),
+  } as unknown as ElfFile;
+}
+
+const exported = (name: string, value: bigint, more: Partial<ElfSymbol> = {}) => elfSym(name, value, { table: 'dynsym', ...more });
+
+function linkerWorld() {
+  const app = module('app', 0x555555554000n, 0x555555560000n);
+  const pre = module('libpre.so', 0x7ff000000000n, 0x7ff000010000n);
+  const libc = module('libc.so.6', 0x7ff100000000n, 0x7ff100200000n);
+  const ld = module('ld-linux-x86-64.so.2', 0x7ff200000000n, 0x7ff200040000n);
+  const plug = module('libplug.so', 0x7ff300000000n, 0x7ff300010000n);
+  const dynsyms = new Map<Module, ElfSymbol[]>([
+    [app, [exported('dup', 0x1100n)]],
+    [pre, [exported('pre_and_plug', 0x1000n)]],
+    [libc, [
+      exported('getpid', 0x10000n), exported('dup', 0x10100n),
+      exported('compat', 0x10200n, { version: 'V1', versionHidden: true }), exported('compat', 0x10300n, { version: 'V2' }),
+      exported('hidden_one', 0x10400n, { visibility: 'hidden' }),
+    ]],
+    [ld, [exported('hidden_one', 0x2000n)]],
+    [plug, [exported('pre_and_plug', 0x1000n), exported('only_plug', 0x1100n)]],
+  ]);
+  const elves = new Map<Module, ElfFile>([
+    [app, fakeElf(dynsyms.get(app)!, ['libc.so.6'])],
+    [pre, fakeElf(dynsyms.get(pre)!)],
+    [libc, fakeElf(dynsyms.get(libc)!, ['ld-linux-x86-64.so.2'], 'libc.so.6')],
+    [ld, fakeElf(dynsyms.get(ld)!, [], 'ld-linux-x86-64.so.2')],
+    [plug, fakeElf(dynsyms.get(plug)!)],
+  ]);
+  const index = new SymbolIndex();
+  for (const [m, syms] of dynsyms) index.addModule(m, syms);
+  // Locals only .symtab has: ld.so's own getpid, and a static of one name in two objects.
+  index.addModule(ld, [elfSym('getpid', 0x3000n, { bind: 'local', file: 'rtld.c' }), elfSym('only_plug', 0x3100n, { bind: 'local', file: 'rtld.c' })]);
+  index.addModule(app, [elfSym('stat_only', 0x1200n, { bind: 'local', file: 'app.c' })]);
+  index.addModule(libc, [elfSym('stat_only', 0x10500n, { bind: 'local', file: 'libc.c' })]);
+  const modules = [app, pre, libc, ld, plug];
+  const linkMap: LinkMapEntry[] = [
+    { loadBias: app.loadBias, name: '', dynamicAddress: app.start + 0x3000n },
+    { loadBias: 0x7ffff7fc1000n, name: 'linux-vdso.so.1', dynamicAddress: 0x7ffff7fc1300n },
+    { loadBias: pre.loadBias, name: '/opt/libpre.so', dynamicAddress: pre.start + 0x3000n },
+    { loadBias: libc.loadBias, name: '/lib/x86_64-linux-gnu/libc.so.6', dynamicAddress: libc.start + 0x1f0000n },
+    { loadBias: ld.loadBias, name: '/lib64/ld-linux-x86-64.so.2', dynamicAddress: ld.start + 0x30000n },
+    { loadBias: plug.loadBias, name: '/opt/libplug.so', dynamicAddress: plug.start + 0x3000n },
+  ];
+  return { app, pre, libc, ld, plug, modules, index, linkMap, elfOf: (m: Module) => elves.get(m) };
+}
+
+test('lookupScope: the link map up to what the executable needs (preloads in, later dlopens out); else DT_NEEDED order', () => {
+  const w = linkerWorld();
+  const fromLinkMap = lookupScope(w.app, w.modules, w.elfOf, w.linkMap);
+  assert.equal(fromLinkMap.source, 'link map');
+  assert.deepEqual(fromLinkMap.modules.map((m) => m.name), ['app', 'libpre.so', 'libc.so.6', 'ld-linux-x86-64.so.2']);
+  const fromFiles = lookupScope(w.app, [w.plug, w.ld, w.libc, w.pre, w.app], w.elfOf);
+  assert.equal(fromFiles.source, 'DT_NEEDED');
+  assert.deepEqual(fromFiles.modules.map((m) => m.name), ['app', 'libc.so.6', 'ld-linux-x86-64.so.2']);
+  assert.deepEqual(lookupScope(undefined, w.modules, w.elfOf).modules, []);
+});
+
+test('linkerChoice and resolveAddress: a plain name takes the exported definition first in load order, and says so', () => {
+  const w = linkerWorld();
+  const scope = lookupScope(w.app, w.modules, w.elfOf, w.linkMap);
+  const ctx: ResolveContext = { index: w.index, modules: w.modules, linkerChoice: (c) => linkerChoice(c, scope, w.elfOf) };
+  const cases: [string, bigint, string, RegExp][] = [
+    ['getpid', w.libc.loadBias + 0x10000n, 'libc.so.6!getpid', /^getpid: 2 definitions; chose libc.so.6!getpid \(what the dynamic linker binds\)$/],
+    ['dup', w.app.loadBias + 0x1100n, 'app!dup', /^dup: 2 definitions; chose app!dup/],
+    ['compat', w.libc.loadBias + 0x10300n, 'libc.so.6!compat@V2', /chose libc.so.6!compat@V2/],
+    ['hidden_one', w.ld.loadBias + 0x2000n, 'ld-linux-x86-64.so.2!hidden_one', /chose ld-linux-x86-64.so.2!hidden_one/],
+    ['pre_and_plug', w.pre.loadBias + 0x1000n, 'libpre.so!pre_and_plug', /chose libpre.so!pre_and_plug/],
+  ];
+  for (const [text, address, description, note] of cases) {
+    const got = resolveAddress(text, ctx);
+    assert.equal(got.address, address, text);
+    assert.equal(got.description, description, text);
+    assert.match(got.note ?? '', note, text);
+  }
+  // Statics never win, a library outside the scope is not bound, and a qualified name means exactly what it says.
+  rejects('stat_only', ctx, 'E_AMBIGUOUS_SYMBOL', /app.c:stat_only .*libc.c:stat_only/);
+  rejects('only_plug', ctx, 'E_AMBIGUOUS_SYMBOL', /libplug.so!only_plug .*rtld.c:only_plug|rtld.c:only_plug .*libplug.so!only_plug/);
+  rejects('libc.so.6!compat', ctx, 'E_AMBIGUOUS_SYMBOL', /compat@V1/);
+  rejects('getpid', { ...ctx, linkerChoice: undefined }, 'E_AMBIGUOUS_SYMBOL', /libc.so.6!getpid .*rtld.c:getpid|rtld.c:getpid .*libc.so.6!getpid/);
+  assert.equal(resolveAddress('libc.so.6!getpid', ctx).note, undefined, 'one definition there: nothing chosen');
+});
+
+test('readLinkMap follows DT_DEBUG → r_debug → link_map in the target\'s memory; a broken chain gives undefined', () => {
+  const main = module('app', 0x10000000n, 0x10010000n);
+  const elf = { segments: [{ type: 2, flags: 6, offset: 0x3000n, vaddr: 0x3000n, filesz: 48n, memsz: 48n, align: 8n }] } as unknown as ElfFile;
+  const memory = new Map<bigint, Buffer>();
+  const words = (...values: bigint[]) => Buffer.concat(values.map((v) => { const b = Buffer.alloc(8); b.writeBigUInt64LE(v); return b; }));
+  const layout = (debug: bigint, secondNext: bigint) => {
+    memory.clear();
+    memory.set(0x10003000n, words(1n, 0x10n, 21n, debug, 0n, 0n));  // DT_NEEDED, DT_DEBUG, DT_NULL
+    memory.set(0x5000n, words(1n, 0x6000n));                           // r_version, r_map
+    memory.set(0x6000n, words(0x10000000n, 0x7000n, 0x10003000n, 0x6100n, 0n));
+    memory.set(0x6100n, words(0x7f0000000000n, 0x7100n, 0x7f0000001000n, secondNext, 0x6000n));
+    memory.set(0x7000n, Buffer.from('\0'));
+    memory.set(0x7100n, Buffer.from('/lib/libc.so.6\0junk'));
+  };
+  const read = (address: bigint, length: number) => {
+    for (const [start, bytes] of memory) {
+      if (start <= address && address < start + BigInt(bytes.length)) return bytes.subarray(Number(address - start), Number(address - start) + length);
+    }
+    return Buffer.alloc(0);
+  };
+  layout(0x5000n, 0n);
+  assert.deepEqual(readLinkMap(main, elf, read), [
+    { loadBias: 0x10000000n, name: '', dynamicAddress: 0x10003000n },
+    { loadBias: 0x7f0000000000n, name: '/lib/libc.so.6', dynamicAddress: 0x7f0000001000n },
+  ]);
+  layout(0n, 0n);
+  assert.equal(readLinkMap(main, elf, read), undefined, 'DT_DEBUG still 0: ld.so has not run');
+  layout(0x5000n, 0x6000n);
+  assert.equal(readLinkMap(main, elf, read), undefined, 'a chain that loops');
+  layout(0x5000n, 0x9000n);
+  assert.equal(readLinkMap(main, elf, read), undefined, 'a chain into unmapped memory');
 });

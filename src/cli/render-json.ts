@@ -5,6 +5,7 @@ export function jsonLine(o: Outcome): string {
   const obj: Record<string, unknown> = { command: o.command, ok: o.ok };
   if (o.ok) {
     obj.result = o.result?.data ?? null;
+    if (o.result?.notes) obj.notes = o.result.notes;
     const p = o.result?.pause;
     const tenth = (us: number) => Math.round(us * 10) / 10;
     if (p) obj.pause = { micros: tenth(p.micros), threads: p.threads, ...(p.stops ? { stops: p.stops, longestMicros: tenth(p.longestMicros ?? p.micros) } : {}) };

@@ -7,7 +7,7 @@ import type { Pause } from '../target/target.js';
 const FAST_TABLE_ROWS = 200;
 
 export function renderResult(result: CommandResult, explain: boolean): string {
-  const parts = result.blocks.map(renderBlock).filter((s) => s.length > 0);
+  const parts = [...(result.notes ?? []).map((n) => `note: ${n}`), ...result.blocks.map(renderBlock).filter((s) => s.length > 0)];
   if (result.pause) parts.push(pauseText(result.pause));
   if (explain && result.explain?.length) parts.push(result.explain.map((l) => `  · ${l}`).join('\n'));
   return parts.join('\n');

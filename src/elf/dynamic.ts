@@ -161,13 +161,17 @@ export function locateDynsym(source: ByteSource, sections: ElfSection[], dynamic
   if (!found) return undefined;
   const input: SymbolTableInput = { ...found, table: 'dynsym' };
   if (dynamic && found.entries.length > 0) {
-    input.versionOf = readSymbolVersions(image, found.names, {
+    const versions = readSymbolVersions(image, found.names, {
       versymAddr: dynamic.value(DT_VERSYM),
       verdefAddr: dynamic.value(DT_VERDEF),
       verdefCount: Number(dynamic.value(DT_VERDEFNUM) ?? 0n),
       verneedAddr: dynamic.value(DT_VERNEED),
       verneedCount: Number(dynamic.value(DT_VERNEEDNUM) ?? 0n),
     }, Math.floor(found.entries.length / SYMBOL_ENTRY_SIZE));
+    if (versions) {
+      input.versionOf = versions.nameOf;
+      input.versionHidden = versions.isHidden;
+    }
   }
   return input;
 }

@@ -86,12 +86,16 @@ const BINDS: Record<number, SymbolBind> = {
   [STB_LOCAL]: 'local', [STB_GLOBAL]: 'global', [STB_WEAK]: 'weak', [STB_GNU_UNIQUE]: 'unique',
 };
 
+const VISIBILITIES: Record<number, ElfSymbol['visibility']> = { 1: 'internal', 2: 'hidden', 3: 'protected' };
+
 export interface SymbolTableInput {
   entries: Buffer;
   names: StringTable;
   table: 'symtab' | 'dynsym';
   /** Version of the symbol at a dynsym index, when the file has version tables. */
   versionOf?: (index: number) => string | undefined;
+  /** Whether that version is a non-default one (VERSYM_HIDDEN: `name@VER`, not `name@@VER`). */
+  versionHidden?: (index: number) => boolean;
 }
 
 /**
@@ -134,6 +138,8 @@ export class SymbolEntries {
   nameOffset(index: number): number { return this.words[index * 6]; }
   kind(index: number): number { return this.bytes[index * SYMBOL_ENTRY_SIZE + 4] & 0xf; }
   binding(index: number): number { return this.bytes[index * SYMBOL_ENTRY_SIZE + 4] >> 4; }
+  /** st_other's low two bits: STV_DEFAULT 0, INTERNAL 1, HIDDEN 2, PROTECTED 3. */
+  visibility(index: number): number { return this.bytes[index * SYMBOL_ENTRY_SIZE + 5] & 3; }
   shndx(index: number): number { return this.words[index * 6 + 1] >>> 16; }
   value(index: number): bigint { return this.wide[index * 3 + 1]; }
   /** st_value as a number: exact below 2^53, which covers every address a real file uses. */
@@ -163,6 +169,9 @@ export function symbolAt(input: SymbolTableInput, entries: SymbolEntries, index:
   };
   const version = input.versionOf?.(index);
   if (version !== undefined) symbol.version = version;
+  if (shndx !== 0 && input.versionHidden?.(index)) symbol.versionHidden = true;
+  const visibility = VISIBILITIES[entries.visibility(index)];
+  if (visibility !== undefined) symbol.visibility = visibility;
   return symbol;
 }
 

@@ -20,6 +20,13 @@ export interface ElfSymbol {
   table: 'symtab' | 'dynsym';
   /** Symbol version from .gnu.version/.gnu.version_d/.gnu.version_r, e.g. "GLIBC_2.2.5", when known. */
   version?: string;
+  /**
+   * Set when the version is not the file's default for the name (`memcpy@GLIBC_2.2.5`, not `memcpy@@GLIBC_2.14`):
+   * a reference without a version never binds to it.
+   */
+  versionHidden?: true;
+  /** st_other's visibility when not the default one: a hidden or internal symbol is never bound from outside its file. */
+  visibility?: 'internal' | 'hidden' | 'protected';
 }
 
 export interface ElfSegment {

@@ -1,5 +1,5 @@
 // GNU symbol versions: .gnu.version indexes resolved through the verdef and verneed records to names like GLIBC_2.2.5.
-import { VER_FLG_BASE } from './constants.js';
+import { VER_FLG_BASE, VERSYM_HIDDEN } from './constants.js';
 import type { VirtualImage } from './image.js';
 import type { StringTable } from './symtab.js';
 
@@ -54,14 +54,24 @@ function collectRequirements(image: VirtualImage, names: StringTable, tables: Ve
   }
 }
 
-/** A lookup from dynsym index to version name, or undefined when the file has no version tables. */
+export interface SymbolVersions {
+  /** The version name of the symbol at a dynsym index. */
+  nameOf(index: number): string | undefined;
+  /** Whether it is not the default version of its name (the VERSYM_HIDDEN bit). */
+  isHidden(index: number): boolean;
+}
+
+/** Lookups from dynsym index to version, or undefined when the file has no version tables. */
 export function readSymbolVersions(image: VirtualImage, names: StringTable, tables: VersionTables,
-  symbolCount: number): ((index: number) => string | undefined) | undefined {
+  symbolCount: number): SymbolVersions | undefined {
   if (tables.versymAddr === undefined || symbolCount === 0) return undefined;
   const versym = image.read(tables.versymAddr, symbolCount * 2, 'symbol version table');
   const versionNames = new Map<number, string>();
   collectDefinitions(image, names, tables, versionNames);
   collectRequirements(image, names, tables, versionNames);
   // Indexes 0 (local) and 1 (global, unversioned) carry no name.
-  return (index) => versionNames.get(versym.readUInt16LE(index * 2) & 0x7fff);
+  return {
+    nameOf: (index) => versionNames.get(versym.readUInt16LE(index * 2) & 0x7fff),
+    isHidden: (index) => (versym.readUInt16LE(index * 2) & VERSYM_HIDDEN) !== 0,
+  };
 }

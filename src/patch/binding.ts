@@ -1,4 +1,4 @@
-// Binding a patch's undefined symbols to the target: exported symbols first, then every .symtab, locals included.
+// Binding a patch's undefined symbols to the target: what the dynamic linker would bind, else every .symtab, locals included.
 import { HotpatchError } from '../errors.js';
 import type { ElfFile, ElfSymbol } from '../elf/types.js';
 import type { Session } from '../session.js';
@@ -61,23 +61,16 @@ function undefinedSymbols(elf: ElfFile): ElfSymbol[] {
   });
 }
 
-/** Where each undefined symbol of the patch goes in the target. Throws on an ambiguous name without --bind. */
-export async function bindPatch(session: Session, elf: ElfFile, chosen: Map<string, string>, skipModules: string[] = []): Promise<BindReport> {
+/**
+ * Where each undefined symbol of the patch goes in the target: what the dynamic linker would bind it to (src/symbols/
+ * scope.ts, shared with resolving a typed name), else the one definition anywhere, statics included. Throws on a
+ * name defined in several places that the linker would not choose among, without --bind.
+ */
+export async function bindPatch(session: Session, elf: ElfFile, chosen: Map<string, string>): Promise<BindReport> {
   const space = session.space();
+  const naming = session.naming(space);
   const report: BindReport = { bindings: [], missing: [], unresolvedWeak: [] };
-  const ambiguous: string[] = [];
-  // What each module's .dynsym defines: only those the dynamic linker can bind.
-  const exportCache = new Map<string, Set<string>>();
-  const exportsOf = (moduleName: string): Set<string> => {
-    let set = exportCache.get(moduleName);
-    if (!set) {
-      const mod = space.modules.find((m) => m.name === moduleName);
-      const elf = mod ? space.elfOf(mod) : undefined;
-      set = new Set((elf?.dynamicSymbols() ?? []).filter((d) => d.defined && d.bind !== 'local').map((d) => d.name));
-      exportCache.set(moduleName, set);
-    }
-    return set;
-  };
+  const ambiguous: { name: string; spellings: string[]; listed: string }[] = [];
   for (const name of chosen.keys()) {
     if (!undefinedSymbols(elf).some((s) => s.name === name)) {
       throw new HotpatchError('E_USAGE', `--bind ${name}=…: the library does not reference ${name}`, 'bind only symbols the patch uses');
@@ -88,7 +81,7 @@ export async function bindPatch(session: Session, elf: ElfFile, chosen: Map<stri
     if (sym.type === 'tls') {
       const b = bindThreadLocal(session, space, sym, pick, ambiguous);
       if (b) report.bindings.push(b);
-      else if (!ambiguous.some((a) => a.startsWith(`${sym.name}:`))) (sym.bind === 'weak' ? report.unresolvedWeak : report.missing).push(sym.name);
+      else if (!ambiguous.some((a) => a.name === sym.name)) (sym.bind === 'weak' ? report.unresolvedWeak : report.missing).push(sym.name);
       continue;
     }
     if (pick !== undefined) {
@@ -96,18 +89,19 @@ export async function bindPatch(session: Session, elf: ElfFile, chosen: Map<stri
       report.bindings.push({ name: sym.name, address: r.address, description: r.description, hidden: true, chosen: true });
       continue;
     }
-    const all = space.names.lookup(sym.name).filter((s) => !skipModules.includes(s.module));
-    const exported = all.filter((s) => s.bind !== 'local' && exportsOf(s.module).has(s.name));
-    if (exported.length > 0) {
-      const first = firstInLoadOrder(exported, space.modules.map((m) => m.name));
-      report.bindings.push({ name: sym.name, address: first.address, description: `${first.module}!${first.name}`, hidden: false, chosen: false });
+    const all = space.names.lookup(sym.name);
+    const bound = session.linkerChoice(all, space);
+    if (bound) {
+      report.bindings.push({ name: sym.name, address: bound.address, description: `${bound.module}!${bound.name}`, hidden: false, chosen: false });
       continue;
     }
     const places = distinctPlaces(all);
     if (places.length === 1) {
-      report.bindings.push({ name: sym.name, address: places[0].address, description: spellingFor(places[0], space.names), hidden: true, chosen: false });
+      report.bindings.push({ name: sym.name, address: places[0].address, description: spellingFor(places[0], naming), hidden: true, chosen: false });
     } else if (places.length > 1) {
-      ambiguous.push(`${sym.name}: ${places.map((p) => `${spellingFor(p, space.names)} (0x${p.address.toString(16)})`).join(', ')}`);
+      const spellings = places.map((p) => spellingFor(p, naming));
+      const listed = places.map((p, i) => (spellings[i].startsWith('0x') ? spellings[i] : `${spellings[i]} (0x${p.address.toString(16)})`)).join(', ');
+      ambiguous.push({ name: sym.name, spellings, listed });
     } else if (space.threadLocals(sym.name).length > 0) {
       throw tlsMismatch(sym.name, `the patch uses ${sym.name} as an ordinary ${sym.type === 'func' ? 'function' : 'variable'}, but in the target it is thread-local (${tlsSpellings(space.threadLocals(sym.name), space).join(', ')})`,
         `declare it \`extern __thread\` in the patch`);
@@ -118,8 +112,10 @@ export async function bindPatch(session: Session, elf: ElfFile, chosen: Map<stri
     }
   }
   if (ambiguous.length) {
-    const first = ambiguous[0].split(':')[0];
-    throw new HotpatchError('E_AMBIGUOUS_SYMBOL', `the patch's ${ambiguous.length === 1 ? 'reference' : 'references'} ${ambiguous.join('; ')} ${ambiguous.length === 1 ? 'has' : 'have'} several definitions`, `pick one with --bind ${first}=FILE.c:${first}`);
+    const first = ambiguous[0];
+    throw new HotpatchError('E_AMBIGUOUS_SYMBOL',
+      `the patch's ${ambiguous.length === 1 ? 'reference' : 'references'} ${ambiguous.map((a) => `${a.name}: ${a.listed}`).join('; ')} ${ambiguous.length === 1 ? 'has' : 'have'} several definitions`,
+      `pick one with --bind NAME=SPELLING, a spelling listed, e.g. --bind ${first.name}=${first.spellings[0]}`);
   }
   return report;
 }
@@ -129,7 +125,7 @@ export async function bindPatch(session: Session, elf: ElfFile, chosen: Map<stri
  * one local or unexported definition of that name (hotpatch fills the slots), else --bind picks among several.
  * Undefined when nothing defines it (or when it is ambiguous: recorded in `ambiguous`).
  */
-function bindThreadLocal(session: Session, space: AddressSpace, sym: ElfSymbol, pick: string | undefined, ambiguous: string[]): TlsBinding | undefined {
+function bindThreadLocal(session: Session, space: AddressSpace, sym: ElfSymbol, pick: string | undefined, ambiguous: { name: string; spellings: string[]; listed: string }[]): TlsBinding | undefined {
   const bound = (t: ThreadLocalSymbol, hidden: boolean, chosen: boolean): TlsBinding =>
     ({ name: sym.name, description: tlsSpelling(t, space), hidden, chosen, tls: tlsTargetOf(session.arch, t) });
   if (pick !== undefined) {
@@ -156,12 +152,13 @@ function bindThreadLocal(session: Session, space: AddressSpace, sym: ElfSymbol, 
   const places = distinctThreadLocals(all);
   if (places.length === 1) return bound(places[0], true, false);
   if (places.length > 1) {
-    ambiguous.push(`${sym.name}: ${tlsSpellings(places, space).join(', ')} (thread-local)`);
+    const spellings = tlsSpellings(places, space);
+    ambiguous.push({ name: sym.name, spellings, listed: `${spellings.join(', ')} (thread-local)` });
     return undefined;
   }
   const ordinary = space.names.lookup(sym.name);
   if (ordinary.length > 0) {
-    throw tlsMismatch(sym.name, `the patch declares ${sym.name} thread-local (__thread), but in the target it is not (${distinctPlaces(ordinary).map((p) => spellingFor(p, space.names)).join(', ')})`,
+    throw tlsMismatch(sym.name, `the patch declares ${sym.name} thread-local (__thread), but in the target it is not (${distinctPlaces(ordinary).map((p) => spellingFor(p, session.naming(space))).join(', ')})`,
       'declare it without __thread in the patch');
   }
   return undefined;
@@ -216,8 +213,4 @@ function distinctPlaces(syms: RuntimeSymbol[]): RuntimeSymbol[] {
   const byPlace = new Map<string, RuntimeSymbol>();
   for (const s of syms) if (!byPlace.has(`${s.module}@${s.address}`)) byPlace.set(`${s.module}@${s.address}`, s);
   return [...byPlace.values()];
-}
-
-function firstInLoadOrder(syms: RuntimeSymbol[], order: string[]): RuntimeSymbol {
-  return [...syms].sort((a, b) => order.indexOf(a.module) - order.indexOf(b.module))[0];
 }

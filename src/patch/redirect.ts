@@ -1,4 +1,7 @@
 // Redirect a function to new code with a jump at its entry (or its GOT slots), keep a trampoline to the original, undo it.
+import { notesOf } from '../result.js';
+import { spellingFor } from '../symbols/resolve.js';
+import { belongsTo } from '../symbols/scope.js';
 import { HotpatchError, toHotpatchError } from '../errors.js';
 import type { Session } from '../session.js';
 import type { Instruction } from '../arch/types.js';
@@ -24,6 +27,8 @@ export interface RedirectOutcome {
   pauseMicros: number;
   threads: number;
   steps: string[];
+  /** How FROM and TO were read, when a name had several definitions (ResolvedAddress.note). */
+  notes?: string[];
 }
 
 const hexBytes = (b: Uint8Array) => Buffer.from(b).toString('hex');
@@ -43,7 +48,8 @@ async function redirectOnce(session: Session, fromText: string, toText: string, 
   const record = loadRecord(session);
   const from = await session.resolve(fromText);
   const to = await session.resolve(toText);
-  if (opts.got) return redirectGot(session, from.symbol, fromText, to.address, to.description, opts);
+  const notes = notesOf(from, to);
+  if (opts.got) return { ...(await redirectGot(session, from.symbol, fromText, to.address, to.description, opts)), notes };
   const sym = from.symbol;
   const steps: string[] = [];
   const isEntry = sym && sym.address === from.address && (sym.type === 'func' || sym.type === 'ifunc');
@@ -61,7 +67,7 @@ async function redirectOnce(session: Session, fromText: string, toText: string, 
     entrySym = implSym.symbol && implSym.offset === 0n ? implSym.symbol : undefined;
   }
   if (fromAddress === to.address) throw new HotpatchError('E_USAGE', 'FROM and TO are the same address');
-  const fromName = sym && isEntry ? spellingOf(session, sym) : from.description;
+  const fromName = sym && isEntry ? spellingFor(sym, session.naming()) : from.description;
   if (chosenImpl !== undefined) steps.push(`${fromName} is an indirect function (ifunc): its resolver chose 0x${chosenImpl.toString(16)} (${session.describe(chosenImpl)}), which is the code its callers reach, so the jump goes there.`);
   const existing = record.patches.find((p) => p.kind === 'jump' && BigInt(p.from) === fromAddress);
   const arch = session.arch;
@@ -162,7 +168,7 @@ async function redirectOnce(session: Session, fromText: string, toText: string, 
   if (made) steps.push(`Mapped ${made} page(s) of ours (read+exec, never writable) with a remote mmap on borrowed thread ${tid} alone: ${syscallWords(session)}`);
   if (code.length) steps.push(`Wrote ${code.map((c) => c.what).join(', ')} while the process ran (pwrite to /proc/${target.pid}/mem, which writes read-only pages too): nothing can reach them before the jump exists.`);
   steps.push(`Stopped all ${pause.threads} thread(s) (PTRACE_INTERRUPT each, then waitpid until every one reported its stop), read every pc (PTRACE_GETREGS) to check none lies inside the ${jump.length} bytes, wrote the patch record and last the jump, and let them all go (PTRACE_CONT).`);
-  return { patch: entry, replaced: !!existing, pauseMicros: pause.micros, threads: pause.threads, steps };
+  return { patch: entry, replaced: !!existing, pauseMicros: pause.micros, threads: pause.threads, steps, notes };
 }
 
 interface EntryPlan {
@@ -218,15 +224,9 @@ function nextSymbolAfter(session: Session, address: bigint): bigint | undefined 
   return best;
 }
 
-function spellingOf(session: Session, sym: RuntimeSymbol): string {
-  const others = session.space().names.lookup(sym.name).filter((s) => s.address !== sym.address);
-  if (!others.length) return sym.name;
-  return sym.file ? `${sym.file}:${sym.name}` : `${sym.module}!${sym.name}`;
-}
-
 function libraryOf(session: Session, sym: RuntimeSymbol | undefined): string | undefined {
   if (!sym) return undefined;
-  const mod = session.space().modules.find((m) => m.name === sym.module);
+  const mod = session.space().modules.find((m) => belongsTo(sym, m));
   return loadRecord(session).libraries.find((l) => l.path === mod?.path)?.path;
 }
 

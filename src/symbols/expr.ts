@@ -1,4 +1,4 @@
-// The address-expression parser: `0x401136`, `main+0x10`, `counter.c:tick`, `libfoo.so!foo.c:tick-8`, `$rsp+8`.
+// The address-expression parser: `0x401136`, `main+0x10`, `counter.c:tick`, `libfoo.so!foo.c:tick-8`, `#3!fix`, `$rsp+8`.
 import { HotpatchError } from '../errors.js';
 
 export type AddressBase =
@@ -12,7 +12,7 @@ export interface AddressExpr {
   offset: bigint;
 }
 
-export const ADDRESS_SYNTAX_HINT = 'use 0x…, name, file.c:name, module!name, $reg, optionally +offset';
+export const ADDRESS_SYNTAX_HINT = 'use 0x…, name, file.c:name, module!name (module: name, /path or #ID from libs), $reg, optionally +offset';
 
 const MAX_U64 = (1n << 64n) - 1n;
 const HEX = /^0x[0-9a-f]+$/i;
@@ -22,6 +22,16 @@ const REGISTER = /^[a-z_][a-z0-9_]*$/i;
 const NAME = /^[a-z_.][a-z0-9_.@]*(?:::[a-z_~.][a-z0-9_.@]*)*$/i;
 // File names as STT_FILE records them: no ':' or '!', which the grammar uses as separators.
 const FILE = /^[a-z0-9_.+\-/]+$/i;
+
+/** Whether a module (a name, a path, `#3`) can be written before '!' and read back as it is. */
+export function isSpellableModule(module: string): boolean {
+  return module !== '' && !/[!:\s]/.test(module);
+}
+
+/** Whether a source file as the symbol table recorded it can be written before ':' and read back as it is. */
+export function isSpellableFile(file: string): boolean {
+  return FILE.test(file);
+}
 
 /**
  * Parses one address expression. Numbers are hex with `0x` or decimal (a leading 0 does not mean octal). Only

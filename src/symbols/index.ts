@@ -10,8 +10,13 @@ const SIZED_TYPES: ReadonlySet<SymbolType> = new Set(['func', 'object', 'ifunc',
 export interface LookupFilter {
   /** Exact module name (basename). */
   module?: string;
-  /** Source file of a local symbol, compared by basename. */
+  /**
+   * Source file of a local symbol, compared by basename; a file typed with a directory (`src/util.c`) keeps only the
+   * symbols whose recorded file ends with it, when any does (two `util.c` in one module).
+   */
   file?: string;
+  /** Only symbols in this address range: one module of several that share a basename. */
+  within?: { start: bigint; end: bigint };
 }
 
 export interface MatchFilter {
@@ -99,9 +104,15 @@ export class SymbolIndex {
       hits = (this.byName.get(name.slice(0, at)) ?? []).filter((s) => this.versionOf.get(s) === version);
     }
     const fileBase = filter.file === undefined ? undefined : basename(filter.file);
-    return hits.filter((s) =>
+    const { within } = filter;
+    const kept = hits.filter((s) =>
       (filter.module === undefined || s.module === filter.module) &&
+      (within === undefined || (within.start <= s.address && s.address < within.end)) &&
       (fileBase === undefined || (s.file !== undefined && basename(s.file) === fileBase)));
+    if (filter.file === undefined || !filter.file.includes('/')) return kept;
+    const typed = filter.file;
+    const byPath = kept.filter((s) => s.file === typed || s.file!.endsWith('/' + typed));
+    return byPath.length > 0 ? byPath : kept;
   }
 
   /** The symbol version recorded for a symbol (GLIBC_2.14 …), if any. */

@@ -38,6 +38,7 @@ export function outcomeLines(outcome: Outcome, explain: boolean, width: number):
   const out: StyledLine[] = [];
   let budget = MAX_RESULT_LINES;
   let omitted = 0;
+  for (const note of result.notes ?? []) out.push(plainLine(`note: ${note}`, 'dim'));
   for (const block of result.blocks) {
     const { lines, more } = blockLines(block, width, budget);
     out.push(...lines);

@@ -86,6 +86,8 @@ export interface JsonOutcome {
   result?: any;
   error?: { code: string; message: string; hint?: string };
   pause?: { micros: number; threads: number };
+  /** What the command took a name to mean, when it had to choose. */
+  notes?: string[];
 }
 
 /** Run commands against a process in one batch, parsed. */
