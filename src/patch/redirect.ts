@@ -48,8 +48,8 @@ async function redirectOnce(session: Session, fromText: string, toText: string, 
   const record = loadRecord(session);
   const from = await session.resolve(fromText);
   const to = await session.resolve(toText);
-  const notes = notesOf(from, to);
-  if (opts.got) return { ...(await redirectGot(session, from.symbol, fromText, to.address, to.description, opts)), notes };
+  const notes = notesOf(from, to) ?? [];
+  if (opts.got) return { ...(await redirectGot(session, from.symbol, fromText, to.address, to.description, opts)), notes: notes.length ? notes : undefined };
   const sym = from.symbol;
   const steps: string[] = [];
   const isEntry = sym && sym.address === from.address && (sym.type === 'func' || sym.type === 'ifunc');
@@ -68,7 +68,10 @@ async function redirectOnce(session: Session, fromText: string, toText: string, 
   }
   if (fromAddress === to.address) throw new HotpatchError('E_USAGE', 'FROM and TO are the same address');
   const fromName = sym && isEntry ? spellingFor(sym, session.naming()) : from.description;
-  if (chosenImpl !== undefined) steps.push(`${fromName} is an indirect function (ifunc): its resolver chose 0x${chosenImpl.toString(16)} (${session.describe(chosenImpl)}), which is the code its callers reach, so the jump goes there.`);
+  if (chosenImpl !== undefined) {
+    steps.push(`${fromName} is an indirect function (ifunc): its resolver chose 0x${chosenImpl.toString(16)} (${session.describe(chosenImpl)}), which is the code its callers reach, so the jump goes there.`);
+    notes.push(`${fromName} is an indirect function: the jump goes at the implementation its resolver picks, 0x${chosenImpl.toString(16)} (${session.describe(chosenImpl)})`);
+  }
   const existing = record.patches.find((p) => p.kind === 'jump' && BigInt(p.from) === fromAddress);
   const arch = session.arch;
   const target = session.requireTarget();
@@ -168,7 +171,7 @@ async function redirectOnce(session: Session, fromText: string, toText: string, 
   if (made) steps.push(`Mapped ${made} page(s) of ours (read+exec, never writable) with a remote mmap on borrowed thread ${tid} alone: ${syscallWords(session)}`);
   if (code.length) steps.push(`Wrote ${code.map((c) => c.what).join(', ')} while the process ran (pwrite to /proc/${target.pid}/mem, which writes read-only pages too): nothing can reach them before the jump exists.`);
   steps.push(`Stopped all ${pause.threads} thread(s) (PTRACE_INTERRUPT each, then waitpid until every one reported its stop), read every pc (PTRACE_GETREGS) to check none lies inside the ${jump.length} bytes, wrote the patch record and last the jump, and let them all go (PTRACE_CONT).`);
-  return { patch: entry, replaced: !!existing, pauseMicros: pause.micros, threads: pause.threads, steps, notes };
+  return { patch: entry, replaced: !!existing, pauseMicros: pause.micros, threads: pause.threads, steps, notes: notes.length ? notes : undefined };
 }
 
 interface EntryPlan {
