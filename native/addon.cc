@@ -72,6 +72,7 @@ hp::Plan toPlan(const Napi::Object& o) {
   p.keepStopped = boolField(o, "keepStopped", false);
   p.captureThreads = boolField(o, "captureThreads", false);
   p.guardAttempts = intField(o, "guardAttempts", 50);
+  p.guardStackBytes = static_cast<uint64_t>(intField(o, "guardStackBytes", 0));
   Napi::Value guard = o.Get("guard");
   if (guard.IsArray()) {
     auto arr = guard.As<Napi::Array>();

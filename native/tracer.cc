@@ -694,11 +694,20 @@ PlanResult Tracer::runPlan(Plan& plan) {
       stopAllThreads(t0 + kStopTimeoutNs);
       bool clear = true;
       if (!plan.guardRanges.empty()) {
+        auto guarded = [&](uint64_t a) {
+          for (auto& g : plan.guardRanges)
+            if (a >= g.first && a < g.second) return true;
+          return false;
+        };
+        std::vector<uint64_t> words(plan.guardStackBytes / 8);
         for (auto& kv : threads_) {
           arch::Regs r;
           if (ptrace(PTRACE_GETREGS, kv.first, nullptr, &r) != 0) continue;
-          for (auto& g : plan.guardRanges)
-            if (arch::pc(r) >= g.first && arch::pc(r) < g.second) clear = false;
+          if (guarded(arch::pc(r))) clear = false;
+          if (!clear || words.empty()) continue;
+          int64_t n = readMemory(pid_, arch::sp(r), words.data(), words.size() * 8);
+          for (int64_t i = 0; clear && i < n / 8; i++)
+            if (guarded(words[static_cast<size_t>(i)])) clear = false;
         }
       }
       if (clear) break;

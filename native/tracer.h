@@ -83,6 +83,9 @@ struct Plan {
   bool stopAll = true;       // stop every thread (code writes); else only the threads the ops name
   bool keepStopped = false;  // leave everything stopped afterwards (the `stop` command)
   std::vector<std::pair<uint64_t, uint64_t>> guardRanges;  // no thread's pc may lie in [lo, hi)
+  // ... nor may a word of the top guardStackBytes of its stack (a return address of a frame still inside the code
+  // about to go away: a thread preempted in a callee of it)
+  uint64_t guardStackBytes = 0;
   int guardAttempts = 50;
   bool captureThreads = false;  // return every thread's registers
   std::vector<Op> ops;

@@ -73,6 +73,7 @@ const targets = [
     "patch_callbench",
     "demo_fix",
     "patch_clock",
+    "patch_sleepy",
     "patch_tls",
   ].map((base) => ({ name: `patches/${base}.so`, sources: [`${base}.c`], flags: patchLib })),
   // The same patch in the initial-exec TLS model: one R_X86_64_TPOFF64 per variable instead of a DTPMOD64/DTPOFF64 pair.

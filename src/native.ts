@@ -29,6 +29,8 @@ export interface NativePlan {
   keepStopped?: boolean;
   captureThreads?: boolean;
   guard?: [bigint, bigint][];
+  /** How much of each thread's stack, from its stack pointer, may hold no word inside `guard` (return addresses). */
+  guardStackBytes?: number;
   guardAttempts?: number;
   ops: NativeOp[];
 }

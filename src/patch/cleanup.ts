@@ -11,7 +11,7 @@ import { chooseThread, syscallOp, syscallFailed, syscallError } from './remote.j
 import { loadRecord, recordPage, forgetRecordPage, saveRecord, big, RECORD_SIZE } from './record.js';
 import { stubPage, forgetStubPage, isStubPage, STUB_PAGE_SIZE } from './returnstub.js';
 import { AREA_MAGIC } from './area.js';
-import { removeInterruptedLoad } from './loader.js';
+import { removeInterruptedLoad, STACK_GUARD_BYTES } from './loader.js';
 
 export interface OwnPage {
   what: 'code area' | 'return stub' | 'record';
@@ -97,7 +97,10 @@ export async function cleanupProcess(session: Session): Promise<CleanupOutcome> 
   const tid = chooseThread(session);
   // Through libc's `syscall`: the stub page's own would unmap the code it stands in.
   const ops: NativeOp[] = pages.map((p) => syscallOp(session, tid, session.arch.syscalls.munmap, [p.start, p.size], undefined, { viaLibc: true }));
-  const res = await target.run({ stopAll: true, guard: pages.map((p) => [p.start, p.start + p.size] as [bigint, bigint]), ops });
+  // No thread inside them: not its pc, nor a return address near the top of its stack (a trampoline may hold a
+  // relocated call).
+  const guard = pages.filter((p) => p.what !== 'record').map((p) => [p.start, p.start + p.size] as [bigint, bigint]);
+  const res = await target.run({ stopAll: true, guard, guardStackBytes: STACK_GUARD_BYTES, ops });
   session.invalidateSpace();
   const failed = res.results.findIndex((r) => syscallFailed(r.value) !== undefined);
   if (failed >= 0) throw syscallError(`munmap of the ${pages[failed]!.what} at 0x${pages[failed]!.start.toString(16)}`, syscallFailed(res.results[failed]!.value)!, target.pid);

@@ -357,9 +357,13 @@ export async function unloadLibrary(session: Session, which: string): Promise<{ 
   if (lib.pending) {
     await removeInterruptedLoad(session, lib);
   } else if (lib.method === 'dlopen') {
+    // Nothing leads into the library any more (its patches are reverted): once no thread is inside it, none can
+    // come back in, so dlclose may run while the others run on (they may hold the loader's lock).
+    await whenNoThreadInside(session, lib, []);
     await dlcloseHandle(session, BigInt(lib.handle!));
   } else {
-    const res = await target.run({ stopAll: false, ops: [syscallOp(session, chooseThread(session), session.arch.syscalls.munmap, [BigInt(lib.base), BigInt(lib.size!)])] });
+    // The check and the munmap in one stop of every thread.
+    const res = await whenNoThreadInside(session, lib, [syscallOp(session, chooseThread(session), session.arch.syscalls.munmap, [BigInt(lib.base), BigInt(lib.size!)])]);
     const err = syscallFailed(res.results[0]!.value);
     if (err !== undefined) throw syscallError('munmap', err);
   }
@@ -367,6 +371,28 @@ export async function unloadLibrary(session: Session, which: string): Promise<{ 
   session.invalidateSpace();
   await saveRecord(session);
   return { library: lib, pauseMicros: target.lastPause?.micros ?? 0, interrupted: lib.pending === true };
+}
+
+/** How much of each thread's stack is searched for a return address into code about to go away. */
+export const STACK_GUARD_BYTES = 16384;
+
+/**
+ * Stop every thread and check that none is inside the library's code: its pc there, or a return address into it near
+ * the top of its stack (a thread preempted in the middle of a patch function, or in something it called); retried
+ * while that holds, E_BUSY after a while. `ops` run in the same stop once it is clear.
+ */
+async function whenNoThreadInside(session: Session, lib: LoadedLibrary, ops: NativeOp[]) {
+  const target = session.requireTarget();
+  const code = lib.method === 'map'
+    ? (lib.segments ?? [{ start: lib.base, size: lib.size ?? '0x0', prot: 'r-x' }]).filter((s) => s.prot.includes('x')).map((s) => [BigInt(s.start), BigInt(s.start) + BigInt(s.size)] as [bigint, bigint])
+    : readMaps(target.pid).filter((m) => m.path === lib.path && m.perms.includes('x')).map((m) => [m.start, m.end] as [bigint, bigint]);
+  try {
+    return await target.run({ stopAll: true, guard: code, guardStackBytes: STACK_GUARD_BYTES, ops });
+  } catch (err) {
+    const e = toHotpatchError(err);
+    if (e.code !== 'E_BUSY') throw e;
+    throw new HotpatchError('E_BUSY', `a thread is still running code of ${lib.name} (its pc or a return address lies there), so it stays loaded`, 'try again in a moment; if it stays busy, something still calls into it (see bt, patches)');
+  }
 }
 
 /**
