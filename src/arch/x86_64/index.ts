@@ -5,6 +5,7 @@ import { encodeJmpAbs14, encodeJmpRel32, JMP_REL32_REACH, JMP_REL32_SIZE } from 
 import { disassemble } from './disasm.js';
 import { relocate } from './relocate.js';
 import { RETURN_STUB, STUB_DONE_OFFSET, STUB_SIGNAL } from './stub.js';
+import { X86_64_DWARF_REGISTERS } from './dwarf.js';
 
 export const x86_64: Arch = {
   name: 'x86_64',
@@ -25,6 +26,7 @@ export const x86_64: Arch = {
   relocTypes: { relative: 8, abs64: 1, globDat: 6, jumpSlot: 7 },
   disassemble,
   relocate,
+  dwarfRegisters: X86_64_DWARF_REGISTERS,
 };
 
 export { decodeRegs, encodeRegs, readRegisterByName, formatEflags, REG_OFFSET, REGISTER_NAMES, USER_REGS_SIZE } from './regs.js';
@@ -35,3 +37,4 @@ export {
 export { disassemble, paddingAfter } from './disasm.js';
 export { relocate, branchesInto, type Relocated } from './relocate.js';
 export { RETURN_STUB, STUB_DONE_OFFSET, STUB_SIGNAL } from './stub.js';
+export { X86_64_DWARF_REGISTERS } from './dwarf.js';
