@@ -158,9 +158,8 @@ export class FunctionIndex {
     const low = this.info.address(die, C.DW_AT_low_pc);
     if (i >= 0 && low !== undefined && typeof die.values[i] === 'number') return low + BigInt(die.values[i] as number);
     if (low !== undefined) return low;
-    let first: bigint | undefined;
-    for (const r of ranges) if (first === undefined || r.start < first) first = r.start;
-    return first;
+    // As gdb: the start of the first range listed (gcc lists the hot part first, the .cold part after).
+    return ranges[0]?.start;
   }
 
   private callSite(die: Die, files: (string | undefined)[] | undefined): SourcePosition | undefined {
@@ -232,7 +231,7 @@ export class FunctionIndex {
     if (typeof target === 'bigint') {
       const frames = this.framesAt(target, () => undefined);
       const outer = frames[frames.length - 1];
-      if (!outer) return [];
+      if (!outer || outer.dieOffset === undefined) return [];
       const identity = this.abstractRoot(outer.dieOffset);
       matches = (origin) => this.abstractRoot(origin) === identity;
     } else {

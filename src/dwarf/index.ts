@@ -6,7 +6,7 @@
 // through build-id or .gnu_debuglink as gdb does); .eh_frame from the file, .debug_frame from either. Nothing
 // is parsed at open: each question reads the sections and units it needs, and what it parsed is kept. A file
 // without DWARF answers undefined or [], never an error; damaged DWARF throws E_DWARF_BAD.
-import type { ElfFile, ElfSection } from '../elf/types.js';
+import type { ElfFile, ElfSection, ElfSymbol } from '../elf/types.js';
 import { findDebugFile, type DebugFileSearch } from '../elf/debugfile.js';
 import { openElf } from '../elf/reader.js';
 import type { DwarfRegisterTable } from '../arch/types.js';
@@ -37,7 +37,11 @@ export interface Dwarf {
    * matches a full path, a path suffix at a '/' boundary, or a base name.
    */
   addressesFor(file: string, line: number): bigint[];
-  /** Innermost first: the inlined copies that hold `pc`, then the out-of-line function; [] without debug info. */
+  /**
+   * Innermost first: the inlined copies that hold `pc`, then the out-of-line function; [] without debug info.
+   * Where the line table covers pc but no DIE does (gcc leaves some clones without one), the one frame is named
+   * from the ELF symbol table, as addr2line does.
+   */
   functionAt(pc: bigint): FunctionFrame[];
   /** Every place the function was inlined: by name, or by an address inside its out-of-line code. */
   inlinedCopies(target: string | bigint): InlinedCopy[];
@@ -183,13 +187,44 @@ export function openDwarf(elf: ElfFile, options: OpenDwarfOptions = {}): Dwarf {
 
   const registerName = (n: number): string => registerTable?.names[n] ?? `r${n}`;
 
+  // Functions of the symbol table by address, made only when a pc has lines but no DIE.
+  let functionSymbols: ElfSymbol[] | undefined;
+  const symbolAt = (pc: bigint): ElfSymbol | undefined => {
+    functionSymbols ??= (debugElf?.hasSymtab ? debugElf : elf).symbols()
+      .filter((s) => s.type === 'func' && s.defined && s.size > 0)
+      .sort((a, b) => (a.value < b.value ? -1 : a.value > b.value ? 1 : 0));
+    let lo = 0;
+    let hi = functionSymbols.length - 1;
+    let found: ElfSymbol | undefined;
+    while (lo <= hi) {
+      const mid = (lo + hi) >> 1;
+      if (functionSymbols[mid].value <= pc) {
+        found = functionSymbols[mid];
+        lo = mid + 1;
+      } else {
+        hi = mid - 1;
+      }
+    }
+    return found && pc < found.value + BigInt(found.size) ? found : undefined;
+  };
+
   return {
     debugPath: infoSet.has('.debug_info') ? infoSet.path : undefined,
     hasDebugInfo: infoSet.has('.debug_info'),
     hasCallFrameInfo: frameSections.length > 0,
     lineFor,
     addressesFor,
-    functionAt: (pc) => functions()?.framesAt(pc, (p) => positionOf(lineFor(p))) ?? [],
+    functionAt(pc) {
+      const frames = functions()?.framesAt(pc, (p) => positionOf(lineFor(p))) ?? [];
+      if (frames.length > 0) return frames;
+      const line = lineFor(pc);
+      const symbol = line && symbolAt(pc);
+      if (!symbol) return [];
+      return [{
+        name: symbol.name, inlined: false, location: positionOf(line), entryPc: symbol.value,
+        ranges: [{ start: symbol.value, end: symbol.value + BigInt(symbol.size) }],
+      }];
+    },
     inlinedCopies: (target) => functions()?.inlinedCopies(target) ?? [],
     frameRuleFor,
     frameRowsAround(pc) {

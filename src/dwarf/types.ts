@@ -36,10 +36,10 @@ export interface FunctionFrame {
   callSite?: SourcePosition;
   /** The code of this frame (for an inlined copy, of that copy only). */
   ranges: AddressRange[];
-  /** DW_AT_entry_pc, else the low_pc or first range: where the frame's code begins. */
+  /** DW_AT_entry_pc, else the low_pc, else the start of the first range listed: where the frame's code begins. */
   entryPc?: bigint;
-  /** The DIE in .debug_info, for follow-up questions. */
-  dieOffset: number;
+  /** The DIE in .debug_info, for follow-up questions; absent for a frame named from the symbol table. */
+  dieOffset?: number;
 }
 
 /** One place a function was inlined. */

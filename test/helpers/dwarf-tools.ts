@@ -1,9 +1,12 @@
 // Test helpers: what readelf (and llvm-dwarfdump, for range lists) says about a file's DWARF: line rows, DIEs, file tables, CFI rows.
-import { execFileSync } from "node:child_process";
+import { execFileSync, spawnSync } from "node:child_process";
 import { basename } from "node:path";
 
+/** readelf's output; its exit status is ignored (on libc it complains about the program interpreter, and exits 1). */
 function readelf(args: string[], path: string): string {
-  return execFileSync("readelf", ["-W", ...args, path], { encoding: "utf8", maxBuffer: 1 << 30, stdio: ["ignore", "pipe", "ignore"] });
+  const result = spawnSync("readelf", ["-W", ...args, path], { encoding: "utf8", maxBuffer: 1 << 30, stdio: ["ignore", "pipe", "ignore"] });
+  if (result.error) throw result.error;
+  return result.stdout;
 }
 
 export interface ReadelfLineRow {
