@@ -295,9 +295,12 @@ export class DebugInfo {
     return refValue(die, name);
   }
 
-  /** The DIE's code addresses: [low_pc, high_pc) or its range list; empty ranges are left out. */
+  /**
+   * The DIE's code addresses: its range list, or [low_pc, high_pc); empty ranges are left out. (A unit's root may
+   * have both: there low_pc is only the base of the list.)
+   */
   ranges(die: Die): AddressRange[] {
-    const low = this.address(die, C.DW_AT_low_pc);
+    const low = die.names.includes(C.DW_AT_ranges) ? undefined : this.address(die, C.DW_AT_low_pc);
     if (low !== undefined) {
       const i = die.names.indexOf(C.DW_AT_high_pc);
       if (i < 0) return [];
