@@ -68,10 +68,10 @@ export interface OpenDwarfOptions extends DebugFileSearch {
 function debugElfFor(elf: ElfFile, options: OpenDwarfOptions): ElfFile | undefined {
   if (options.debugFile !== undefined) return options.debugFile ?? undefined;
   if (elf.sections.some((s) => s.name === '.debug_info' || s.name === '.zdebug_info')) return undefined;
-  const path = elf.debugFile ?? findDebugFile(elf, options);
-  if (!path) return undefined;
+  // A debug file that cannot be found or read leaves the file's own sections: no error for what is optional.
   try {
-    return openElf(path);
+    const path = elf.debugFile ?? findDebugFile(elf, options);
+    return path ? openElf(path) : undefined;
   } catch {
     return undefined;
   }
@@ -166,14 +166,20 @@ export function openDwarf(elf: ElfFile, options: OpenDwarfOptions = {}): Dwarf {
   };
 
   // Call frame information: .eh_frame first (what the run time itself unwinds with), then .debug_frame.
-  const frameSections: FrameSection[] = [];
-  const ehFrame = own.get('.eh_frame');
-  if (ehFrame) frameSections.push(new FrameSection(ehFrame, '.eh_frame', addressSize, bases, own.get('.eh_frame_hdr')));
-  const debugFrame = debug?.get('.debug_frame') ?? own.get('.debug_frame');
-  if (debugFrame) frameSections.push(new FrameSection(debugFrame, '.debug_frame', addressSize, bases));
+  let frameSectionList: FrameSection[] | undefined;
+  const frameSections = (): FrameSection[] => {
+    if (frameSectionList) return frameSectionList;
+    const list: FrameSection[] = [];
+    const ehFrame = own.get('.eh_frame');
+    if (ehFrame) list.push(new FrameSection(ehFrame, '.eh_frame', addressSize, bases, own.get('.eh_frame_hdr')));
+    const debugFrame = debug?.get('.debug_frame') ?? own.get('.debug_frame');
+    if (debugFrame) list.push(new FrameSection(debugFrame, '.debug_frame', addressSize, bases));
+    frameSectionList = list;
+    return list;
+  };
 
   const fdeFor = (pc: bigint): { section: FrameSection; fde: Fde } | undefined => {
-    for (const section of frameSections) {
+    for (const section of frameSections()) {
       const fde = section.fdeFor(pc);
       if (fde) return { section, fde };
     }
@@ -211,7 +217,7 @@ export function openDwarf(elf: ElfFile, options: OpenDwarfOptions = {}): Dwarf {
   return {
     debugPath: infoSet.has('.debug_info') ? infoSet.path : undefined,
     hasDebugInfo: infoSet.has('.debug_info'),
-    hasCallFrameInfo: frameSections.length > 0,
+    hasCallFrameInfo: own.has('.eh_frame') || own.has('.debug_frame') || (debug?.has('.debug_frame') ?? false),
     lineFor,
     addressesFor,
     functionAt(pc) {
