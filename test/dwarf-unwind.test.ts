@@ -152,12 +152,19 @@ test('unwindStep walks the sleeping chain from a core as gdb does: same frames, 
   dir = mkdtempSync(join(tmpdir(), 'hotpatch-dwarf-core-'));
   const fixture = await startFixture('dwarf_inline', ['sleep']);
   const corePath = join(dir, 'core');
-  let gdbText: string;
+  let gdbText = '';
   try {
     // Give main the moment it needs to get from the printf into nanosleep.
     await new Promise((resolve) => setTimeout(resolve, 200));
     gdbText = execFileSync('gdb', ['-batch', '-nx', '-p', String(fixture.pid), '-ex', `generate-core-file ${corePath}`, '-ex', 'bt'],
       { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 30_000 });
+  } catch (err) {
+    // The subject is our unwinder, not the machine's ptrace policy.
+    if (!existsSync(corePath)) {
+      t.skip(`gdb could not attach and write a core: ${(err as { stderr?: string }).stderr?.trim().split('\n').pop() ?? err}`);
+      return;
+    }
+    throw err;
   } finally {
     await fixture.stop();
   }

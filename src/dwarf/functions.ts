@@ -4,7 +4,8 @@
 // scopes the first time a pc in that unit is asked about; abstract instances (DW_AT_inline, no code) are
 // skipped whole. Names come through DW_AT_abstract_origin and DW_AT_specification chains, each DIE read once
 // and remembered; a chain that loops or runs deeper than MAX_CHAIN is damage (E_DWARF_BAD), never a hang.
-// inlinedCopies walks every unit once per question: it keeps nothing, so a large file costs time, not memory.
+// inlinedCopies walks every unit once per question and keeps only the names it resolved, so a large file costs
+// time (a few hundred ms for libpython's 9 MB), not memory.
 import { Cursor, dwarfBad, type SectionData } from './cursor.js';
 import * as C from './constants.js';
 import { rangesContain, type AddressRange } from './ranges.js';
