@@ -98,6 +98,17 @@ const targets = [
     flags: patchLib,
     libs: [`-L${buildDir}`, "-Wl,--no-as-needed", "-lfoo"],
   },
+  // The DWARF reader's fixtures (test/dwarf.test.ts): DWARF 5; DWARF 4 with zlib-compressed sections; no unwind
+  // tables, so gcc writes the CFI to .debug_frame. Stack-clash probes give big_frame a CFA based on r11.
+  ...[
+    ["dwarf_inline", []],
+    ["dwarf_inline_v4", ["-gdwarf-4", "-gz=zlib"]],
+    ["dwarf_inline_debugframe", ["-fno-asynchronous-unwind-tables", "-fno-unwind-tables"]],
+  ].map(([name, extra]) => ({
+    name,
+    sources: ["dwarf_inline.c", "dwarf_inline_b.c"],
+    flags: ["-O2", "-fstack-clash-protection", ...extra],
+  })),
   { name: "patches/not_elf.so", sources: [], build: buildNotElf },
   { name: "patches/elf32.so", sources: [], deps: ["patches/patch_tick.so"], build: buildElf32 },
   // Patches for programs installed on the machine (test/real-programs.test.ts): one per function they replace.

@@ -20,6 +20,21 @@ export interface RegisterSet {
   values: Record<string, bigint>;
 }
 
+/** How DWARF numbers this machine's registers: what call frame information and DWARF expressions refer to. */
+export interface DwarfRegisterTable {
+  /** Register names (as in RegisterSet.values) by DWARF number; numbers past the end are not tracked. */
+  names: readonly string[];
+  /** The CFI column that holds the return address: the caller's pc. */
+  returnAddressColumn: number;
+  /** The stack pointer's number; the caller's stack pointer is the CFA unless a rule says otherwise. */
+  stackPointer: number;
+  /** The name of the pc in RegisterSet.values ("rip"). */
+  pcName: string;
+  /** Registers a callee must preserve: with no CFI rule, the caller's value is the callee's. */
+  calleeSaved: readonly number[];
+  addressSize: number;
+}
+
 export interface Arch {
   name: 'x86_64' | 'aarch64';
   /** Size in bytes of the native register block the kernel returns (PTRACE_GETREGS / GETREGSET NT_PRSTATUS). */
@@ -61,4 +76,6 @@ export interface Arch {
    * `from + bytes consumed`. Throws HotpatchError E_RELOCATE when something cannot be moved.
    */
   relocate(code: Uint8Array, from: bigint, minBytes: number, to: bigint): Promise<{ bytes: Uint8Array; consumed: number; instructions: number }>;
+  /** DWARF register numbering, for unwinding with call frame information. */
+  dwarfRegisters: DwarfRegisterTable;
 }

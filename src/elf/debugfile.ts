@@ -146,5 +146,6 @@ export function mergeDebugSymbols(stripped: ElfFile, debug: ElfFile): ElfFile {
     dynamic: () => stripped.dynamic(),
     relocations: () => stripped.relocations(),
     readVirtual: (vaddr, size) => stripped.readVirtual(vaddr, size),
+    readSection: (section) => stripped.readSection(section),
   };
 }

@@ -94,6 +94,7 @@ function buildElfFile(source: ByteSource, layout: ElfLayout): ElfFile {
     dynamic,
     relocations,
     readVirtual: (vaddr, size) => readVirtualCopy(source, image, vaddr, size),
+    readSection: (section) => source.batch(() => sectionBytes(source, section)),
   };
   const buildId = readBuildId(source, segments, sections);
   if (buildId !== undefined) elf.buildId = buildId;

@@ -111,4 +111,9 @@ export interface ElfFile {
   relocations(): ElfRelocation[];
   /** Bytes at a file virtual address range, from the file (for disassembling what is not mapped, padding checks). */
   readVirtual(vaddr: bigint, size: number): Buffer | undefined;
+  /**
+   * A section's bytes as the file stores them (SHF_COMPRESSED ones still compressed; SHT_NOBITS: none), for readers
+   * of sections this module does not parse (DWARF). May share memory with the image: do not write to it.
+   */
+  readSection(section: ElfSection): Buffer;
 }

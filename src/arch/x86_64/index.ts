@@ -6,6 +6,7 @@ import { disassemble } from './disasm.js';
 import { relocate } from './relocate.js';
 import { RETURN_STUB, STUB_DONE_OFFSET, STUB_SIGNAL } from './stub.js';
 import { executableThreadPointerOffset } from './tls.js';
+import { X86_64_DWARF_REGISTERS } from './dwarf.js';
 
 export const x86_64: Arch = {
   name: 'x86_64',
@@ -28,6 +29,7 @@ export const x86_64: Arch = {
   threadPointerName: 'fs_base',
   disassemble,
   relocate,
+  dwarfRegisters: X86_64_DWARF_REGISTERS,
 };
 
 export { decodeRegs, encodeRegs, readRegisterByName, formatEflags, REG_OFFSET, REGISTER_NAMES, USER_REGS_SIZE } from './regs.js';
@@ -39,3 +41,4 @@ export { disassemble, paddingAfter } from './disasm.js';
 export { relocate, branchesInto, type Relocated } from './relocate.js';
 export { RETURN_STUB, STUB_DONE_OFFSET, STUB_SIGNAL } from './stub.js';
 export { executableTlsBlockOffset, executableThreadPointerOffset, type TlsSegment } from './tls.js';
+export { X86_64_DWARF_REGISTERS } from './dwarf.js';
