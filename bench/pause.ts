@@ -6,7 +6,7 @@
 // per repetition so every load is a first load. gdb is measured from the target's side: counter prints a line every
 // 1 ms and the largest gap between their arrival times is how long gdb held it.
 import { join } from 'node:path';
-import { Target } from '../src/target/target.js';
+import { Target } from '../src/process/target.js';
 import {
   compileBenchC, failureText, fixture, fmtMs, fmtRatio, fmtUs, hotpatchJson, log, mean, median, notBuilt, now, patchDir,
   percentile, runTimed, sleep, startChild, startDetached, which, type Benchmark, type ChildTarget, type Row,

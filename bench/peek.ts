@@ -1,5 +1,5 @@
 // peek's read path (Target.readExact, process_vm_readv in the native core) vs a C loop of process_vm_readv (issue 2).
-import { Target } from '../src/target/target.js';
+import { Target } from '../src/process/target.js';
 import { Session } from '../src/session.js';
 import { runLine } from '../src/cli/runner.js';
 import { compileBenchC, fmtMs, fmtRatio, log, median, now, runTimed, startDetached, type Benchmark, type Row } from './lib.js';

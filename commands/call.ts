@@ -29,7 +29,6 @@ export const call: CommandSpec = {
   ],
   needsTarget: true,
   async run({ session }, { args, options }) {
-    const target = session.requireTarget();
     if (options.str === true && options.type !== undefined && options.type !== 'str') {
       throw new HotpatchError('E_USAGE', `call: --str and --type ${options.type as string} disagree`, 'give one of them');
     }
@@ -66,7 +65,6 @@ export const call: CommandSpec = {
         tid,
       },
       blocks: [text(`${fn.description}(${words.join(', ')}) ${shown.text}`, shown.tone)],
-      pause: target.lastPause,
       notes: notesOf(...resolved),
       explain: [
         `Borrowed thread ${tid}: saved its registers, vector (x87/SSE/AVX) state and signal mask; set rip to the function, the arguments in rdi, rsi, rdx, rcx, r8, r9, and ${stubWords(path)}`,

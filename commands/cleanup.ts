@@ -12,7 +12,6 @@ export const cleanup: CommandSpec = {
   args: [],
   needsTarget: true,
   async run({ session }) {
-    const target = session.requireTarget();
     const out = await cleanupProcess(session);
     const data = [
       ...out.interrupted.map((l) => ({ what: 'interrupted load', name: l.name, id: l.id, done: l.done })),
@@ -28,7 +27,6 @@ export const cleanup: CommandSpec = {
     return {
       data,
       blocks,
-      pause: target.lastPause,
       explain: [
         ...(out.interrupted.length ? ['Interrupted loads listed as pending in the record: a dlopen\'ed library was found with dlopen(RTLD_NOLOAD) and closed; a mapped one had exactly its planned segments unmapped.'] : []),
         'Stopped every thread and checked that none stood inside these pages, nor inside a remote call returning into the stub page.',

@@ -52,7 +52,6 @@ export const disasm: CommandSpec = {
     return {
       data: lines.map((l) => ({ ...l, address: hex(l.address) })),
       blocks: [{ type: 'disasm', lines }],
-      pause: target.lastPause,
       notes: notesOf(where),
     };
   },

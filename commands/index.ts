@@ -27,10 +27,6 @@ export function allCommands(): CommandSpec[] {
   return COMMANDS;
 }
 
-export function registerCommand(spec: CommandSpec): void {
-  if (!COMMANDS.includes(spec)) COMMANDS.push(spec);
-}
-
 export function findCommand(name: string): CommandSpec | undefined {
   return COMMANDS.find((c) => c.name === name || c.aliases?.includes(name));
 }

@@ -37,7 +37,6 @@ export const unload: CommandSpec = {
     return {
       data: { ...out.library, pauseMicros: out.pauseMicros },
       blocks: [text(out.interrupted ? `took out the interrupted load of ${out.library.name}` : `unloaded ${out.library.name}`, 'ok')],
-      pause: { micros: out.pauseMicros, threads: 1, workMicros: 0 },
       explain: [out.library.method === 'dlopen' ? 'dlclose(handle) called on a borrowed thread.' : 'munmap of its memory on a borrowed thread.'],
     };
   },

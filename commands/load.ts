@@ -45,7 +45,6 @@ export const load: CommandSpec = {
     return {
       data: { ...lib, segments: out.segments.map((s) => ({ start: '0x' + s.start.toString(16), size: '0x' + s.size.toString(16), prot: s.prot })), unresolvedWeak: out.report.unresolvedWeak, pauseMicros: out.pauseMicros },
       blocks,
-      pause: { micros: out.pauseMicros, threads: 1, workMicros: 0 },
       explain: out.steps,
     };
   },

@@ -3,7 +3,7 @@ import type { CommandSpec } from '../src/command.js';
 import { parseNumber, checkCancelled } from '../src/command.js';
 import { hex, notesOf, text, type Block } from '../src/result.js';
 import { HotpatchError } from '../src/errors.js';
-import type { Target } from '../src/target/target.js';
+import type { Target } from '../src/process/target.js';
 import type { CommandResult } from '../src/result.js';
 import { closeSync, openSync, rmSync, writeSync } from 'node:fs';
 

@@ -49,14 +49,12 @@ export const poke: CommandSpec = {
       explain.push(`The page is writable (${map.perms}): the bytes were written through /proc/${target.pid}/mem without stopping the process.`);
     }
     const after = target.readExact(where.address, data.length);
-    const pause = isCode ? target.lastPause : undefined;
     return {
       data: { address: hex(where.address), before: before.toString('hex'), after: after.toString('hex'), code: isCode },
       blocks: [
         text(`${where.description}: wrote ${data.length} byte${data.length === 1 ? '' : 's'}`, 'ok'),
         { type: 'pairs', pairs: [['before', spaced(before)], ['after', spaced(after)]] },
       ],
-      pause,
       explain,
       notes: notesOf(where),
     };

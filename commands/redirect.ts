@@ -42,7 +42,6 @@ export const redirect: CommandSpec = {
     return {
       data: { ...p, replaced: out.replaced },
       blocks: [text(`patch #${p.id}: ${p.fromName} -> ${p.toName}${out.replaced ? ' (replaced the previous redirect)' : ''}`, 'ok'), { type: 'pairs', pairs }],
-      pause: { micros: out.pauseMicros, threads: out.threads, workMicros: 0 },
       explain: out.steps,
       notes: out.notes,
     };
@@ -67,7 +66,6 @@ export const revert: CommandSpec = {
           ? text(`#${p.id} ${p.fromName}: its code was already the original (put back by hand, or the jump never landed); taken off the record`, 'warn')
           : text(`reverted #${p.id} ${p.fromName}`, 'ok'))
         : [text('nothing to revert', 'dim')],
-      pause: out.reverted.length ? { micros: out.pauseMicros, threads: session.requireTarget().lastPause?.threads ?? 1, workMicros: 0 } : undefined,
       explain: ['Checked the bytes at each entry are still the jump we wrote (process_vm_readv), stopped all threads (PTRACE_INTERRUPT each, waitpid), checked no pc lies inside those bytes (PTRACE_GETREGS), wrote the original bytes back and then the patch record without them with pwrite to /proc/PID/mem, in that one stop, and let them go (PTRACE_CONT).'],
     };
   },

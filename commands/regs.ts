@@ -27,7 +27,6 @@ export const regs: CommandSpec = {
         text(`thread ${tid}`, 'heading'),
         { type: 'pairs', pairs: names.map((n) => [n, hex(values[n]) + annotate(n)] as [string, string]) },
       ],
-      pause: target.lastPause,
       explain: [`PTRACE_INTERRUPT stops thread ${tid} alone; PTRACE_GETREGS copies its register block; PTRACE_CONT lets it go on.`],
     };
   },

@@ -1,7 +1,7 @@
 // threads: every thread with its state and where its pc stands.
 import type { CommandSpec } from '../src/command.js';
 import { hex } from '../src/result.js';
-import { readStat, describeState } from '../src/target/procfs.js';
+import { readStat, describeState } from '../src/process/procfs.js';
 
 export const threads: CommandSpec = {
   name: 'threads',
@@ -30,7 +30,6 @@ export const threads: CommandSpec = {
     return {
       data: rows,
       blocks: [{ type: 'table', columns: ['tid', 'name', 'state', 'pc', 'at'], rows: rows.map((r) => [String(r.tid), r.name, r.state, r.pc, r.at]) }],
-      pause: target.lastPause,
     };
   },
 };

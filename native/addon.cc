@@ -119,7 +119,6 @@ hp::Plan toPlan(const Napi::Object& o) {
 Napi::Value fromResult(Napi::Env env, const hp::PlanResult& r) {
   Napi::Object o = Napi::Object::New(env);
   o.Set("pauseNs", Napi::Number::New(env, static_cast<double>(r.pauseNs)));
-  o.Set("stopNs", Napi::Number::New(env, static_cast<double>(r.stopNs)));
   o.Set("workNs", Napi::Number::New(env, static_cast<double>(r.workNs)));
   o.Set("threadsPaused", Napi::Number::New(env, r.threadsPaused));
   o.Set("guardRetries", Napi::Number::New(env, r.guardRetries));
@@ -296,7 +295,7 @@ class TracerWrap : public Napi::ObjectWrap<TracerWrap> {
     hp::Tracer* t = tracer_.get();
     return schedule(info.Env(), [t]() {
       uint64_t t0 = hp::monoNs();
-      t->resumeEverything();
+      t->resumeAll();
       uint64_t ns = hp::monoNs() - t0;
       return std::function<Napi::Value(Napi::Env)>([ns](Napi::Env env) -> Napi::Value { return Napi::Number::New(env, double(ns)); });
     });

@@ -461,8 +461,6 @@ void Tracer::resumeAll() {
   }
 }
 
-void Tracer::resumeEverything() { resumeAll(); }
-
 void Tracer::detach() {
   if (!attached()) return;
   try {
@@ -723,7 +721,6 @@ PlanResult Tracer::runPlan(Plan& plan) {
     res.threadsPaused = static_cast<int>(threads_.size());
   }
   uint64_t t1 = monoNs();
-  res.stopNs = t1 - t0;
 
   // Every write remembers what it replaced, so a failing step puts the target back as it was.
   std::vector<std::pair<uint64_t, std::vector<uint8_t>>> undo;

@@ -101,7 +101,6 @@ struct PlanResult {
   std::vector<OpResult> results;
   std::vector<ThreadSnapshot> threads;
   uint64_t pauseNs = 0;       // first stop requested → last thread resumed
-  uint64_t stopNs = 0;        // how long stopping took
   uint64_t workNs = 0;        // ops alone
   int threadsPaused = 0;
   int guardRetries = 0;
@@ -122,8 +121,7 @@ class Tracer {
   std::vector<pid_t> seize(pid_t pid);
   void detach();
   PlanResult runPlan(Plan& plan);
-  void resumeEverything();
-  bool frozen() const { return holdAll_; }
+  void resumeAll();
   pid_t pid() const { return pid_; }
   bool attached() const { return pid_ != 0; }
 
@@ -139,7 +137,6 @@ class Tracer {
   void stopAllThreads(uint64_t deadlineNs);
   void stopThread(ThreadState& t, uint64_t deadlineNs);
   void resumeThread(ThreadState& t);
-  void resumeAll();
   void refreshThreads();
   bool seizeThread(pid_t tid);
   void settleThread(pid_t tid, uint64_t deadlineNs);

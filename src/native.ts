@@ -44,7 +44,6 @@ export interface NativeOpResult {
 
 export interface NativePlanResult {
   pauseNs: number;
-  stopNs: number;
   workNs: number;
   threadsPaused: number;
   guardRetries: number;

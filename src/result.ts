@@ -1,5 +1,5 @@
 // What a command gives back: data for JSON and scripts, and blocks that renderers (plain, Ink) turn into output.
-import type { Pause } from './target/target.js';
+import type { Pause } from './process/target.js';
 
 export interface DisasmLine {
   address: bigint;
@@ -41,4 +41,4 @@ export const notesOf = (...resolved: ({ note?: string } | undefined)[]): string[
 
 export const text = (t: string, tone?: 'plain' | 'ok' | 'warn' | 'error' | 'dim' | 'heading'): Block => ({ type: 'text', text: t, tone });
 
-export const hex = (v: bigint | number): string => '0x' + v.toString(16);
+export { hex } from './hex.js';

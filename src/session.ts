@@ -1,6 +1,6 @@
 // The state of one console: the target, its address space, settings, and what we loaded and patched.
 import { HotpatchError } from './errors.js';
-import { Target } from './target/target.js';
+import { Target } from './process/target.js';
 import { ElfCache, SpaceCache, type AddressSpace, type ExtraModule } from './symbols/space.js';
 import { resolveAddress, resolveModuleName, threadLocalError, type NamingContext, type ResolvedAddress } from './symbols/resolve.js';
 import { parseAddress } from './symbols/expr.js';

@@ -14,7 +14,7 @@ import { createReducer, initialState, type ConsoleState } from '../src/ui/state.
 import { allCommands } from '../commands/index.js';
 import { runLine } from '../src/cli/runner.js';
 import { hexdump, pauseText } from '../src/cli/render-plain.js';
-import { combinePauses } from '../src/target/target.js';
+import { combinePauses } from '../src/process/target.js';
 import { Session } from '../src/session.js';
 import { tourStepOf, TOUR_STAGES } from '../commands/tour.js';
 import { HotpatchError } from '../src/errors.js';

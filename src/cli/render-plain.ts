@@ -2,7 +2,7 @@
 import Table from 'cli-table3';
 import type { Block, CommandResult } from '../result.js';
 import type { HotpatchError } from '../errors.js';
-import type { Pause } from '../target/target.js';
+import type { Pause } from '../process/target.js';
 
 const FAST_TABLE_ROWS = 200;
 
@@ -15,8 +15,9 @@ export function renderResult(result: CommandResult, explain: boolean): string {
 
 export function pauseText(p: Pause): string {
   const threads = `${p.threads} thread${p.threads === 1 ? '' : 's'}`;
-  if (!p.stops || p.stops < 2) return `paused ${msText(p.micros)} ms (${threads})`;
-  return `paused ${msText(p.micros)} ms (${threads}, ${p.stops} stops, longest ${msText(p.longestMicros ?? p.micros)} ms)`;
+  const retried = p.retries ? `, ${p.retries} ${p.retries === 1 ? 'retry' : 'retries'}: a thread stood in the bytes` : '';
+  if (!p.stops || p.stops < 2) return `paused ${msText(p.micros)} ms (${threads}${retried})`;
+  return `paused ${msText(p.micros)} ms (${threads}, ${p.stops} stops, longest ${msText(p.longestMicros ?? p.micros)} ms${retried})`;
 }
 
 function msText(micros: number): string {

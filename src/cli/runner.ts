@@ -3,7 +3,7 @@ import { splitWords, parseArgs } from '../command.js';
 import { HotpatchError, toHotpatchError } from '../errors.js';
 import type { CommandResult } from '../result.js';
 import type { Session } from '../session.js';
-import type { Pause } from '../target/target.js';
+import type { Pause } from '../process/target.js';
 import { findCommand, allCommands } from '../../commands/index.js';
 
 export interface Outcome {
@@ -29,8 +29,9 @@ export async function runLine(session: Session, line: string, signal?: AbortSign
     target?.beginCommand();
     let whole: Pause | undefined;
     let result = await Promise.resolve(spec.run({ session, signal }, input)).finally(() => (whole = target?.endCommand()));
-    // A command reports its main stop; the user sees all of them (a load also maps memory and saves the record).
-    if (whole && result.pause) result = { ...result, pause: whole };
+    // The pause is what the tracer measured over the whole command, every stop of it, and nothing else: no command
+    // reports one of its own (`stop` says in its result how long stopping took; the process stays stopped).
+    result = { ...result, pause: whole && spec.name !== 'stop' ? whole : undefined };
     return { line: trimmed, command: trimmed, ok: true, result, quit: spec.name === 'quit' };
   } catch (err) {
     return { line: trimmed, command: trimmed, ok: false, error: toHotpatchError(err) };

@@ -9,7 +9,6 @@
 import type { ElfFile, ElfSection, ElfSymbol } from '../elf/types.js';
 import { findDebugFile, type DebugFileSearch } from '../elf/debugfile.js';
 import { openElf } from '../elf/reader.js';
-import type { DwarfRegisterTable } from '../arch/types.js';
 import { dwarfRegistersForMachine } from '../arch/dwarf.js';
 import { unwindFailed } from './cursor.js';
 import { sectionSet, type SectionSet } from './sections.js';

@@ -19,9 +19,8 @@ export function elfBad(path: string, what: string): HotpatchError {
   return new HotpatchError('E_ELF_BAD', `${path}: ${what}`, 'the file is truncated or damaged; rebuild it or copy it again');
 }
 
-export function hex(value: bigint | number): string {
-  return `0x${value.toString(16)}`;
-}
+import { hex } from '../hex.js';
+export { hex };
 
 /** The range as numbers, or an E_ELF_BAD when any part of it lies past the end of the image. */
 function checkedRange(source: ByteSource, offset: bigint | number, length: bigint | number, what: string): [number, number] {

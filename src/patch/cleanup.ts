@@ -5,7 +5,7 @@ import { HotpatchError } from '../errors.js';
 import type { NativeOp } from '../native.js';
 import type { Session } from '../session.js';
 import { readMaps } from '../symbols/maps.js';
-import { listThreads } from '../target/procfs.js';
+import { listThreads } from '../process/procfs.js';
 import { readFileSync } from 'node:fs';
 import { chooseThread, syscallOp, syscallFailed, syscallError } from './remote.js';
 import { loadRecord, recordPage, forgetRecordPage, saveRecord, big, RECORD_SIZE } from './record.js';

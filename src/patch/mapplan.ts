@@ -18,6 +18,7 @@
 // another method would accept the file and says so (src/patch/precheck.ts).
 import { basename } from 'node:path';
 import { HotpatchError } from '../errors.js';
+import { hex } from '../hex.js';
 import {
   EM_X86_64, ET_DYN, PF_R, PF_W, PF_X, PT_GNU_RELRO, PT_LOAD, PT_TLS, SHN_ABS,
   R_X86_64_64, R_X86_64_DTPMOD64, R_X86_64_DTPOFF64, R_X86_64_GLOB_DAT, R_X86_64_IRELATIVE,
@@ -80,9 +81,6 @@ export interface MapPlan {
   exports: { name: string; address: bigint; size: number; type: string }[];
 }
 
-function hex(value: bigint): string {
-  return `0x${value.toString(16)}`;
-}
 
 function alignDown(value: bigint): bigint {
   return value - (value % PAGE_SIZE);

@@ -205,5 +205,5 @@ export async function saveRecord(session: Session): Promise<void> {
   session.requireTarget().writeMemory(w.address, w.bytes);
 }
 
-export const hexOf = (v: bigint) => '0x' + v.toString(16);
+export { hex as hexOf } from '../hex.js';
 export const big = (s: string) => BigInt(s);

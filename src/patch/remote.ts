@@ -2,7 +2,7 @@
 import { HotpatchError } from '../errors.js';
 import type { Session } from '../session.js';
 import type { NativeOp } from '../native.js';
-import { readStat, readStatus } from '../target/procfs.js';
+import { readStat, readStatus } from '../process/procfs.js';
 import type { Module } from '../symbols/types.js';
 
 const PROT_READ = 1n;

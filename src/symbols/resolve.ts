@@ -1,5 +1,6 @@
 // Turns what a user typed for a location into one run-time address, or an error that says how to pick one.
 import { HotpatchError } from '../errors.js';
+import { hex } from '../hex.js';
 import { parseAddress, isSpellableFile, isSpellableModule, ADDRESS_SYNTAX_HINT } from './expr.js';
 import { bindRank, type LookupFilter } from './index.js';
 import { belongsTo } from './scope.js';
@@ -244,10 +245,6 @@ function applyOffset(text: string, base: bigint, offset: bigint): bigint {
 
 function basename(path: string): string {
   return path.slice(path.lastIndexOf('/') + 1);
-}
-
-function hex(value: bigint): string {
-  return '0x' + value.toString(16);
 }
 
 function signedHex(offset: bigint): string {

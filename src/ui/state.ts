@@ -1,7 +1,7 @@
 // The console's state and the one reducer that changes it: keys, queued lines, finished commands, notices.
 import type { Key } from 'ink';
 import type { Outcome } from '../cli/runner.js';
-import type { Pause } from '../target/target.js';
+import type { Pause } from '../process/target.js';
 import { tourStepOf } from '../../commands/tour.js';
 import * as ed from './editor.js';
 import { remember, searchBack } from './history.js';

@@ -1,6 +1,6 @@
 // The status line's facts about the target, read from the session, and the line they make.
 import type { Session } from '../session.js';
-import type { Pause } from '../target/target.js';
+import type { Pause } from '../process/target.js';
 import { pauseText } from '../cli/render-plain.js';
 import { lineLength, type StyledLine } from './lines.js';
 

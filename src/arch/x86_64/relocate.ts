@@ -1,5 +1,6 @@
 // The trampoline builder: moves the instructions a redirect overwrites to a new address (iced-x86) and jumps back.
 import { HotpatchError } from '../../errors.js';
+import { hex } from '../../hex.js';
 import type { Instruction } from '../types.js';
 import { encodeJmpAbs14, rel32Between } from './jump.js';
 
@@ -31,7 +32,7 @@ export interface Relocated {
   instructions: number;
 }
 
-const hex = (v: bigint) => `0x${v.toString(16)}`;
+
 
 function refuse(message: string, hint?: string): never {
   throw new HotpatchError('E_RELOCATE', message, hint);

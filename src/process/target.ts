@@ -12,18 +12,22 @@ export interface Pause {
   /** A command that stopped the target more than once (a load: mmap, dlopen, the record): how often, and the longest. */
   stops?: number;
   longestMicros?: number;
+  /** Times every thread was let go again because one stood inside the bytes to change (guarded plans). */
+  retries?: number;
 }
 
 /** The stops of one command as one pause: their sum, how many, the longest; threads, the most stopped at once. */
 export function combinePauses(stops: readonly Pause[]): Pause | undefined {
   if (stops.length === 0) return undefined;
   if (stops.length === 1) return stops[0];
+  const retries = stops.reduce((n, p) => n + (p.retries ?? 0), 0);
   return {
     micros: stops.reduce((n, p) => n + p.micros, 0),
     threads: Math.max(...stops.map((p) => p.threads)),
     workMicros: stops.reduce((n, p) => n + p.workMicros, 0),
     stops: stops.length,
     longestMicros: Math.max(...stops.map((p) => p.micros)),
+    ...(retries ? { retries } : {}),
   };
 }
 
@@ -166,6 +170,7 @@ export class Target {
         micros: res.pauseNs / 1000,
         threads: plan.stopAll === false ? 1 : res.threadsPaused,
         workMicros: res.workNs / 1000,
+        ...(res.guardRetries ? { retries: res.guardRetries } : {}),
       };
       this.commandStops?.push(this.lastPause);
       if (plan.keepStopped) this.frozen = true;
