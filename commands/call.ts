@@ -4,8 +4,7 @@ import { parseNumber } from '../src/command.js';
 import { hex, notesOf, text } from '../src/result.js';
 import { HotpatchError } from '../src/errors.js';
 import type { Session } from '../src/session.js';
-import { chooseThread } from '../src/patch/remote.js';
-import { runCalls, stubWords } from '../src/patch/returnstub.js';
+import { runCalls, stubWords } from '../src/process/stub.js';
 
 const RETURN_TYPES = ['int', 'long', 'ptr', 'str', 'void'] as const;
 type ReturnType = (typeof RETURN_TYPES)[number];
@@ -47,9 +46,10 @@ export const call: CommandSpec = {
         values.push(r.address);
       }
     }
-    const tid = chooseThread(session);
+    const target = session.requireTarget();
+    const tid = target.borrowThread();
     const timeoutMs = options.timeout ? parseNumber(options.timeout as string, '--timeout') : 2000;
-    const { results, path } = await runCalls(session, tid, [{ kind: 'call', tid, addr: fn.address, args: values, timeoutMs }]);
+    const { results, path } = await runCalls(target, tid, [{ kind: 'call', fn: fn.address, args: values, timeoutMs }]);
     const value = results[0]!.value;
     const shown = showResult(session, value, type);
     return {

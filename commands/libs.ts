@@ -1,6 +1,6 @@
 // libs / unload: the libraries hotpatch loaded into the process, and taking one out again.
 import type { CommandSpec } from '../src/command.js';
-import { text } from '../src/result.js';
+import { hex, text } from '../src/result.js';
 import { loadRecord } from '../src/patch/record.js';
 import { unloadLibrary } from '../src/patch/loader.js';
 
@@ -17,7 +17,7 @@ export const libs: CommandSpec = {
       data: list,
       blocks: list.length
         ? [
-            { type: 'table', columns: ['#', 'name', 'method', 'base', 'bindings', 'path'], rows: list.map((l) => [String(l.id), l.pending ? `${l.name} (interrupted)` : l.name, l.method, l.pending ? '-' : l.base, String(l.bindings.length), l.path]) },
+            { type: 'table', columns: ['#', 'name', 'method', 'base', 'bindings', 'path'], rows: list.map((l) => [String(l.id), l.pending ? `${l.name} (interrupted)` : l.name, l.method, l.pending ? '-' : hex(l.base), String(l.bindings.length), l.path]) },
             ...(list.some((l) => l.pending) ? [text('an interrupted load (the tool was killed or failed mid-way) is taken out by cleanup', 'warn')] : []),
           ]
         : [text('no library loaded by hotpatch', 'dim')],

@@ -1,7 +1,7 @@
 // load PATH: bring a patch library into the process, by its dlopen or mapped by us, bound to the program's statics.
 import type { CommandSpec } from '../src/command.js';
 import { parseNumber } from '../src/command.js';
-import { text, type Block } from '../src/result.js';
+import { hex, text, type Block } from '../src/result.js';
 import { loadLibrary } from '../src/patch/loader.js';
 import { parseBindOptions } from '../src/patch/binding.js';
 
@@ -30,15 +30,15 @@ export const load: CommandSpec = {
       timeoutMs: options.timeout ? parseNumber(options.timeout as string, '--timeout') : 2000,
     });
     const lib = out.library;
-    const blocks: Block[] = [text(`loaded ${lib.name} (#${lib.id}) by ${method} at ${lib.base}`, 'ok')];
+    const blocks: Block[] = [text(`loaded ${lib.name} (#${lib.id}) by ${method} at ${hex(lib.base)}`, 'ok')];
     if (out.segments.length) {
-      blocks.push({ type: 'table', columns: ['segment', 'size', 'prot'], rows: out.segments.map((s) => ['0x' + s.start.toString(16), '0x' + s.size.toString(16), s.prot]) });
+      blocks.push({ type: 'table', columns: ['segment', 'size', 'prot'], rows: out.segments.map((s) => [hex(s.start), hex(s.size), s.prot]) });
     }
     if (lib.bindings.length) {
       blocks.push({
         type: 'table',
         columns: ['reference', 'bound to', 'address', 'by'],
-        rows: lib.bindings.map((b) => [b.name, b.description, b.address ?? `TLS+${b.tlsOffset}`, b.hidden ? 'hotpatch' : method === 'dlopen' ? 'ld.so' : 'hotpatch']),
+        rows: lib.bindings.map((b) => [b.name, b.description, b.address !== undefined ? hex(b.address) : `TLS+${hex(b.tlsOffset ?? 0n)}`, b.hidden ? 'hotpatch' : method === 'dlopen' ? 'ld.so' : 'hotpatch']),
       });
     }
     if (out.report.unresolvedWeak.length) blocks.push(text(`left 0 (weak, not found): ${out.report.unresolvedWeak.join(', ')}`, 'warn'));

@@ -1,6 +1,6 @@
 // redirect / revert / patches: send a function's callers to new code, see every patch, undo them.
 import type { CommandSpec } from '../src/command.js';
-import { text } from '../src/result.js';
+import { hex, text } from '../src/result.js';
 import { redirect as applyRedirect, revert as applyRevert } from '../src/patch/redirect.js';
 import { loadRecord } from '../src/patch/record.js';
 
@@ -25,19 +25,19 @@ export const redirect: CommandSpec = {
     const pairs: [string, string][] =
       p.kind === 'jump'
         ? [
-            ['from', `${p.fromName} ${p.from}`],
-            ['to', `${p.toName} ${p.to}`],
-            ['jump', `${p.jumpKind}${p.veneer ? ` via veneer ${p.veneer}` : ''}`],
+            ['from', `${p.fromName} ${hex(p.from)}`],
+            ['to', `${p.toName} ${hex(p.to)}`],
+            ['jump', p.veneer !== undefined ? `rel32 to a veneer at ${hex(p.veneer)} (TO is over 2 GiB away)` : p.jumpKind ?? 'rel32'],
             ['before', p.before],
             ['after', p.after],
-            ['trampoline', p.trampoline ? `${p.trampoline}  ${p.trampolineBytes ?? ''}` : '-'],
-            ['hp_orig', p.origPointer ? `set at ${p.origPointer.address}` : '-'],
+            ['trampoline', p.trampoline !== undefined ? `${hex(p.trampoline)}  ${p.trampolineBytes ?? ''}` : '-'],
+            ['hp_orig', p.origPointer ? `set at ${hex(p.origPointer.address)}` : '-'],
           ]
         : [
             ['symbol', p.fromName],
-            ['to', `${p.toName} ${p.to}`],
-            ['slots', p.slots!.map((s) => `${s.module}:${s.address}`).join(', ')],
-            ['hp_orig', p.origPointer ? `set at ${p.origPointer.address}` : '-'],
+            ['to', `${p.toName} ${hex(p.to)}`],
+            ['slots', p.slots!.map((s) => `${s.module}:${hex(s.address)}`).join(', ')],
+            ['hp_orig', p.origPointer ? `set at ${hex(p.origPointer.address)}` : '-'],
           ];
     return {
       data: { ...p, replaced: out.replaced },
@@ -83,7 +83,7 @@ export const patches: CommandSpec = {
     return {
       data: list,
       blocks: list.length
-        ? [{ type: 'table', columns: ['#', 'from', 'to', 'kind', 'before', 'after', 'trampoline', 'applied'], rows: list.map((p) => [String(p.id), `${p.fromName} ${p.from}`, p.toName, p.kind === 'jump' ? p.jumpKind ?? 'jump' : 'got', p.before || '-', p.after, p.trampoline ?? '-', p.appliedAt.replace('T', ' ').slice(0, 19)]) }]
+        ? [{ type: 'table', columns: ['#', 'from', 'to', 'kind', 'before', 'after', 'trampoline', 'applied'], rows: list.map((p) => [String(p.id), `${p.fromName} ${hex(p.from)}`, p.toName, p.kind === 'jump' ? p.jumpKind ?? 'jump' : 'got', p.before || '-', p.after, p.trampoline !== undefined ? hex(p.trampoline) : '-', p.appliedAt.replace('T', ' ').slice(0, 19)]) }]
         : [text('no active patches', 'dim')],
     };
   },

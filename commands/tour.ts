@@ -103,7 +103,6 @@ export const TOUR_STAGES: Stage[] = [
   },
 ];
 
-const STATE_KEY = 'tour';
 /** Explanations are laid out for an 80-column terminal, in the console and in batch output alike. */
 const TEXT_WIDTH = 78;
 
@@ -116,9 +115,9 @@ export const tour: CommandSpec = {
   args: [{ name: 'action', kind: 'string', optional: true, help: 'next: the following stage; stop: end the tour' }],
   async run({ session }, { args }) {
     const action = (args.action as string | undefined) ?? 'start';
-    const at = session.state.get(STATE_KEY) as number | undefined;
+    const at = session.tourStage;
     if (action === 'stop') {
-      session.state.delete(STATE_KEY);
+      session.tourStage = undefined;
       const step: TourStep = { tour: true, stage: 0, stages: TOUR_STAGES.length, name: 'stop', title: 'tour stopped', lines: [], done: true };
       return { data: step, blocks: [text(at === undefined ? 'no tour running' : 'tour stopped; type tour to start again', 'dim')] };
     }
@@ -127,8 +126,7 @@ export const tour: CommandSpec = {
     const index = action === 'start' ? 0 : at! + 1;
     const stage = TOUR_STAGES[index]!;
     const last = index === TOUR_STAGES.length - 1;
-    if (last) session.state.delete(STATE_KEY);
-    else session.state.set(STATE_KEY, index);
+    session.tourStage = last ? undefined : index;
     const step: TourStep = {
       tour: true,
       stage: index + 1,

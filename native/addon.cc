@@ -159,6 +159,7 @@ class TracerWrap : public Napi::ObjectWrap<TracerWrap> {
     return DefineClass(env, "Tracer",
                        {InstanceMethod("seize", &TracerWrap::Seize), InstanceMethod("detach", &TracerWrap::Detach),
                         InstanceMethod("run", &TracerWrap::Run), InstanceMethod("resume", &TracerWrap::Resume),
+                        InstanceMethod("writeMemory", &TracerWrap::WriteMemory),
                         InstanceMethod("close", &TracerWrap::Close)});
   }
 
@@ -299,6 +300,19 @@ class TracerWrap : public Napi::ObjectWrap<TracerWrap> {
       uint64_t ns = hp::monoNs() - t0;
       return std::function<Napi::Value(Napi::Env)>([ns](Napi::Env env) -> Napi::Value { return Napi::Number::New(env, double(ns)); });
     });
+  }
+
+  // Synchronous: a pwrite on the tracer's own /proc/PID/mem, from the JS thread (no stop, no round trip).
+  Napi::Value WriteMemory(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    uint64_t addr = toU64(info[0]);
+    auto data = info[1].As<Napi::Buffer<uint8_t>>();
+    int64_t n = closed_ ? -ESRCH : tracer_->writeMemory(addr, data.Data(), data.Length());
+    if (n < 0) {
+      toJsError(env, hp::sysFault(static_cast<int>(-n), "pwrite /proc/PID/mem", tracer_ ? tracer_->pid() : 0)).ThrowAsJavaScriptException();
+      return env.Undefined();
+    }
+    return Napi::Number::New(env, static_cast<double>(n));
   }
 
   Napi::Value Close(const Napi::CallbackInfo& info) {

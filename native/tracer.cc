@@ -175,8 +175,11 @@ ThreadState& Tracer::thread(pid_t tid) {
 
 void Tracer::forget() {
   threads_.clear();
-  if (memFd_ >= 0) close(memFd_);
-  memFd_ = -1;
+  {
+    std::lock_guard<std::mutex> lock(memMu_);
+    if (memFd_ >= 0) close(memFd_);
+    memFd_ = -1;
+  }
   pid_ = 0;
   holdAll_ = false;
 }
@@ -235,8 +238,11 @@ void Tracer::dispatch(pid_t tid, int status) {
       keep.tid = tid;
       threads_[tid] = keep;
       // The open /proc/PID/mem belongs to the old address space: every write through it would fail.
-      if (memFd_ >= 0) close(memFd_);
-      memFd_ = open(("/proc/" + std::to_string(pid_) + "/mem").c_str(), O_RDWR | O_CLOEXEC);
+      {
+        std::lock_guard<std::mutex> lock(memMu_);
+        if (memFd_ >= 0) close(memFd_);
+        memFd_ = open(("/proc/" + std::to_string(pid_) + "/mem").c_str(), O_RDWR | O_CLOEXEC);
+      }
       sink_(TargetEvent{"exec", pid_, tid, 0, false});
       if (hold) {
         threads_[tid].stopped = true;
@@ -361,7 +367,10 @@ std::vector<pid_t> Tracer::seize(pid_t pid) {
     fail(err, "PTRACE_SEIZE", pid);
   }
   pid_ = pid;
-  memFd_ = fd;
+  {
+    std::lock_guard<std::mutex> lock(memMu_);
+    memFd_ = fd;
+  }
   thread(pid);
   try {
     refreshThreads();
@@ -489,6 +498,13 @@ int64_t Tracer::readMemory(pid_t pid, uint64_t addr, void* out, size_t len) {
     done += static_cast<size_t>(n);
   }
   return static_cast<int64_t>(done);
+}
+
+int64_t Tracer::writeMemory(uint64_t addr, const void* data, size_t len) {
+  std::lock_guard<std::mutex> lock(memMu_);
+  if (memFd_ < 0) return -ESRCH;
+  ssize_t n = pwrite(memFd_, data, len, static_cast<off_t>(addr));
+  return n < 0 ? -errno : static_cast<int64_t>(n);
 }
 
 void Tracer::writeCode(uint64_t addr, const std::vector<uint8_t>& bytes) {

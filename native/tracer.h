@@ -127,6 +127,8 @@ class Tracer {
 
   // ---- any thread: no ptrace needed ----
   static int64_t readMemory(pid_t pid, uint64_t addr, void* out, size_t len);
+  // A write through the /proc/PID/mem this tracer holds (read-only pages too): bytes written, or -errno.
+  int64_t writeMemory(uint64_t addr, const void* data, size_t len);
 
  private:
   void loop();
@@ -160,7 +162,8 @@ class Tracer {
   bool quitting_ = false;
 
   pid_t pid_ = 0;
-  int memFd_ = -1;
+  int memFd_ = -1;          // changed on the tracer thread only, under memMu_ (writeMemory reads it from others)
+  std::mutex memMu_;
   bool holdAll_ = false;   // every thread must stay stopped (inside a plan, or after `stop`)
   std::map<pid_t, ThreadState> threads_;
 };

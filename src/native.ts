@@ -3,26 +3,49 @@ import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { packageRoot } from './paths.js';
 
-export type OpKind = 'regs' | 'setregs' | 'fpregs' | 'read' | 'write' | 'call' | 'syscall';
-
-export interface NativeOp {
-  kind: OpKind;
-  tid?: number;
-  addr?: bigint;
-  len?: number;
-  data?: Buffer;
-  args?: bigint[];
-  sysno?: bigint;
-  stackDataArg?: number;
-  onlyIfPreviousZero?: boolean;
-  expect?: bigint;
-  timeoutMs?: number;
+/** Where a call returns (and a system call on the stub page goes on): the stub that stops for us (src/process/stub.ts). */
+export interface NativeReturnPath {
   /** call: return into this stub; syscall: addr is the stub page's own `syscall`, followed by the same stub. */
-  returnStub?: bigint;
+  returnStub: bigint;
   /** Where the stub stops for us (its stop signal raised on its own thread). */
-  stubDone?: bigint;
-  stubSignal?: number;
+  stubDone: bigint;
+  stubSignal: number;
 }
+
+/** One step of a native plan, run on the tracer thread while the target is paused (native/tracer.h, struct Op). */
+export type NativeOp =
+  | { kind: 'regs'; tid: number }
+  | { kind: 'fpregs'; tid: number }
+  | { kind: 'setregs'; tid: number; data: Buffer }
+  | { kind: 'read'; addr: bigint; len: number }
+  | { kind: 'write'; addr: bigint; data: Buffer }
+  | ({
+      kind: 'call';
+      tid: number;
+      /** The function. */
+      addr: bigint;
+      args: bigint[];
+      /** Copied onto the thread's stack; argument `stackDataArg` becomes its address. */
+      data?: Buffer;
+      stackDataArg?: number;
+      /** Run only when the previous call or system call returned 0 (dlopen → dlerror). */
+      onlyIfPreviousZero?: boolean;
+      /** Fail the plan (E_REMOTE_RESULT) unless it returns this. */
+      expect?: bigint;
+      timeoutMs?: number;
+    } & Partial<NativeReturnPath>)
+  | ({
+      kind: 'syscall';
+      tid: number;
+      /** A `syscall` instruction: the stub page's own (with the stub fields) or one in libc (single-stepped). */
+      addr: bigint;
+      sysno: bigint;
+      args: bigint[];
+      expect?: bigint;
+      timeoutMs?: number;
+    } & Partial<NativeReturnPath>);
+
+export type OpKind = NativeOp['kind'];
 
 export interface NativePlan {
   stopAll?: boolean;
@@ -64,6 +87,8 @@ export interface NativeTracer {
   detach(): Promise<void>;
   run(plan: NativePlan): Promise<NativePlanResult>;
   resume(): Promise<number>;
+  /** A write through the tracer's own /proc/PID/mem (works on read-only pages): the bytes written. */
+  writeMemory(addr: bigint, data: Buffer): number;
   close(): void;
 }
 

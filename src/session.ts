@@ -7,9 +7,19 @@ import { parseAddress } from './symbols/expr.js';
 import { readLinkMap, type LinkMapEntry } from './symbols/linkmap.js';
 import { lookupScope, linkerChoice, type LookupScope } from './symbols/scope.js';
 import { currentArch } from './arch/index.js';
-import { loadRecord, type LoadedLibrary } from './patch/record.js';
+import { loadRecord, type HeldRecord, type LoadedLibrary } from './patch/record.js';
 import type { Arch } from './arch/types.js';
 import type { Module, RuntimeSymbol, Symbolized } from './symbols/types.js';
+
+/**
+ * What belongs to one attachment: made on attach, dropped on detach, made anew when the process calls exec (the image
+ * it described is gone). Nothing of it can outlive its process, so a recycled pid starts from nothing.
+ */
+export interface Attachment {
+  readonly target: Target;
+  /** The patch record as this session holds it (src/patch/record.ts). */
+  record?: HeldRecord;
+}
 
 export interface SessionEvents {
   /** Something happened to the target on its own (it exited, exec'd). */
@@ -17,16 +27,16 @@ export interface SessionEvents {
 }
 
 export class Session {
-  target?: Target;
+  /** What belongs to the process attached now; dropped on detach, made anew on exec. */
+  private current?: Attachment;
   explain = false;
+  /** The stage the `tour` stands at (commands/tour.ts). */
+  tourStage?: number;
   readonly elves = new ElfCache();
   private spaces = new SpaceCache(this.elves);
   /** The dynamic linker's scope of each address space: its link map changes only with the mappings. */
   private scopes = new WeakMap<AddressSpace, LookupScope>();
   private _arch?: Arch;
-  /** Per-session bag for later stages (loaded libraries, patches) keyed by owner. */
-  readonly state = new Map<string, unknown>();
-
   constructor(private events: SessionEvents = {}) {}
 
   get arch(): Arch {
@@ -34,24 +44,35 @@ export class Session {
     return this._arch;
   }
 
+  /** The process attached, if any (it may have exited since: see requireTarget). */
+  get target(): Target | undefined {
+    return this.current?.target;
+  }
+
   requireTarget(): Target {
-    if (this.target && !this.target.attached) {
-      const gone = this.target;
-      this.target = undefined;
-      throw new HotpatchError('ESRCH', `process ${gone.pid} ${gone.exitReason ?? 'exited'}; no process attached now`, 'attach to another process');
+    return this.attachment().target;
+  }
+
+  /** The attachment to a live process, or the error that says why there is none. */
+  attachment(): Attachment {
+    const now = this.current;
+    if (now && !now.target.attached) {
+      this.current = undefined;
+      throw new HotpatchError('ESRCH', `process ${now.target.pid} ${now.target.exitReason ?? 'exited'}; no process attached now`, 'attach to another process');
     }
-    if (!this.target) {
+    if (!now) {
       throw new HotpatchError('E_NO_TARGET', 'no process attached', 'attach PID first (or start with hotpatch -p PID)');
     }
-    return this.target;
+    return now;
   }
 
   async attach(pid: number): Promise<Target> {
     if (this.target?.attached) {
       throw new HotpatchError('E_ATTACHED', `already attached to ${this.target.pid} (${this.target.name})`, 'detach first');
     }
-    const target = await Target.attach(pid);
-    this.target = target;
+    const target = await Target.attach(pid, this.arch);
+    const attachment: Attachment = { target };
+    this.current = attachment;
     this.spaces.invalidate();
     target.listen((ev) => {
       if (ev.type === 'exit') {
@@ -59,8 +80,8 @@ export class Session {
         this.spaces.invalidate();
       } else if (ev.type === 'exec') {
         this.spaces.invalidate();
-        // The old image is gone, and with it its patch record and every address we cached from it.
-        for (const key of ['record', 'syscallInsn', 'returnStub']) this.state.delete(key);
+        // The old image is gone, and with it its patch record (the Target drops its own stub and libc addresses).
+        if (this.current?.target === target) this.current = { target };
         this.events.notice?.(`process ${target.pid} called exec: symbols reloaded`);
       }
     });
@@ -68,8 +89,8 @@ export class Session {
   }
 
   async detach(): Promise<number | undefined> {
-    const t = this.target;
-    this.target = undefined;
+    const t = this.current?.target;
+    this.current = undefined;
     this.spaces.invalidate();
     if (t) await t.detach();
     return t?.pid;

@@ -1,9 +1,10 @@
 // Code areas of ours near patched functions: trampolines and veneers live there, within ±2 GiB of the code they serve.
 import { HotpatchError } from '../errors.js';
 import type { Session } from '../session.js';
-import { choosePlace, pagePrelude, NO_PRELUDE, type Prelude } from './pages.js';
-import { PROT } from './remote.js';
-import { loadRecord, hexOf } from './record.js';
+import { hex } from '../hex.js';
+import { choosePlace, pagePlan, NO_PAGE, type PagePlan } from '../process/pages.js';
+import { PROT } from '../process/steps.js';
+import { loadRecord } from './record.js';
 
 export const AREA_SIZE = 0x10000n;
 const REACH = 0x7fff0000n;
@@ -25,27 +26,24 @@ export function areaHeader(size: bigint): Buffer {
  * A new area is listed in the record at once, so the record written in that plan names it; its header names it too,
  * for a command killed before the record was written.
  */
-export function reserveCode(session: Session, near: bigint, size: number, tid: number): { address: bigint; prelude: Prelude } {
+export function reserveCode(session: Session, near: bigint, size: number): { address: bigint; page: PagePlan } {
   const record = loadRecord(session);
   const need = BigInt((size + 15) & ~15);
   for (const a of record.areas) {
-    const start = BigInt(a.start);
-    const used = BigInt(a.used);
-    const at = start + used;
-    if (used + need <= BigInt(a.size) && within(at, near) && within(at + need, near)) {
-      a.used = hexOf(used + need);
-      return { address: at, prelude: NO_PRELUDE };
+    const at = a.start + a.used;
+    if (a.used + need <= a.size && within(at, near) && within(at + need, near)) {
+      a.used += need;
+      return { address: at, page: NO_PAGE };
     }
   }
-  const start = choosePlace(session, AREA_SIZE, [near], REACH);
-  if (start === undefined) throw new HotpatchError('ENOMEM', `no free memory within ±2 GiB of 0x${near.toString(16)} for a trampoline`, 'the address space around the function is full');
-  const area = { start: hexOf(start), size: hexOf(AREA_SIZE), used: hexOf(BigInt(HEADER) + need) };
+  const start = choosePlace(session.requireTarget(), AREA_SIZE, [near], REACH);
+  if (start === undefined) throw new HotpatchError('ENOMEM', `no free memory within ±2 GiB of ${hex(near)} for a trampoline`, 'the address space around the function is full');
+  const area = { start, size: AREA_SIZE, used: BigInt(HEADER) + need };
   record.areas.push(area);
-  const page = { what: 'code area', address: start, size: AREA_SIZE, prot: PROT.READ | PROT.EXEC, bytes: areaHeader(AREA_SIZE) };
-  const prelude = pagePrelude(session, tid, page, () => {}, () => {
+  const page = pagePlan({ what: 'code area', address: start, size: AREA_SIZE, prot: PROT.READ | PROT.EXEC, bytes: areaHeader(AREA_SIZE) }, () => {}, () => {
     record.areas = record.areas.filter((a) => a !== area);
   });
-  return { address: start + BigInt(HEADER), prelude };
+  return { address: start + BigInt(HEADER), page };
 }
 
 function within(a: bigint, b: bigint): boolean {

@@ -1,15 +1,15 @@
 // Taking hotpatch's own things back out of the target: what a failed or killed command left (an interrupted load, a
 // code area or stub page no record lists), and once nothing of ours is in use, the code areas (trampolines, veneers),
 // the return stub and the record itself, so the memory map is as it was before the first command.
-import { HotpatchError } from '../errors.js';
-import type { NativeOp } from '../native.js';
-import type { Session } from '../session.js';
-import { readMaps } from '../symbols/maps.js';
-import { listThreads } from '../process/procfs.js';
 import { readFileSync } from 'node:fs';
-import { chooseThread, syscallOp, syscallFailed, syscallError } from './remote.js';
-import { loadRecord, recordPage, forgetRecordPage, saveRecord, big, RECORD_SIZE } from './record.js';
-import { stubPage, forgetStubPage, isStubPage, STUB_PAGE_SIZE } from './returnstub.js';
+import { HotpatchError } from '../errors.js';
+import { hex } from '../hex.js';
+import type { Session } from '../session.js';
+import { readMaps } from '../process/maps.js';
+import { listThreads } from '../process/procfs.js';
+import { munmapStep, syscallFailed, syscallError } from '../process/steps.js';
+import { stubPage, forgetStubPage, isStubPage, STUB_PAGE_SIZE } from '../process/stub.js';
+import { loadRecord, recordPage, forgetRecordPage, saveRecord, RECORD_SIZE } from './record.js';
 import { AREA_MAGIC } from './area.js';
 import { removeInterruptedLoad, STACK_GUARD_BYTES } from './loader.js';
 
@@ -24,8 +24,8 @@ export interface OwnPage {
 /** Every page hotpatch made in the target that is still there and that this session knows of. */
 export function ownPages(session: Session): OwnPage[] {
   const record = loadRecord(session);
-  const pages: OwnPage[] = record.areas.map((a) => ({ what: 'code area' as const, start: big(a.start), size: big(a.size) }));
-  const stub = stubPage(session);
+  const pages: OwnPage[] = record.areas.map((a) => ({ what: 'code area' as const, start: a.start, size: a.size }));
+  const stub = stubPage(session.requireTarget());
   if (stub !== undefined) pages.push({ what: 'return stub', start: stub, size: STUB_PAGE_SIZE });
   const rec = recordPage(session);
   if (rec) pages.push({ what: 'record', ...rec });
@@ -51,7 +51,7 @@ export function orphanPages(session: Session): OwnPage[] {
     }
     if (m.perms === 'r-xp' && head.subarray(0, AREA_MAGIC.length).equals(AREA_MAGIC) && head.readBigUInt64LE(8) === size) {
       found.push({ what: 'code area', start: m.start, size, orphan: true });
-    } else if (m.perms === 'r-xp' && size === STUB_PAGE_SIZE && isStubPage(session, m.start)) {
+    } else if (m.perms === 'r-xp' && size === STUB_PAGE_SIZE && isStubPage(target, m.start)) {
       found.push({ what: 'return stub', start: m.start, size, orphan: true });
     } else if (m.perms.startsWith('rw') && size === RECORD_SIZE && head.subarray(0, 8).toString('latin1') === 'HOTPATCH') {
       found.push({ what: 'record', start: m.start, size, orphan: true });
@@ -94,18 +94,17 @@ export async function cleanupProcess(session: Session): Promise<CleanupOutcome> 
   const pages = [...orphans, ...(active ? [] : ownPages(session))];
   if (pages.length === 0) return { pages, interrupted, kept };
   if (pages.some((p) => p.what === 'return stub')) refuseWhileInCall(session);
-  const tid = chooseThread(session);
   // Through libc's `syscall`: the stub page's own would unmap the code it stands in.
-  const ops: NativeOp[] = pages.map((p) => syscallOp(session, tid, session.arch.syscalls.munmap, [p.start, p.size], undefined, { viaLibc: true }));
+  const steps = pages.map((p) => munmapStep(p.start, p.size, true));
   // No thread inside them: not its pc, nor a return address near the top of its stack (a trampoline may hold a
   // relocated call).
   const guard = pages.filter((p) => p.what !== 'record').map((p) => [p.start, p.start + p.size] as [bigint, bigint]);
-  const res = await target.run({ stopAll: true, guard, guardStackBytes: STACK_GUARD_BYTES, ops });
+  const results = await target.runSteps(target.borrowThread(), steps, { stopAll: true, guard, guardStackBytes: STACK_GUARD_BYTES });
   session.invalidateSpace();
-  const failed = res.results.findIndex((r) => syscallFailed(r.value) !== undefined);
-  if (failed >= 0) throw syscallError(`munmap of the ${pages[failed]!.what} at 0x${pages[failed]!.start.toString(16)}`, syscallFailed(res.results[failed]!.value)!, target.pid);
+  const failed = results.findIndex((r) => syscallFailed(r.value) !== undefined);
+  if (failed >= 0) throw syscallError(`munmap of the ${pages[failed]!.what} at ${hex(pages[failed]!.start)}`, syscallFailed(results[failed]!.value)!, target.pid);
   if (!active) {
-    forgetStubPage(session);
+    forgetStubPage(target);
     forgetRecordPage(session);
   }
   return { pages, interrupted, kept };
@@ -145,10 +144,8 @@ export async function dropFreshPages(session: Session): Promise<void> {
   const fresh = new Set(target.reservedRanges().map((r) => r.start));
   const pages = ownPages(session).filter((p) => fresh.has(p.start));
   if (pages.length === 0) return;
-  const tid = chooseThread(session);
-  const ops = pages.map((p) => syscallOp(session, tid, session.arch.syscalls.munmap, [p.start, p.size], undefined, { viaLibc: true }));
-  await target.run({ stopAll: false, ops });
+  await target.runSteps(target.borrowThread(), pages.map((p) => munmapStep(p.start, p.size, true)));
   session.invalidateSpace();
-  if (pages.some((p) => p.what === 'return stub')) forgetStubPage(session);
+  if (pages.some((p) => p.what === 'return stub')) forgetStubPage(target);
   if (pages.some((p) => p.what === 'record')) forgetRecordPage(session);
 }

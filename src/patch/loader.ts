@@ -4,14 +4,15 @@ import { dirname, resolve as resolvePath, basename } from 'node:path';
 import { HotpatchError, toHotpatchError } from '../errors.js';
 import { openElf } from '../elf/reader.js';
 import type { ElfFile } from '../elf/types.js';
-import type { NativeOp } from '../native.js';
+import { hex } from '../hex.js';
 import type { Session } from '../session.js';
 import { bindPatch, mapBinder, type Binding, type BindReport } from './binding.js';
-import { chooseThread, findFunction, mmapFailure, syscallOp, syscallWords, syscallFailed, syscallError, seccompNote } from './remote.js';
-import { readMaps } from '../symbols/maps.js';
-import { loadRecord, saveRecord, recordPrelude, recordPage, hexOf, type LoadedLibrary } from './record.js';
-import { choosePlace, pagePrelude, preludeOps, undoPreludes, unmapPages, confirmPreludes, type Prelude } from './pages.js';
-import { stubWords, runCalls, adoptStubPage } from './returnstub.js';
+import { findFunction } from './functions.js';
+import { readMaps } from '../process/maps.js';
+import { mmapFailure, munmapStep, syscallFailed, syscallError, seccompNote, type Step } from '../process/steps.js';
+import { choosePlace, confirmPages, pagePlan, pageSteps, undoPages, unmapPages, type PagePlan } from '../process/pages.js';
+import { stubWords, syscallWords, runCalls, adoptStubPage } from '../process/stub.js';
+import { loadRecord, saveRecord, recordPagePlanOrWrite, recordPage, type LoadedLibrary } from './record.js';
 import { planMapLoad, segmentsSpan } from './mapplan.js';
 import { dropFreshPages } from './cleanup.js';
 import { checkLoadMethods, type MethodCheck } from './precheck.js';
@@ -179,17 +180,17 @@ async function loadByDlopen(session: Session, path: string, elf: ElfFile, report
   const dlopen = findFunction(session, ['dlopen', '__libc_dlopen_mode'])!;
   const dlerror = findFunction(session, ['dlerror']);
   const legacy = dlopen.name === '__libc_dlopen_mode';
-  const tid = chooseThread(session);
-  const ops: NativeOp[] = [
-    { kind: 'call', tid, addr: dlopen.address, args: [0n, legacy ? RTLD_NOW | RTLD_DLOPEN_FLAG : RTLD_NOW], data: Buffer.from(path + '\0', 'utf8'), stackDataArg: 0, timeoutMs: opts.timeoutMs },
+  const tid = target.borrowThread();
+  const steps: Step[] = [
+    { kind: 'call', fn: dlopen.address, args: [0n, legacy ? RTLD_NOW | RTLD_DLOPEN_FLAG : RTLD_NOW], stackData: { arg: 0, bytes: Buffer.from(path + '\0', 'utf8') }, timeoutMs: opts.timeoutMs },
   ];
-  if (dlerror && !legacy) ops.push({ kind: 'call', tid, addr: dlerror.address, args: [], onlyIfPreviousZero: true, timeoutMs: opts.timeoutMs });
+  if (dlerror && !legacy) steps.push({ kind: 'call', fn: dlerror.address, args: [], onlyIfPreviousZero: true, timeoutMs: opts.timeoutMs });
   let res;
   let back;
   try {
     // The record (its page too, on a first load) listing this library as pending, and the stub page, are written in
     // the same stop as the call, before it.
-    ({ results: res, path: back } = await runCalls(session, tid, ops, () => [recordPrelude(session, tid)]));
+    ({ results: res, path: back } = await runCalls(target, tid, steps, () => [recordPagePlanOrWrite(session)]));
   } catch (err) {
     const e = toHotpatchError(err);
     if (e.code === 'ETIMEDOUT') {
@@ -205,14 +206,14 @@ async function loadByDlopen(session: Session, path: string, elf: ElfFile, report
     throw new HotpatchError('E_DLOPEN', `dlopen failed in the target: ${msg}`, seccompNote(target.pid) ?? 'the target is unchanged');
   }
   // From here on the library is in: any failure closes it again.
-  entry.handle = hexOf(handle);
+  entry.handle = handle;
   progress.undo = () => dlcloseHandle(session, handle);
   // struct link_map starts with l_addr, the load bias.
   const loadBias = target.readExact(handle, 8).readBigUInt64LE(0);
   const written = writeHiddenSlots(session, checked.slots, loadBias);
   const first = elf.segments.filter((s) => s.type === 1).reduce((m, s) => (s.vaddr < m ? s.vaddr : m), 1n << 62n);
-  entry.base = hexOf(loadBias + (first & ~0xfffn));
-  entry.loadBias = hexOf(loadBias);
+  entry.base = loadBias + (first & ~0xfffn);
+  entry.loadBias = loadBias;
   return {
     library: entry,
     report,
@@ -222,9 +223,9 @@ async function loadByDlopen(session: Session, path: string, elf: ElfFile, report
     steps: [
       `Borrowed thread ${tid} (asleep in a system call, so it holds no lock of its own): stopped it alone (PTRACE_INTERRUPT, then waitpid for its stop) and saved its registers (PTRACE_GETREGS), vector state (PTRACE_GETREGSET NT_X86_XSTATE: x87/SSE/AVX) and signal mask (PTRACE_GETSIGMASK).`,
       `Wrote the patch record listing ${basename(path)} as pending (pwrite to /proc/${target.pid}/mem), so a tool killed from here on leaves a record that cleanup can act on.`,
-      `Called ${dlopen.name}("${path}", RTLD_NOW) at 0x${dlopen.address.toString(16)}: the path copied below its stack's red zone (pwrite to /proc/${target.pid}/mem), rip and the arguments set (PTRACE_SETREGS), every signal but SIGURG blocked (PTRACE_SETSIGMASK), then PTRACE_CONT, with ${stubWords(back)}`,
+      `Called ${dlopen.name}("${path}", RTLD_NOW) at ${hex(dlopen.address)}: the path copied below its stack's red zone (pwrite to /proc/${target.pid}/mem), rip and the arguments set (PTRACE_SETREGS), every signal but SIGURG blocked (PTRACE_SETSIGMASK), then PTRACE_CONT, with ${stubWords(back)}`,
       'The other threads kept running, so a lock they hold (malloc, the loader) is released as usual.',
-      `Put the thread back as it was (PTRACE_SETREGS, PTRACE_SETREGSET, PTRACE_SETSIGMASK) and let it go (PTRACE_CONT); its interrupted system call restarts as if nothing happened. Handle 0x${handle.toString(16)}, load bias 0x${loadBias.toString(16)} (read from the link_map dlopen returned).`,
+      `Put the thread back as it was (PTRACE_SETREGS, PTRACE_SETREGSET, PTRACE_SETSIGMASK) and let it go (PTRACE_CONT); its interrupted system call restarts as if nothing happened. Handle ${hex(handle)}, load bias ${hex(loadBias)} (read from the link_map dlopen returned).`,
       ...(written.length ? [`Wrote ${written.length} GOT slot(s) for symbols the dynamic linker cannot see: ${written.map((b) => `${b.name} -> ${b.description}`).join(', ')}.`] : []),
     ],
   };
@@ -234,8 +235,8 @@ async function loadByDlopen(session: Session, path: string, elf: ElfFile, report
 async function dlcloseHandle(session: Session, handle: bigint): Promise<void> {
   const dlclose = findFunction(session, ['dlclose']);
   if (!dlclose) throw new HotpatchError('E_NO_DLOPEN', 'the target has no dlclose');
-  const tid = chooseThread(session);
-  const { results } = await runCalls(session, tid, [{ kind: 'call', tid, addr: dlclose.address, args: [handle], timeoutMs: 2000 }]);
+  const target = session.requireTarget();
+  const { results } = await runCalls(target, target.borrowThread(), [{ kind: 'call', fn: dlclose.address, args: [handle] }]);
   if (results[0]!.value !== 0n) throw new HotpatchError('E_DLCLOSE', 'dlclose failed in the target');
   session.invalidateSpace();
 }
@@ -255,36 +256,36 @@ function writeHiddenSlots(session: Session, slots: HiddenSlot[], loadBias: bigin
 
 async function loadByMapping(session: Session, path: string, elf: ElfFile, report: BindReport, opts: LoadOptions, checked: MethodCheck, entry: LoadedLibrary, progress: LoadProgress): Promise<LoadOutcome> {
   const target = session.requireTarget();
-  adoptStubPage(session); // its mmaps through the stub page's `syscall` when a page is there
+  adoptStubPage(target); // its mmaps through the stub page's `syscall` when a page is there
   const space = session.space();
   const span = segmentsSpan(elf);
   const main = space.main;
   // Near the executable, so a 5-byte jump from its functions reaches the new code.
-  let base = main ? choosePlace(session, span.size, [main.start, main.end], REACH) : undefined;
+  let base = main ? choosePlace(target, span.size, [main.start, main.end], REACH) : undefined;
   const near = base !== undefined;
-  base ??= choosePlace(session, span.size, [0x7f0000000000n], 1n << 45n);
+  base ??= choosePlace(target, span.size, [0x7f0000000000n], 1n << 45n);
   if (base === undefined) throw new HotpatchError('ENOMEM', 'no free address range in the target for the library');
   const plan = planMapLoad(elf, base, mapBinder(report));
-  const tid = chooseThread(session);
+  const tid = target.borrowThread();
   const protName = (p: number) => `${p & 1 ? 'r' : '-'}${p & 2 ? 'w' : '-'}${p & 4 ? 'x' : '-'}`;
   const at = base;
   // Planned in the record before the first mmap, in the same stop: an interrupted load is found and unmapped exactly.
-  entry.base = hexOf(at);
-  entry.loadBias = hexOf(at - plan.firstVaddr);
-  entry.size = hexOf(plan.size);
-  entry.segments = plan.protections.map((p) => ({ start: hexOf(at + p.offset), size: hexOf(p.size), prot: protName(p.prot) }));
+  entry.base = at;
+  entry.loadBias = at - plan.firstVaddr;
+  entry.size = plan.size;
+  entry.segments = plan.protections.map((p) => ({ start: at + p.offset, size: p.size, prot: protName(p.prot) }));
   // Each segment is mapped with its final protection and filled through /proc/PID/mem, which writes read-only and
   // executable pages too: no page is ever made executable after the fact, so MemoryDenyWriteExecute targets work.
-  const record = recordPrelude(session, tid);
-  const segments: Prelude[] = plan.protections.map((p) => pagePrelude(session, tid, { what: 'segment', address: at + p.offset, size: p.size, prot: BigInt(p.prot) }, () => {}));
-  const writes: NativeOp[] = plan.writes.map((w): NativeOp => ({ kind: 'write', addr: at + w.offset, data: w.bytes }));
-  const preludes = [record, ...segments];
-  const ops = [...preludeOps(preludes), ...writes];
+  const record = recordPagePlanOrWrite(session);
+  const segments: PagePlan[] = plan.protections.map((p) => pagePlan({ what: 'segment', address: at + p.offset, size: p.size, prot: BigInt(p.prot) }, () => {}));
+  const writes: Step[] = plan.writes.map((w): Step => ({ kind: 'write', address: at + w.offset, bytes: w.bytes }));
+  const pages = [record, ...segments];
+  const steps = [...pageSteps(pages), ...writes];
   try {
-    await target.run({ stopAll: false, ops });
+    await target.runSteps(tid, steps);
   } catch (err) {
     // Every segment and page this plan made is unmapped again; the record's bytes were put back by the tracer.
-    await undoPreludes(session, tid, preludes, ops, err);
+    await undoPages(target, tid, pages, steps, err);
     const failure = mmapFailure(toHotpatchError(err), target.pid, 'segment');
     // A target that forbids making executable memory (MemoryDenyWriteExecute) may still let its dynamic linker map a file.
     if ((failure.code === 'EPERM' || failure.code === 'EACCES') && checked.otherWay && !seccompNote(target.pid)) {
@@ -292,14 +293,13 @@ async function loadByMapping(session: Session, path: string, elf: ElfFile, repor
     }
     throw failure;
   }
-  await confirmPreludes(session, tid, [record]);
+  await confirmPages(target, tid, [record]);
   progress.undo = async () => {
-    await unmapPages(session, tid, segments);
+    await unmapPages(target, tid, segments);
   };
   const pauseMicros = target.lastPause?.micros ?? 0;
   if (opts.init && plan.initFunctions.length) {
-    const ops = plan.initFunctions.map((fn): NativeOp => ({ kind: 'call', tid, addr: fn, args: [0n, 0n, 0n], timeoutMs: opts.timeoutMs }));
-    await runCalls(session, tid, ops);
+    await runCalls(target, tid, plan.initFunctions.map((fn): Step => ({ kind: 'call', fn, args: [0n, 0n, 0n], timeoutMs: opts.timeoutMs })));
   }
   return {
     library: entry,
@@ -308,8 +308,8 @@ async function loadByMapping(session: Session, path: string, elf: ElfFile, repor
     segments: plan.protections.map((p) => ({ start: at + p.offset, size: p.size, prot: protName(p.prot) })),
     pauseMicros,
     steps: [
-      `Chose 0x${at.toString(16)} for ${plan.size} bytes${near ? ', within ±2 GiB of the executable so a 5-byte jump reaches it' : ''}, clear of every other page this command places.`,
-      `Borrowed thread ${tid} (PTRACE_INTERRUPT) for remote system calls: first the patch record listing the library as pending with its planned segments, then one mmap(MAP_FIXED_NOREPLACE) per segment with its final protection (never writable and executable at once). Each: ${syscallWords(session)}`,
+      `Chose ${hex(at)} for ${plan.size} bytes${near ? ', within ±2 GiB of the executable so a 5-byte jump reaches it' : ''}, clear of every other page this command places.`,
+      `Borrowed thread ${tid} (PTRACE_INTERRUPT) for remote system calls: first the patch record listing the library as pending with its planned segments, then one mmap(MAP_FIXED_NOREPLACE) per segment with its final protection (never writable and executable at once). Each: ${syscallWords(target)}`,
       `Applied the library's ${elf.relocations().length} relocation(s) (RELATIVE, GLOB_DAT, JUMP_SLOT, 64, and the TLS ones against the executable's thread-local variables) in hotpatch's memory and wrote the finished segments with pwrite to /proc/${target.pid}/mem, which writes read-only pages too; then PTRACE_CONT.`,
       opts.init ? `Ran ${plan.initFunctions.length} constructor(s).` : 'Constructors were not run (pass --init to run them).',
     ],
@@ -324,11 +324,11 @@ function libraryEntry(session: Session, path: string, method: 'dlopen' | 'map', 
     path,
     name: basename(path),
     method,
-    base: '0x0',
-    loadBias: '0x0',
+    base: 0n,
+    loadBias: 0n,
     bindings: report.bindings.map((b) => ({
       name: b.name,
-      ...(b.tls ? { tlsOffset: hexOf(b.tls.offset) } : { address: hexOf(b.address) }),
+      ...(b.tls ? { tlsOffset: b.tls.offset } : { address: b.address }),
       description: b.description,
       hidden: b.hidden,
     })),
@@ -345,8 +345,8 @@ export function readCString(session: Session, address: bigint, max = 1024): stri
 
 /** Unload: dlclose for dlopen'ed libraries, munmap for mapped ones. Refused while a patch uses it. */
 export async function unloadLibrary(session: Session, which: string): Promise<{ library: LoadedLibrary; pauseMicros: number; interrupted: boolean }> {
-  adoptStubPage(session);
   const target = session.requireTarget();
+  adoptStubPage(target);
   const record = loadRecord(session);
   const lib = record.libraries.find((l) => l.name === which || l.path === which || String(l.id) === which || `#${l.id}` === which);
   if (!lib) throw new HotpatchError('E_NOT_LOADED', `no library "${which}" was loaded by hotpatch`, 'see `libs`');
@@ -360,11 +360,11 @@ export async function unloadLibrary(session: Session, which: string): Promise<{ 
     // Nothing leads into the library any more (its patches are reverted): once no thread is inside it, none can
     // come back in, so dlclose may run while the others run on (they may hold the loader's lock).
     await whenNoThreadInside(session, lib, []);
-    await dlcloseHandle(session, BigInt(lib.handle!));
+    await dlcloseHandle(session, lib.handle!);
   } else {
     // The check and the munmap in one stop of every thread.
-    const res = await whenNoThreadInside(session, lib, [syscallOp(session, chooseThread(session), session.arch.syscalls.munmap, [BigInt(lib.base), BigInt(lib.size!)])]);
-    const err = syscallFailed(res.results[0]!.value);
+    const res = await whenNoThreadInside(session, lib, [munmapStep(lib.base, lib.size!)]);
+    const err = syscallFailed(res[0]!.value);
     if (err !== undefined) throw syscallError('munmap', err);
   }
   record.libraries = record.libraries.filter((l) => l !== lib);
@@ -381,13 +381,13 @@ export const STACK_GUARD_BYTES = 16384;
  * the top of its stack (a thread preempted in the middle of a patch function, or in something it called); retried
  * while that holds, E_BUSY after a while. `ops` run in the same stop once it is clear.
  */
-async function whenNoThreadInside(session: Session, lib: LoadedLibrary, ops: NativeOp[]) {
+async function whenNoThreadInside(session: Session, lib: LoadedLibrary, steps: Step[]) {
   const target = session.requireTarget();
   const code = lib.method === 'map'
-    ? (lib.segments ?? [{ start: lib.base, size: lib.size ?? '0x0', prot: 'r-x' }]).filter((s) => s.prot.includes('x')).map((s) => [BigInt(s.start), BigInt(s.start) + BigInt(s.size)] as [bigint, bigint])
+    ? (lib.segments ?? [{ start: lib.base, size: lib.size ?? 0n, prot: 'r-x' }]).filter((s) => s.prot.includes('x')).map((s) => [s.start, s.start + s.size] as [bigint, bigint])
     : readMaps(target.pid).filter((m) => m.path === lib.path && m.perms.includes('x')).map((m) => [m.start, m.end] as [bigint, bigint]);
   try {
-    return await target.run({ stopAll: true, guard: code, guardStackBytes: STACK_GUARD_BYTES, ops });
+    return await target.runSteps(target.borrowThread(), steps, { stopAll: true, guard: code, guardStackBytes: STACK_GUARD_BYTES });
   } catch (err) {
     const e = toHotpatchError(err);
     if (e.code !== 'E_BUSY') throw e;
@@ -407,18 +407,17 @@ export async function removeInterruptedLoad(session: Session, lib: LoadedLibrary
     if (!maps.some((m) => m.path === lib.path)) return `${lib.name} never got in`;
     const dlopen = findFunction(session, ['dlopen']);
     if (!dlopen) throw new HotpatchError('E_NO_DLOPEN', `process ${target.pid} has no dlopen to find ${lib.name} with`, 'unmap it by hand with call munmap');
-    const tid = chooseThread(session);
-    const { results } = await runCalls(session, tid, [
-      { kind: 'call', tid, addr: dlopen.address, args: [0n, RTLD_NOW | RTLD_NOLOAD], data: Buffer.from(lib.path + '\0', 'utf8'), stackDataArg: 0, timeoutMs: 2000 },
+    const { results } = await runCalls(target, target.borrowThread(), [
+      { kind: 'call', fn: dlopen.address, args: [0n, RTLD_NOW | RTLD_NOLOAD], stackData: { arg: 0, bytes: Buffer.from(lib.path + '\0', 'utf8') } },
     ]);
     const handle = results[0]!.value;
     if (handle === 0n) return `${lib.name} is mapped but not loaded (nothing to close)`;
     await dlcloseHandle(session, handle);
     await dlcloseHandle(session, handle);
-    return `closed ${lib.name} (handle 0x${handle.toString(16)})`;
+    return `closed ${lib.name} (handle ${hex(handle)})`;
   }
-  const there = (lib.segments ?? []).filter((s) => maps.some((m) => m.start === BigInt(s.start) && m.end === BigInt(s.start) + BigInt(s.size) && m.path === ''));
+  const there = (lib.segments ?? []).filter((s) => maps.some((m) => m.start === s.start && m.end === s.start + s.size && m.path === ''));
   if (there.length === 0) return `none of ${lib.name}'s segments got in`;
-  await unmapPages(session, chooseThread(session), there.map((s) => ({ ops: [], address: BigInt(s.start), size: BigInt(s.size), what: 'segment', adopt() {} })));
+  await unmapPages(target, target.borrowThread(), there.map((s) => ({ address: s.start, size: s.size, what: 'segment' })));
   return `unmapped ${there.length} segment(s) of ${lib.name}`;
 }

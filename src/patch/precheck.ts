@@ -8,7 +8,7 @@ import type { ElfFile } from '../elf/types.js';
 import type { Session } from '../session.js';
 import { mapBinder, type BindReport } from './binding.js';
 import { planMapLoad } from './mapplan.js';
-import { findFunction } from './remote.js';
+import { findFunction } from './functions.js';
 import { planHiddenSlots, type HiddenSlot } from './slots.js';
 
 export type LoadMethod = 'dlopen' | 'map';

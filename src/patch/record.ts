@@ -1,13 +1,16 @@
 // The patch record kept inside the target: a small mapping of ours with a magic header and a versioned JSON table,
 // so a later session (another hotpatch process) finds what was loaded and patched.
 import { HotpatchError, toHotpatchError } from '../errors.js';
+import { hex } from '../hex.js';
 import type { Session } from '../session.js';
-import { readMaps } from '../symbols/maps.js';
-import { chooseThread, mmapFailure, PROT } from './remote.js';
-import { choosePlace, confirmPreludes, pagePrelude, undoPreludes, type Prelude } from './pages.js';
+import { readMaps } from '../process/maps.js';
+import { mmapFailure, PROT } from '../process/steps.js';
+import { choosePlace, confirmPages, executableStart, pagePlan, undoPages, type PagePlan } from '../process/pages.js';
 
 const MAGIC = Buffer.from('HOTPATCH', 'latin1');
-export const RECORD_VERSION = 1;
+/** 2: addresses are JSON numbers; 1 (still read) had them as hex strings. */
+export const RECORD_VERSION = 2;
+const READABLE_VERSIONS = [1, 2];
 /** An unusual size, so few anonymous mappings need a look when searching for the record. */
 export const RECORD_SIZE = 0x11000n;
 const HEADER = 16;
@@ -18,12 +21,12 @@ export interface LoadedLibrary {
   name: string;
   method: 'dlopen' | 'map';
   /** Run-time address of the library's first byte (its load bias for a normal .so). */
-  base: string;
-  loadBias: string;
-  size?: string;
-  handle?: string;
+  base: bigint;
+  loadBias: bigint;
+  size?: bigint;
+  handle?: bigint;
   /** `address` for a reference to memory; `tlsOffset` (offset in its module's TLS block) for a thread-local variable. */
-  bindings: { name: string; address?: string; tlsOffset?: string; description: string; hidden: boolean }[];
+  bindings: { name: string; address?: bigint; tlsOffset?: bigint; description: string; hidden: boolean }[];
   loadedAt: string;
   /**
    * Listed before the load starts, in the same stop: a tool killed in the middle leaves this mark, and `cleanup`
@@ -31,34 +34,34 @@ export interface LoadedLibrary {
    */
   pending?: boolean;
   /** map: the segments as planned (start, size, protection), so an interrupted load can be unmapped exactly. */
-  segments?: { start: string; size: string; prot: string }[];
+  segments?: { start: bigint; size: bigint; prot: string }[];
 }
 
 export interface PatchEntry {
   id: number;
   kind: 'jump' | 'got';
-  from: string;
+  from: bigint;
   fromName: string;
-  to: string;
+  to: bigint;
   toName: string;
-  /** Bytes at FROM before and after (jump), or per GOT slot. */
+  /** Bytes at FROM before and after (jump), or per GOT slot, in hex. */
   before: string;
   after: string;
   jumpKind?: 'rel32' | 'veneer' | 'abs14';
-  trampoline?: string;
+  trampoline?: bigint;
   trampolineBytes?: string;
-  veneer?: string;
-  origPointer?: { address: string; before: string };
-  slots?: { address: string; module: string; before: string }[];
+  veneer?: bigint;
+  origPointer?: { address: bigint; before: string };
+  slots?: { address: bigint; module: string; before: string }[];
   /** A library this patch needs loaded. */
   library?: string;
   appliedAt: string;
 }
 
 export interface CodeArea {
-  start: string;
-  size: string;
-  used: string;
+  start: bigint;
+  size: bigint;
+  used: bigint;
 }
 
 export interface PatchRecord {
@@ -69,26 +72,44 @@ export interface PatchRecord {
   areas: CodeArea[];
 }
 
-export function emptyRecord(): PatchRecord {
-  return { version: RECORD_VERSION, nextId: 1, libraries: [], patches: [], areas: [] };
-}
-
-interface Held {
-  pid: number;
-  startTime: bigint;
+/** The record as one attachment holds it (Session.attachment().record): found in the target once, kept after. */
+export interface HeldRecord {
+  /** Its page in the target; undefined while the target has none. */
   address?: bigint;
   record: PatchRecord;
 }
 
-/** The record of the attached process: found in the target once, then kept in the session. */
+export function emptyRecord(): PatchRecord {
+  return { version: RECORD_VERSION, nextId: 1, libraries: [], patches: [], areas: [] };
+}
+
+/** The fields that hold addresses, sizes and offsets: numbers in memory as bigint, in the record as JSON numbers. */
+const NUMERIC = new Set(['base', 'loadBias', 'size', 'handle', 'address', 'tlsOffset', 'start', 'used', 'from', 'to', 'trampoline', 'veneer']);
+
+/** The record's body as written: bigints as numbers (exact below 2^53, as every user-space address is), else strings. */
+export function encodeRecordBody(record: PatchRecord): string {
+  return JSON.stringify({ ...record, version: RECORD_VERSION }, (_k, v) => (typeof v === 'bigint' ? (v >= -(1n << 53n) && v < 1n << 53n ? Number(v) : hex(v)) : v));
+}
+
+/** The body read back (version 1's hex strings too). */
+export function decodeRecordBody(text: string): PatchRecord {
+  const record = JSON.parse(text, (k, v) => (NUMERIC.has(k) && (typeof v === 'number' || typeof v === 'string') ? BigInt(v) : v)) as PatchRecord;
+  record.version = RECORD_VERSION;
+  return record;
+}
+
+function held(session: Session): HeldRecord {
+  const attachment = session.attachment();
+  if (!attachment.record) {
+    const found = findRecord(session);
+    attachment.record = { address: found?.address, record: found?.record ?? emptyRecord() };
+  }
+  return attachment.record;
+}
+
+/** The record of the attached process: found in the target once, then kept with the attachment. */
 export function loadRecord(session: Session): PatchRecord {
-  const target = session.requireTarget();
-  const held = session.state.get('record') as Held | undefined;
-  if (held && held.pid === target.pid && held.startTime === target.startTime) return held.record;
-  const found = findRecord(session);
-  const fresh: Held = { pid: target.pid, startTime: target.startTime, address: found?.address, record: found?.record ?? emptyRecord() };
-  session.state.set('record', fresh);
-  return fresh.record;
+  return held(session).record;
 }
 
 function findRecord(session: Session): { address: bigint; record: PatchRecord } | undefined {
@@ -98,15 +119,15 @@ function findRecord(session: Session): { address: bigint; record: PatchRecord } 
     const head = target.readMemory(m.start, HEADER);
     if (head.length < HEADER || !head.subarray(0, 8).equals(MAGIC)) continue;
     const version = head.readUInt32LE(8);
-    if (version !== RECORD_VERSION) {
-      throw new HotpatchError('E_RECORD_VERSION', `the patch record in process ${target.pid} has version ${version}; this hotpatch reads ${RECORD_VERSION}`, 'use the hotpatch version that made the patches');
+    if (!READABLE_VERSIONS.includes(version)) {
+      throw new HotpatchError('E_RECORD_VERSION', `the patch record in process ${target.pid} has version ${version}; this hotpatch reads ${READABLE_VERSIONS.join(' and ')}`, 'use the hotpatch version that made the patches');
     }
     const len = head.readUInt32LE(12);
     const body = target.readExact(m.start + BigInt(HEADER), len);
     try {
-      return { address: m.start, record: JSON.parse(body.toString('utf8')) as PatchRecord };
+      return { address: m.start, record: decodeRecordBody(body.toString('utf8')) };
     } catch {
-      throw new HotpatchError('E_RECORD_CORRUPT', `the patch record at 0x${m.start.toString(16)} is damaged`, 'patches cannot be listed; revert by address with poke');
+      throw new HotpatchError('E_RECORD_CORRUPT', `the patch record at ${hex(m.start)} is damaged`, 'patches cannot be listed; revert by address with poke');
     }
   }
   return undefined;
@@ -118,21 +139,21 @@ function findRecord(session: Session): { address: bigint; record: PatchRecord } 
  * jump the record does not list.
  */
 export async function recordWrite(session: Session): Promise<{ address: bigint; bytes: Buffer }> {
-  loadRecord(session);
-  const held = session.state.get('record') as Held;
-  if (held.address === undefined) {
-    const tid = chooseThread(session);
-    const page = recordPagePrelude(session, tid, held);
+  const h = held(session);
+  if (h.address === undefined) {
+    const target = session.requireTarget();
+    const tid = target.borrowThread();
+    const page = recordPagePlan(session, h);
     try {
-      await session.requireTarget().run({ stopAll: false, ops: page.ops });
+      await target.runSteps(tid, page.steps);
     } catch (err) {
-      await undoPreludes(session, tid, [page], page.ops, err);
-      throw mmapFailure(toHotpatchError(err), session.requireTarget().pid, 'patch record');
+      await undoPages(target, tid, [page], page.steps, err);
+      throw mmapFailure(toHotpatchError(err), target.pid, 'patch record');
     }
-    const bad = await confirmPreludes(session, tid, [page]);
+    const bad = await confirmPages(target, tid, [page]);
     if (bad.length) throw new HotpatchError('E_PAGE_CHECK', 'the patch record’s new page did not hold what was written; it was unmapped again', 'try again');
   }
-  return { address: held.address!, bytes: encodeRecord(held.record) };
+  return { address: h.address!, bytes: encodeRecord(h.record) };
 }
 
 /**
@@ -140,11 +161,10 @@ export async function recordWrite(session: Session): Promise<{ address: bigint; 
  * page yet, the page is made there too (one stop fewer). A load lists its library (as pending) before it starts, so
  * a tool killed in the middle leaves a record that names what to clean up.
  */
-export function recordPrelude(session: Session, tid: number): Prelude {
-  loadRecord(session);
-  const held = session.state.get('record') as Held;
-  if (held.address === undefined) return recordPagePrelude(session, tid, held);
-  return { ops: [{ kind: 'write', addr: held.address, data: encodeRecord(held.record) }], adopt() {} };
+export function recordPagePlanOrWrite(session: Session): PagePlan {
+  const h = held(session);
+  if (h.address === undefined) return recordPagePlan(session, h);
+  return { steps: [{ kind: 'write', address: h.address, bytes: encodeRecord(h.record) }], adopt() {} };
 }
 
 /**
@@ -152,32 +172,25 @@ export function recordPrelude(session: Session, tid: number): Prelude {
  * none (made in the plan's own first stop, holding the record as it stands, so it carries the magic from birth), and
  * the record's bytes as they stand when asked.
  */
-export function recordUpdate(session: Session, tid: number): { prelude: Prelude; write(): { address: bigint; bytes: Buffer } } {
-  loadRecord(session);
-  const held = session.state.get('record') as Held;
-  const prelude = held.address !== undefined ? { ops: [], adopt() {} } : recordPagePrelude(session, tid, held);
-  const at = held.address ?? prelude.address!;
-  return { prelude, write: () => ({ address: at, bytes: encodeRecord(held.record) }) };
+export function recordUpdate(session: Session): { page: PagePlan; write(): { address: bigint; bytes: Buffer } } {
+  const h = held(session);
+  const page = h.address !== undefined ? { steps: [], adopt() {} } : recordPagePlan(session, h);
+  const at = h.address ?? page.address!;
+  return { page, write: () => ({ address: at, bytes: encodeRecord(h.record) }) };
 }
 
-function recordPagePrelude(session: Session, tid: number, held: Held): Prelude {
-  const at = recordAddress(session);
-  const page = { what: 'patch record', address: at, size: RECORD_SIZE, prot: PROT.READ | PROT.WRITE, bytes: encodeRecord(held.record) };
-  return pagePrelude(session, tid, page, () => (held.address = at), () => {
-    if (held.address === at) held.address = undefined;
+function recordPagePlan(session: Session, h: HeldRecord): PagePlan {
+  const target = session.requireTarget();
+  const at = choosePlace(target, RECORD_SIZE, [executableStart(target) ?? 0x555555554000n], 1n << 46n);
+  if (at === undefined) throw new HotpatchError('ENOMEM', 'no room in the target for the patch record');
+  const page = { what: 'patch record', address: at, size: RECORD_SIZE, prot: PROT.READ | PROT.WRITE, bytes: encodeRecord(h.record) };
+  return pagePlan(page, () => (h.address = at), () => {
+    if (h.address === at) h.address = undefined;
   });
 }
 
-function recordAddress(session: Session): bigint {
-  const main = session.space().main;
-  const near = main ? [main.start] : [0x555555554000n];
-  const at = choosePlace(session, RECORD_SIZE, near, 1n << 46n);
-  if (at === undefined) throw new HotpatchError('ENOMEM', 'no room in the target for the patch record');
-  return at;
-}
-
 function encodeRecord(record: PatchRecord): Buffer {
-  const body = Buffer.from(JSON.stringify(record), 'utf8');
+  const body = Buffer.from(encodeRecordBody(record), 'utf8');
   if (body.length + HEADER > Number(RECORD_SIZE)) throw new HotpatchError('E_RECORD_FULL', 'the patch record is full', 'revert some patches');
   const head = Buffer.alloc(HEADER);
   MAGIC.copy(head, 0);
@@ -188,15 +201,13 @@ function encodeRecord(record: PatchRecord): Buffer {
 
 /** The record's page in the target, if it has one. */
 export function recordPage(session: Session): { start: bigint; size: bigint } | undefined {
-  loadRecord(session);
-  const held = session.state.get('record') as Held;
-  return held.address === undefined ? undefined : { start: held.address, size: RECORD_SIZE };
+  const h = held(session);
+  return h.address === undefined ? undefined : { start: h.address, size: RECORD_SIZE };
 }
 
 /** After the record's page was unmapped: an empty record with no page (a later save makes one again). */
 export function forgetRecordPage(session: Session): void {
-  const target = session.requireTarget();
-  session.state.set('record', { pid: target.pid, startTime: target.startTime, record: emptyRecord() } satisfies Held);
+  session.attachment().record = { record: emptyRecord() };
 }
 
 /** Write the record back into the target (creating its mapping the first time). */
@@ -204,6 +215,3 @@ export async function saveRecord(session: Session): Promise<void> {
   const w = await recordWrite(session);
   session.requireTarget().writeMemory(w.address, w.bytes);
 }
-
-export { hex as hexOf } from '../hex.js';
-export const big = (s: string) => BigInt(s);

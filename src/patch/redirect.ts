@@ -9,11 +9,11 @@ import type { RuntimeSymbol } from '../symbols/types.js';
 import { paddingAfter } from '../arch/x86_64/disasm.js';
 import { branchesInto } from '../arch/x86_64/relocate.js';
 import { reserveCode } from './area.js';
-import { adoptStubPage } from './returnstub.js';
-import { loadRecord, recordWrite, recordUpdate, hexOf, type PatchEntry } from './record.js';
-import { chooseThread, mmapFailure, syscallWords } from './remote.js';
-import { runCalls } from './returnstub.js';
-import { confirmPreludes, preludeOps, undoPreludes, unmapPages, type Prelude } from './pages.js';
+import { hex } from '../hex.js';
+import { adoptStubPage, runCalls, syscallWords } from '../process/stub.js';
+import { mmapFailure } from '../process/steps.js';
+import { confirmPages, pageSteps, undoPages, unmapPages, type PagePlan } from '../process/pages.js';
+import { loadRecord, recordWrite, recordUpdate, type PatchEntry } from './record.js';
 import { dropFreshPages } from './cleanup.js';
 
 export interface RedirectOptions {
@@ -72,7 +72,7 @@ async function redirectOnce(session: Session, fromText: string, toText: string, 
     steps.push(`${fromName} is an indirect function (ifunc): its resolver chose 0x${chosenImpl.toString(16)} (${session.describe(chosenImpl)}), which is the code its callers reach, so the jump goes there.`);
     notes.push(`${fromName} is an indirect function: the jump goes at the implementation its resolver picks, 0x${chosenImpl.toString(16)} (${session.describe(chosenImpl)})`);
   }
-  const existing = record.patches.find((p) => p.kind === 'jump' && BigInt(p.from) === fromAddress);
+  const existing = record.patches.find((p) => p.kind === 'jump' && p.from === fromAddress);
   const arch = session.arch;
   const target = session.requireTarget();
 
@@ -81,9 +81,9 @@ async function redirectOnce(session: Session, fromText: string, toText: string, 
   let before: Buffer;
   // A new code area is mapped first on one borrowed thread; the trampoline, the veneer and hp_orig_ are written while
   // the process runs (nothing reaches them before the jump); then the record and last the jump in one stop of all.
-  const tid = chooseThread(session);
-  adoptStubPage(session); // a new code area's mmap through the stub page's `syscall` when a page is there
-  const preludes: Prelude[] = [];
+  const tid = target.borrowThread();
+  adoptStubPage(target); // a new code area's mmap through the stub page's `syscall` when a page is there
+  const pages: PagePlan[] = [];
   const code: { address: bigint; bytes: Uint8Array; what: string }[] = [];
   if (existing) {
     // Replace the jump; the trampoline still holds the original instructions.
@@ -93,13 +93,13 @@ async function redirectOnce(session: Session, fromText: string, toText: string, 
       throw new HotpatchError('E_CHANGED', `the bytes at ${fromName} are no longer the jump hotpatch wrote (someone else changed them)`, 'look with disasm; --force replaces them anyway');
     }
     before = fromHex(existing.before);
-    trampoline = existing.trampoline ? BigInt(existing.trampoline) : undefined;
+    trampoline = existing.trampoline;
     steps.push(`${fromName} is already redirected (patch #${existing.id}): the jump is replaced, the trampoline kept.`);
   } else {
     const plan = await planEntry(session, fromAddress, entrySym && isEntry ? entrySym : undefined, opts.force);
     before = plan.code.subarray(0, arch.shortJumpSize);
-    const room = reserveCode(session, fromAddress, 64, tid);
-    preludes.push(room.prelude);
+    const room = reserveCode(session, fromAddress, 64);
+    pages.push(room.page);
     trampoline = room.address;
     const moved = await arch.relocate(plan.code.subarray(0, plan.available), fromAddress, arch.shortJumpSize, trampoline);
     trampolineBytes = moved.bytes;
@@ -115,8 +115,8 @@ async function redirectOnce(session: Session, fromText: string, toText: string, 
   let jumpKind: PatchEntry['jumpKind'] = 'rel32';
   let veneer: bigint | undefined;
   if (!jump) {
-    const room = reserveCode(session, fromAddress, 16, tid);
-    preludes.push(room.prelude);
+    const room = reserveCode(session, fromAddress, 16);
+    pages.push(room.page);
     veneer = room.address;
     code.push({ address: veneer, bytes: arch.encodeAbsoluteJump(veneer, to.address), what: 'the veneer' });
     jump = arch.encodeShortJump(fromAddress, veneer)!;
@@ -136,23 +136,23 @@ async function redirectOnce(session: Session, fromText: string, toText: string, 
     }
     const old = target.readExact(slot.address, 8);
     code.push({ address: slot.address, bytes: le64(trampoline), what: `hp_orig_${bare}` });
-    origPointer = { address: hexOf(slot.address), before: old.toString('hex') };
+    origPointer = { address: slot.address, before: old.toString('hex') };
     steps.push(`Stored the trampoline's address in ${slot.module}!hp_orig_${bare}, so the new code can call the original.`);
   }
 
   const entry: PatchEntry = {
     id: existing?.id ?? record.nextId++,
     kind: 'jump',
-    from: hexOf(fromAddress),
+    from: fromAddress,
     fromName,
-    to: hexOf(to.address),
+    to: to.address,
     toName: to.description,
     before: before.toString('hex'),
     after: hexBytes(jump),
     jumpKind,
-    trampoline: trampoline !== undefined ? hexOf(trampoline) : undefined,
+    trampoline,
     trampolineBytes: trampolineBytes ? hexBytes(trampolineBytes) : existing?.trampolineBytes,
-    veneer: veneer !== undefined ? hexOf(veneer) : undefined,
+    veneer,
     origPointer: origPointer ?? existing?.origPointer,
     library: libraryOf(session, to.symbol),
     appliedAt: new Date().toISOString(),
@@ -161,14 +161,14 @@ async function redirectOnce(session: Session, fromText: string, toText: string, 
   // The record that lists the patch is written in the same stop, just before the jump: whenever the tool dies,
   // the record lists every jump in the process (at worst one whose bytes are still the original: revert drops it).
   const guard: [bigint, bigint][] = [[fromAddress + 1n, fromAddress + BigInt(jump.length)]];
-  const rec = recordUpdate(session, tid);
-  preludes.push(rec.prelude);
+  const rec = recordUpdate(session);
+  pages.push(rec.page);
   const previous = record.patches;
   record.patches = [...record.patches.filter((p) => p !== existing), entry];
-  await writePatch(session, tid, preludes, code, [rec.write(), { address: fromAddress, bytes: jump }], guard, () => (record.patches = previous));
+  await writePatch(session, tid, pages, code, [rec.write(), { address: fromAddress, bytes: jump }], guard, () => (record.patches = previous));
   const pause = target.lastPause!;
-  const made = preludes.filter((p) => p.ops.length).length;
-  if (made) steps.push(`Mapped ${made} page(s) of ours (read+exec, never writable) with a remote mmap on borrowed thread ${tid} alone: ${syscallWords(session)}`);
+  const made = pages.filter((p) => p.steps.length).length;
+  if (made) steps.push(`Mapped ${made} page(s) of ours (read+exec, never writable) with a remote mmap on borrowed thread ${tid} alone: ${syscallWords(target)}`);
   if (code.length) steps.push(`Wrote ${code.map((c) => c.what).join(', ')} while the process ran (pwrite to /proc/${target.pid}/mem, which writes read-only pages too): nothing can reach them before the jump exists.`);
   steps.push(`Stopped all ${pause.threads} thread(s) (PTRACE_INTERRUPT each, then waitpid until every one reported its stop), read every pc (PTRACE_GETREGS) to check none lies inside the ${jump.length} bytes, wrote the patch record and last the jump, and let them all go (PTRACE_CONT).`);
   return { patch: entry, replaced: !!existing, pauseMicros: pause.micros, threads: pause.threads, steps, notes: notes.length ? notes : undefined };
@@ -250,7 +250,7 @@ async function redirectGot(session: Session, sym: RuntimeSymbol | undefined, fro
     for (const r of elf.relocations()) {
       if (r.symName !== sym.name || (r.type !== types.jumpSlot && r.type !== types.globDat)) continue;
       const address = m.loadBias + r.offset;
-      const prior = existing?.slots?.find((s) => BigInt(s.address) === address);
+      const prior = existing?.slots?.find((s) => s.address === address);
       slots.push({ address, module: m.name, before: prior ? fromHex(prior.before) : target.readExact(address, 8) });
     }
   }
@@ -265,29 +265,29 @@ async function redirectGot(session: Session, sym: RuntimeSymbol | undefined, fro
   if (orig) {
     const original = await originalOfSlots(session, sym, slots);
     unseen.push({ address: orig.address, bytes: le64(original.address), what: `hp_orig_${sym.name}` });
-    origPointer = { address: hexOf(orig.address), before: target.readExact(orig.address, 8).toString('hex') };
+    origPointer = { address: orig.address, before: target.readExact(orig.address, 8).toString('hex') };
     steps.push(`Stored ${original.how} in ${orig.module}!hp_orig_${sym.name}, so the new code can call the original.`);
   }
   const entry: PatchEntry = {
     id: existing?.id ?? record.nextId++,
     kind: 'got',
-    from: hexOf(sym.address),
+    from: sym.address,
     fromName: sym.name,
-    to: hexOf(to),
+    to,
     toName,
     before: '',
     after: value.toString('hex'),
-    slots: slots.map((s) => ({ address: hexOf(s.address), module: s.module, before: s.before.toString('hex') })),
+    slots: slots.map((s) => ({ address: s.address, module: s.module, before: s.before.toString('hex') })),
     origPointer: origPointer ?? existing?.origPointer,
     library: libraryOf(session, space.symbolize(to).symbol),
     appliedAt: new Date().toISOString(),
   };
   // The record first, then the slots, in one stop (see the jump above).
-  const tid = chooseThread(session);
-  const rec = recordUpdate(session, tid);
+  const tid = target.borrowThread();
+  const rec = recordUpdate(session);
   const previous = record.patches;
   record.patches = [...record.patches.filter((p) => p !== existing), entry];
-  await writePatch(session, tid, [rec.prelude], unseen, [rec.write(), ...slots.map((s) => ({ address: s.address, bytes: value }))], [], () => (record.patches = previous));
+  await writePatch(session, tid, [rec.page], unseen, [rec.write(), ...slots.map((s) => ({ address: s.address, bytes: value }))], [], () => (record.patches = previous));
   const pause = target.lastPause!;
   return {
     patch: entry,
@@ -332,8 +332,8 @@ async function originalOfSlots(session: Session, sym: RuntimeSymbol, slots: { ad
 /** The implementation an indirect function's resolver picks, by running the resolver in the target as ld.so does. */
 async function ifuncImplementation(session: Session, sym: RuntimeSymbol): Promise<bigint> {
   const space = session.space();
-  const tid = chooseThread(session);
-  const { results } = await runCalls(session, tid, [{ kind: 'call', tid, addr: sym.address, args: [], timeoutMs: 2000 }]);
+  const target = session.requireTarget();
+  const { results } = await runCalls(target, target.borrowThread(), [{ kind: 'call', fn: sym.address, args: [] }]);
   const chosen = results[0]!.value;
   if (!space.maps.some((m) => m.perms.includes('x') && m.start <= chosen && chosen < m.end)) {
     throw new HotpatchError('E_IFUNC', `the resolver of the indirect function ${sym.module}!${sym.name} returned 0x${chosen.toString(16)}, which is not code`, 'name the implementation itself (see syms)');
@@ -360,7 +360,7 @@ export async function revert(session: Session, which: string, force: boolean): P
     let byName = record.patches.find((p) => p.fromName === which);
     if (!byId && !byName) {
       const r = await session.resolve(which).catch(() => undefined);
-      byName = r ? record.patches.find((p) => BigInt(p.from) === r.address) : undefined;
+      byName = r ? record.patches.find((p) => p.from === r.address) : undefined;
     }
     const p = byId ?? byName;
     if (!p) throw new HotpatchError('E_NO_PATCH', `no active patch for "${which}"`, 'see `patches`');
@@ -374,7 +374,7 @@ export async function revert(session: Session, which: string, force: boolean): P
     let writes: { address: bigint; bytes: Uint8Array }[];
     let guard: [bigint, bigint][] = [];
     if (p.kind === 'jump') {
-      const from = BigInt(p.from);
+      const from = p.from;
       const now = target.readExact(from, fromHex(p.after).length).toString('hex');
       if (now === p.before && !force) {
         writes = []; // recorded, but its jump never landed (or was already taken out): only the record changes
@@ -389,14 +389,14 @@ export async function revert(session: Session, which: string, force: boolean): P
       }
     } else {
       const changed = p.slots!.filter((s) => {
-        const now = target.readExact(BigInt(s.address), 8).toString('hex');
+        const now = target.readExact(s.address, 8).toString('hex');
         return now !== p.after && now !== s.before;
       });
       if (changed.length && !force) {
         const s = changed[0]!;
-        throw new HotpatchError('E_CHANGED', `GOT slot 0x${BigInt(s.address).toString(16)} (${s.module}) changed since the redirect`, '--force restores it anyway');
+        throw new HotpatchError('E_CHANGED', `GOT slot ${hex(s.address)} (${s.module}) changed since the redirect`, '--force restores it anyway');
       }
-      writes = p.slots!.map((s) => ({ address: BigInt(s.address), bytes: fromHex(s.before) }));
+      writes = p.slots!.map((s) => ({ address: s.address, bytes: fromHex(s.before) }));
     }
     const previous = record.patches;
     record.patches = record.patches.filter((x) => x !== p);
@@ -420,22 +420,22 @@ export async function revert(session: Session, which: string, force: boolean): P
  * `writes` back, `unseen` bytes are put back as they were, `undo` restores the record in memory, and the pages this
  * command made are unmapped again: the process is left as it was found.
  */
-async function writePatch(session: Session, tid: number, preludes: Prelude[], unseen: { address: bigint; bytes: Uint8Array }[], writes: { address: bigint; bytes: Uint8Array }[], guard: [bigint, bigint][], undo: () => void): Promise<void> {
+async function writePatch(session: Session, tid: number, pages: PagePlan[], unseen: { address: bigint; bytes: Uint8Array }[], writes: { address: bigint; bytes: Uint8Array }[], guard: [bigint, bigint][], undo: () => void): Promise<void> {
   const target = session.requireTarget();
-  const made = preludes.filter((p) => p.ops.length > 0);
+  const made = pages.filter((p) => p.steps.length > 0);
   const written: { address: bigint; before: Buffer }[] = [];
   let pagesMade = false;
   try {
     if (made.length) {
-      const ops = preludeOps(made);
+      const steps = pageSteps(made);
       try {
-        await target.run({ stopAll: false, ops });
+        await target.runSteps(tid, steps);
       } catch (err) {
-        await undoPreludes(session, tid, made, ops, err);
+        await undoPages(target, tid, made, steps, err);
         throw err;
       }
       pagesMade = true;
-      const bad = await confirmPreludes(session, tid, made);
+      const bad = await confirmPages(target, tid, made);
       if (bad.length) throw new HotpatchError('E_PAGE_CHECK', `the ${bad[0]!.what} hotpatch made did not hold what was written there; it was unmapped again`, 'try again');
     }
     for (const w of unseen) {
@@ -453,9 +453,9 @@ async function writePatch(session: Session, tid: number, preludes: Prelude[], un
     }
     undo();
     if (pagesMade && target.attached) {
-      const pages = made.filter((p) => p.address !== undefined);
-      await unmapPages(session, tid, pages).catch(() => undefined);
-      for (const p of pages) p.abandon?.();
+      const mapped = made.filter((p) => p.address !== undefined);
+      await unmapPages(target, tid, mapped).catch(() => undefined);
+      for (const p of mapped) p.abandon?.();
     }
     throw mmapFailure(toHotpatchError(err), target.pid, 'code area');
   }

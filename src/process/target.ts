@@ -1,6 +1,11 @@
 // The live process: attach without stopping it, pause it only inside one plan, read and write its memory.
 import { native, type NativeOp, type NativePlan, type NativePlanResult, type NativeTracer, type NativeEvent } from '../native.js';
 import { HotpatchError, toHotpatchError } from '../errors.js';
+import { hex } from '../hex.js';
+import { currentArch } from '../arch/index.js';
+import type { Arch } from '../arch/types.js';
+import { toNativeOp, type Step, type StepResult } from './steps.js';
+import { readMaps } from './maps.js';
 import { listThreads, readStat, tracerPid, processName, yamaScope, executablePath } from './procfs.js';
 
 export interface Pause {
@@ -33,6 +38,18 @@ export function combinePauses(stops: readonly Pause[]): Pause | undefined {
 
 export type TargetListener = (event: NativeEvent) => void;
 
+/** The stub page's entry points (src/process/stub.ts). */
+export interface StubEntries {
+  returnStub: bigint;
+  stubDone: bigint;
+  stubSignal: number;
+  /** The page's own `syscall` instruction, which the return stub follows. */
+  syscallEntry: bigint;
+}
+
+/** What is known of the process's stub page: not looked for yet; or there (entries), or none can be made (none). */
+export type StubKnowledge = { known: false } | { known: true; entries?: StubEntries };
+
 export class Target {
   readonly pid: number;
   readonly name: string;
@@ -52,8 +69,15 @@ export class Target {
    * the pages of one command never aim at the same gap (they all came from one view of the map before).
    */
   private reservations: { start: bigint; end: bigint }[] = [];
+  /**
+   * What this process has of ours for remote calls (src/process/stub.ts): unknown until looked for; then the stub
+   * page's entry points, or none (none can be made there). Dropped on exec, with the image that held it.
+   */
+  stub: StubKnowledge = { known: false };
+  /** A `syscall` instruction found in libc, for system calls before there is a stub page; dropped on exec. */
+  private libcSyscall?: bigint;
 
-  private constructor(pid: number, tracer: NativeTracer, startTime: bigint) {
+  private constructor(pid: number, tracer: NativeTracer, startTime: bigint, readonly arch: Arch) {
     this.pid = pid;
     this.tracer = tracer;
     this.startTime = startTime;
@@ -62,7 +86,7 @@ export class Target {
   }
 
   /** Seize every thread and leave them all running. */
-  static async attach(pid: number): Promise<Target> {
+  static async attach(pid: number, arch: Arch = currentArch()): Promise<Target> {
     if (!Number.isInteger(pid) || pid <= 0) {
       throw new HotpatchError('E_BAD_PID', `"${pid}" is not a process id`, 'give a positive number, e.g. attach 4242');
     }
@@ -89,7 +113,7 @@ export class Target {
       t.close();
       throw attachError(pid, err);
     }
-    const target = new Target(pid, t, stat.startTime);
+    const target = new Target(pid, t, stat.startTime, arch);
     events = target;
     return target;
   }
@@ -103,6 +127,12 @@ export class Target {
   }
 
   onEvent(ev: NativeEvent): void {
+    if (ev.type === 'exec') {
+      // A new image: our stub page and the libc we knew are gone with the old one.
+      this.stub = { known: false };
+      this.libcSyscall = undefined;
+      this.reservations = [];
+    }
     if (ev.type === 'exit') {
       this.alive = false;
       this.exitReason = ev.signaled ? `was killed by signal ${ev.status}` : `exited with status ${ev.status}`;
@@ -159,6 +189,52 @@ export class Target {
     const stops = this.commandStops ?? [];
     this.commandStops = undefined;
     return combinePauses(stops);
+  }
+
+  /**
+   * The thread to borrow for a remote call: one asleep in a system call holds no user-space lock (it is not inside
+   * malloc or the loader), so a call on it cannot deadlock on its own locks. The main thread is preferred among those.
+   */
+  borrowThread(): number {
+    const sleeping = this.threads().filter((tid) => {
+      try {
+        return readStat(this.pid, tid).state === 'S';
+      } catch {
+        return false;
+      }
+    });
+    if (sleeping.includes(this.pid)) return this.pid;
+    return sleeping[0] ?? this.pid;
+  }
+
+  /**
+   * Run steps in one stop: of the borrowed thread `tid` alone, or of every thread (`stopAll`, none of them with its pc
+   * in `guard`, nor a return address there in the top `guardStackBytes` of its stack). Calls return through
+   * `returnPath` when given (a stub page made in this very plan; null: to address 0), else through the stub page
+   * known, else to 0; system calls go through the stub page known before the plan, else libc's `syscall`.
+   */
+  async runSteps(tid: number, steps: Step[], opts: { stopAll?: boolean; guard?: [bigint, bigint][]; guardStackBytes?: number; returnPath?: StubEntries | null } = {}): Promise<StepResult[]> {
+    // System calls go through a stub page that was there before the plan; calls return through `returnPath`.
+    const stub = this.stub.known ? this.stub.entries : undefined;
+    const returnPath = opts.returnPath === null ? undefined : opts.returnPath ?? stub;
+    const ctx = { tid, syscalls: this.arch.syscalls, stub, returnPath, libcSyscall: () => this.findLibcSyscall() };
+    const res = await this.run({ stopAll: opts.stopAll ?? false, guard: opts.guard, guardStackBytes: opts.guardStackBytes, ops: steps.map((s) => toNativeOp(s, ctx)) });
+    return res.results.map((r) => ({ ran: r.ran, value: r.value, data: r.data }));
+  }
+
+  /** The address of a `syscall` instruction inside libc's text (any copy of the two bytes will do). */
+  private findLibcSyscall(): bigint {
+    if (this.libcSyscall !== undefined) return this.libcSyscall;
+    const maps = readMaps(this.pid);
+    const insn = Buffer.from(this.arch.syscallInstruction);
+    const libc = maps.filter((m) => m.perms.includes('x') && /\/libc[.-]/.test(m.path));
+    const rest = maps.filter((m) => m.perms.includes('x') && !libc.includes(m));
+    for (const m of [...libc, ...rest]) {
+      const bytes = this.readMemory(m.start, Math.min(Number(m.end - m.start), 4 << 20));
+      const at = bytes.indexOf(insn);
+      if (at >= 0) return (this.libcSyscall = m.start + BigInt(at));
+    }
+    throw new HotpatchError('E_NO_SYSCALL', 'found no system call instruction in the target’s code', 'is libc mapped?');
   }
 
   /** Run a plan on the tracer thread: stop, ops, resume in one go. Records the pause. */
@@ -258,11 +334,11 @@ export class Target {
     this.checkIdentity();
     let n: number;
     try {
-      n = native().writeMemory(this.pid, address, Buffer.from(bytes));
+      n = this.tracer.writeMemory(address, Buffer.from(bytes));
     } catch (err) {
       throw this.readError(address, err);
     }
-    if (n !== bytes.length) throw new HotpatchError('EFAULT', `wrote ${n} of ${bytes.length} bytes at 0x${address.toString(16)} in process ${this.pid}`, 'see `maps` for what is mapped');
+    if (n !== bytes.length) throw new HotpatchError('EFAULT', `wrote ${n} of ${bytes.length} bytes at ${hex(address)} in process ${this.pid}`, 'see `maps` for what is mapped');
   }
 
   /**

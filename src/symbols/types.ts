@@ -1,15 +1,8 @@
 // The shapes of the live address space: modules as mapped in the target, symbols at run-time addresses.
 import type { ElfSymbol } from '../elf/types.js';
 
-export interface MapEntry {
-  start: bigint;
-  end: bigint;
-  perms: string;          // "r-xp"
-  offset: bigint;
-  dev: string;
-  inode: number;
-  path: string;           // '' for anonymous, "[stack]", "/usr/lib/…/libc.so.6"
-}
+export type { MapEntry } from '../process/maps.js';
+import type { MapEntry } from '../process/maps.js';
 
 export interface Module {
   /** Basename of the mapped file: the name users type before '!'. */

@@ -26,14 +26,16 @@ export function targetStatus(session: Session): TargetStatus {
   } catch {
     threads = undefined;
   }
-  return { attached: true, pid: t.pid, name: t.name, threads, frozen: t.isFrozen, pause: t.lastPause, patches: appliedPatches(session, t.pid), explain: session.explain };
+  return { attached: true, pid: t.pid, name: t.name, threads, frozen: t.isFrozen, pause: t.lastPause, patches: appliedPatches(session), explain: session.explain };
 }
 
-/** Patches in the session's copy of the patch record (kept by the patch commands), when it is this target's. */
-function appliedPatches(session: Session, pid: number): number | undefined {
-  const held = session.state.get('record') as { pid?: number; record?: { patches?: unknown[] } } | undefined;
-  if (!held || held.pid !== pid || !Array.isArray(held.record?.patches)) return undefined;
-  return held.record!.patches!.length;
+/** Patches in the attachment's copy of the patch record, once a patch command has read it (never read for the status). */
+function appliedPatches(session: Session): number | undefined {
+  try {
+    return session.attachment().record?.record.patches.length;
+  } catch {
+    return undefined;
+  }
 }
 
 /** One status part and how readily it goes when the line is too narrow (higher goes first). */

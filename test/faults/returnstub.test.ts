@@ -135,13 +135,12 @@ test('returnstub: SIGKILL of hotpatch in the middle of a remote system call made
   writeFileSync(script, [
     `import { Session } from ${JSON.stringify(dist('session.js'))};`,
     `import { runLine } from ${JSON.stringify(dist('cli/runner.js'))};`,
-    `import { remoteSyscall, knownStub } from ${JSON.stringify(dist('patch/remote.js'))};`,
     'const session = new Session();',
-    'await session.attach(Number(process.argv[2]));',
+    'const target = await session.attach(Number(process.argv[2]));',
     "const made = await runLine(session, 'call libc.so.6!getpid');",
-    "if (!made?.ok || !knownStub(session)) { console.log('no stub'); process.exit(3); }",
+    "if (!made?.ok || !(target.stub.known && target.stub.entries)) { console.log('no stub'); process.exit(3); }",
     "console.log('polling');",
-    'await remoteSyscall(session, 7n, [0n, 0n, 1500n]);',
+    "await target.runSteps(target.borrowThread(), [{ kind: 'syscall', call: 7n, args: [0n, 0n, 1500n] }]);",
     "console.log('returned');",
   ].join('\n'));
   const tool = spawn(process.execPath, [...NODE_FLAGS, script, String(f.pid)], { stdio: ['ignore', 'pipe', 'pipe'] });

@@ -6,7 +6,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { startFixture, killAllFixtures, patchPath, status, type Fixture } from '../helpers/fixtures.js';
 import { hp, Console, assertNoCrash, assertRunsFree, startOrphan, waitFor } from './support.js';
 import { Session } from '../../src/session.js';
-import { findFunction } from '../../src/patch/remote.js';
+import { findFunction } from '../../src/patch/functions.js';
 
 after(killAllFixtures);
 

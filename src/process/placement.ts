@@ -1,5 +1,5 @@
 // Finding free address space within reach of a function, so a 5-byte jump or a relocated instruction reaches.
-import type { MapEntry } from '../symbols/types.js';
+import type { MapEntry } from './maps.js';
 
 const PAGE = 0x1000n;
 /** Room left above [heap] so brk can still grow. */
