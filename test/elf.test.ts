@@ -10,7 +10,7 @@ import { openElf, parseElf } from '../src/elf/reader.js';
 import { crc32, crc32OfFile, findDebugFile, mergeDebugSymbols } from '../src/elf/debugfile.js';
 import {
   R_X86_64_GLOB_DAT, R_X86_64_JUMP_SLOT, R_X86_64_RELATIVE, relocationTypeName,
-} from '../src/elf/constants.js';
+} from '../src/arch/x86_64/relocations.js';
 import type { ElfFile, ElfSymbol } from '../src/elf/types.js';
 
 // ---------------------------------------------------------------------------------------------------------------

@@ -7,14 +7,18 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { HotpatchError } from '../src/errors.js';
 import { openElf, parseElf } from '../src/elf/reader.js';
+import { PT_GNU_RELRO, PT_LOAD, PT_TLS } from '../src/elf/constants.js';
 import {
-  PT_GNU_RELRO, PT_LOAD, PT_TLS, R_X86_64_64, R_X86_64_COPY, R_X86_64_DTPMOD64, R_X86_64_DTPOFF64, R_X86_64_GLOB_DAT,
+  R_X86_64_64, R_X86_64_COPY, R_X86_64_DTPMOD64, R_X86_64_DTPOFF64, R_X86_64_GLOB_DAT,
   R_X86_64_JUMP_SLOT, R_X86_64_PC32, R_X86_64_RELATIVE, R_X86_64_TPOFF64,
-} from '../src/elf/constants.js';
+} from '../src/arch/x86_64/relocations.js';
+import { PROT } from '../src/process/steps.js';
 import type { ElfFile, ElfRelocation, ElfSymbol } from '../src/elf/types.js';
-import {
-  PROT_EXEC, PROT_READ, PROT_WRITE, planMapLoad, segmentsSpan, type MapPlan, type SymbolBinder,
-} from '../src/patch/mapplan.js';
+import { planMapLoad, segmentsSpan, type MapPlan, type SymbolBinder } from '../src/patch/mapplan.js';
+
+const PROT_READ = Number(PROT.READ);
+const PROT_WRITE = Number(PROT.WRITE);
+const PROT_EXEC = Number(PROT.EXEC);
 import { patchPath, repoRoot } from './helpers/fixtures.js';
 
 // An address like a real mmap would give near a PIE; page-aligned and with high bits set so 32-bit truncation shows.

@@ -37,6 +37,8 @@ export interface DwarfRegisterTable {
 
 export interface Arch {
   name: 'x86_64' | 'aarch64';
+  /** e_machine of this machine's ELF files (EM_X86_64 = 62). */
+  elfMachine: number;
   /** Size in bytes of the native register block the kernel returns (PTRACE_GETREGS / GETREGSET NT_PRSTATUS). */
   regsSize: number;
   decodeRegs(buf: Buffer): RegisterSet;
@@ -61,8 +63,15 @@ export interface Arch {
   returnStub: { code: Uint8Array; doneOffset: number; signal: number };
   /** System call numbers the loader and patcher use. */
   syscalls: { mmap: bigint; mprotect: bigint; munmap: bigint; getpid: bigint };
-  /** Relocation types of this machine, by role (dtpMod, dtpOff, tpOff: the thread-local ones). */
-  relocTypes: { relative: number; abs64: number; globDat: number; jumpSlot: number; dtpMod: number; dtpOff: number; tpOff: number };
+  /**
+   * Relocation types of this machine, by role: the ones the map loader applies (none, relative, abs64, globDat,
+   * jumpSlot, pc32; dtpMod, dtpOff, tpOff: the thread-local ones) and ones it refuses by name (irelative, tlsDesc).
+   */
+  relocTypes: { none: number; relative: number; abs64: number; pc32: number; globDat: number; jumpSlot: number; dtpMod: number; dtpOff: number; tpOff: number; irelative: number; tlsDesc: number };
+  /** A relocation type's name (R_X86_64_PC32), for messages. */
+  relocationName(type: number): string;
+  /** The GOT slot a PLT entry at `address` jumps through, so its stub can be named `func@plt`. */
+  pltSlot(entry: Uint8Array, address: bigint): bigint | undefined;
   /**
    * Thread-local storage of the executable (its PT_TLS): what a thread-pointer relocation (tpOff) holds for a
    * variable at `offsetInBlock` of the executable's TLS block, i.e. its address minus the thread pointer.
@@ -70,7 +79,13 @@ export interface Arch {
   executableThreadPointerOffset(segment: { vaddr: bigint; memsz: bigint; align: bigint }, offsetInBlock: bigint): bigint;
   /** The register that holds the thread pointer (for telling a user where a thread's variable lies). */
   threadPointerName: string;
+  /** For showing code (disasm): every field filled, mnemonic and operands as text. */
   disassemble(code: Uint8Array, address: bigint, count?: number): Promise<Instruction[]>;
+  /**
+   * For patching: lengths, branch targets and padding from the same decoder `relocate` moves code with, so the two
+   * can never disagree on where an instruction ends (mnemonic and operands left empty).
+   */
+  decodeForPatch(code: Uint8Array, address: bigint): Promise<Instruction[]>;
   /**
    * Re-encode whole instructions taken from `from` so they run at `to`, then append a jump back to
    * `from + bytes consumed`. Throws HotpatchError E_RELOCATE when something cannot be moved.

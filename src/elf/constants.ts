@@ -110,45 +110,8 @@ export const NT_GNU_BUILD_ID = 3;
 export const VERSYM_HIDDEN = 0x8000;
 export const VER_FLG_BASE = 0x1;
 
-export const R_X86_64_NONE = 0;
-export const R_X86_64_64 = 1;
-export const R_X86_64_PC32 = 2;
-export const R_X86_64_GOT32 = 3;
-export const R_X86_64_PLT32 = 4;
-export const R_X86_64_COPY = 5;
-export const R_X86_64_GLOB_DAT = 6;
-export const R_X86_64_JUMP_SLOT = 7;
-export const R_X86_64_RELATIVE = 8;
-export const R_X86_64_GOTPCREL = 9;
-export const R_X86_64_32 = 10;
-export const R_X86_64_32S = 11;
-export const R_X86_64_DTPMOD64 = 16;
-export const R_X86_64_DTPOFF64 = 17;
-export const R_X86_64_TPOFF64 = 18;
-export const R_X86_64_TLSDESC = 36;
-export const R_X86_64_IRELATIVE = 37;
-
-const RELOCATION_TYPE_NAMES: Record<number, string> = {
-  [R_X86_64_NONE]: 'R_X86_64_NONE',
-  [R_X86_64_64]: 'R_X86_64_64',
-  [R_X86_64_PC32]: 'R_X86_64_PC32',
-  [R_X86_64_GOT32]: 'R_X86_64_GOT32',
-  [R_X86_64_PLT32]: 'R_X86_64_PLT32',
-  [R_X86_64_COPY]: 'R_X86_64_COPY',
-  [R_X86_64_GLOB_DAT]: 'R_X86_64_GLOB_DAT',
-  [R_X86_64_JUMP_SLOT]: 'R_X86_64_JUMP_SLOT',
-  [R_X86_64_RELATIVE]: 'R_X86_64_RELATIVE',
-  [R_X86_64_GOTPCREL]: 'R_X86_64_GOTPCREL',
-  [R_X86_64_32]: 'R_X86_64_32',
-  [R_X86_64_32S]: 'R_X86_64_32S',
-  [R_X86_64_DTPMOD64]: 'R_X86_64_DTPMOD64',
-  [R_X86_64_DTPOFF64]: 'R_X86_64_DTPOFF64',
-  [R_X86_64_TPOFF64]: 'R_X86_64_TPOFF64',
-  [R_X86_64_TLSDESC]: 'R_X86_64_TLSDESC',
-  [R_X86_64_IRELATIVE]: 'R_X86_64_IRELATIVE',
-};
-
-/** The psABI name of an x86-64 relocation type, or `R_X86_64_<n>` for one we have no name for. */
-export function relocationTypeName(type: number): string {
-  return RELOCATION_TYPE_NAMES[type] ?? `R_X86_64_${type}`;
-}
+/**
+ * The relative relocation type of each machine (EM_X86_64: R_X86_64_RELATIVE = 8, EM_AARCH64: R_AARCH64_RELATIVE =
+ * 1027): what an entry of a DT_RELR table stands for. The other types are the architecture's (src/arch).
+ */
+export const RELATIVE_TYPE_BY_MACHINE: Readonly<Record<number, number>> = { 62: 8, 183: 1027 };

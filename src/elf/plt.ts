@@ -1,24 +1,23 @@
 // Names for PLT stubs: `malloc@plt` for the 16 bytes a `call` into the PLT lands on, from the GOT slot each entry
 // jumps through and the relocation that fills that slot (JUMP_SLOT, or GLOB_DAT for .plt.got).
 import type { ElfFile, ElfSymbol } from './types.js';
-import { pltSlot as x86_64PltSlot } from '../arch/x86_64/plt.js';
 
-const EM_X86_64 = 62;
 const PLT_SECTIONS = ['.plt', '.plt.sec', '.plt.got'];
 
-/** The machine's decoder for one PLT entry (the architecture seam: aarch64 would add its own). */
-function slotDecoder(machine: number): ((entry: Uint8Array, address: bigint) => bigint | undefined) | undefined {
-  return machine === EM_X86_64 ? x86_64PltSlot : undefined;
-}
+/** The machine's decoder of one PLT entry: the GOT slot it jumps through (Arch.pltSlot). */
+export type PltSlotDecoder = (entry: Uint8Array, address: bigint) => bigint | undefined;
 
 const cache = new WeakMap<ElfFile, ElfSymbol[]>();
 
-/** Synthetic local function symbols, one per PLT entry whose slot a relocation names; none for stripped section tables. */
-export function pltSymbols(elf: ElfFile): ElfSymbol[] {
+/**
+ * Synthetic local function symbols, one per PLT entry whose slot a relocation names; none for stripped section
+ * tables, or without a decoder for the file's machine.
+ */
+export function pltSymbols(elf: ElfFile, decode: PltSlotDecoder | undefined): ElfSymbol[] {
   let found = cache.get(elf);
   if (!found) {
     try {
-      found = decodePlt(elf);
+      found = decode ? decodePlt(elf, decode) : [];
     } catch {
       found = []; // a damaged relocation table or section: no names, the rest still works
     }
@@ -27,10 +26,9 @@ export function pltSymbols(elf: ElfFile): ElfSymbol[] {
   return found;
 }
 
-function decodePlt(elf: ElfFile): ElfSymbol[] {
-  const decode = slotDecoder(elf.machine);
+function decodePlt(elf: ElfFile, decode: PltSlotDecoder): ElfSymbol[] {
   const sections = elf.sections.filter((s) => PLT_SECTIONS.includes(s.name) && s.size > 0n);
-  if (!decode || sections.length === 0) return [];
+  if (sections.length === 0) return [];
   const bySlot = new Map<bigint, string>();
   for (const r of elf.relocations()) if (r.symName) bySlot.set(r.offset, r.symName);
   const out: ElfSymbol[] = [];

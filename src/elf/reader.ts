@@ -77,7 +77,7 @@ function buildElfFile(source: ByteSource, layout: ElfLayout): ElfFile {
   const dynamic = once((): ElfDynamic | undefined => source.batch(() => dynamicTable()?.describe()));
   const relocations = once((): ElfRelocation[] => source.batch(() => {
     const table = dynamicTable();
-    return table ? readRelocations(table, image, dynamicSymbols) : [];
+    return table ? readRelocations(table, image, dynamicSymbols, header.machine) : [];
   }));
 
   const elf: ElfFile = {

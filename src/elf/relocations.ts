@@ -1,7 +1,7 @@
 // Dynamic relocations: DT_RELA and DT_JMPREL entries, and DT_RELR packed relative relocations expanded.
 import {
   DT_JMPREL, DT_PLTREL, DT_PLTRELSZ, DT_RELA, DT_RELASZ, DT_RELAENT, DT_RELR, DT_RELRSZ, DT_REL,
-  RELA_ENTRY_SIZE, R_X86_64_RELATIVE,
+  RELA_ENTRY_SIZE, RELATIVE_TYPE_BY_MACHINE,
 } from './constants.js';
 import type { ElfRelocation, ElfSymbol } from './types.js';
 import type { DynamicTable } from './dynamic.js';
@@ -49,12 +49,12 @@ function parseRela(bytes: Buffer, table: ElfRelocation['table'], dynsym: ElfSymb
  * RELR packs relative relocations as an address word (even) followed by bitmap words (odd), each
  * bitmap covering the next 63 words. The addend is the word already at the place.
  */
-function expandRelr(image: VirtualImage, bytes: Buffer, maxPlaces: number): ElfRelocation[] {
+function expandRelr(image: VirtualImage, bytes: Buffer, maxPlaces: number, relativeType: number): ElfRelocation[] {
   const relocations: ElfRelocation[] = [];
   const place = (offset: bigint) => {
     if (relocations.length >= maxPlaces) throw elfBad(image.path, `DT_RELR names more places than the segments have words (${maxPlaces})`);
     relocations.push({
-      offset, type: R_X86_64_RELATIVE, symIndex: 0, symName: '',
+      offset, type: relativeType, symIndex: 0, symName: '',
       addend: image.readWordOrZero(offset, 'DT_RELR place'), table: 'rela.dyn',
     });
   };
@@ -81,7 +81,7 @@ function withoutPltPart(rela: TableRange, plt: TableRange | undefined): TableRan
   return { addr: rela.addr, size: plt.addr - rela.addr };
 }
 
-export function readRelocations(dynamic: DynamicTable, image: VirtualImage, dynsym: () => ElfSymbol[]): ElfRelocation[] {
+export function readRelocations(dynamic: DynamicTable, image: VirtualImage, dynsym: () => ElfSymbol[], machine: number): ElfRelocation[] {
   const entrySize = dynamic.value(DT_RELAENT);
   if (entrySize !== undefined && entrySize !== BigInt(RELA_ENTRY_SIZE)) {
     throw elfBad(image.path, `DT_RELAENT is ${entrySize}, not ${RELA_ENTRY_SIZE}`);
@@ -99,7 +99,7 @@ export function readRelocations(dynamic: DynamicTable, image: VirtualImage, dyns
     const bytes = tableBytes(image, withoutPltPart(rela, plt), 'DT_RELA');
     relocations = relocations.concat(parseRela(bytes, 'rela.dyn', dynsym(), image.path));
   }
-  if (relr) relocations = relocations.concat(expandRelr(image, tableBytes(image, relr, 'DT_RELR'), image.loadedWords()));
+  if (relr) relocations = relocations.concat(expandRelr(image, tableBytes(image, relr, 'DT_RELR'), image.loadedWords(), RELATIVE_TYPE_BY_MACHINE[machine] ?? 0));
   if (plt) relocations = relocations.concat(parseRela(tableBytes(image, plt, 'DT_JMPREL'), 'rela.plt', dynsym(), image.path));
   return relocations;
 }

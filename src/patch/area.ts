@@ -1,13 +1,13 @@
 // Code areas of ours near patched functions: trampolines and veneers live there, within ±2 GiB of the code they serve.
 import { HotpatchError } from '../errors.js';
 import type { Session } from '../session.js';
+import type { Arch } from '../arch/types.js';
 import { hex } from '../hex.js';
 import { choosePlace, pagePlan, NO_PAGE, type PagePlan } from '../process/pages.js';
 import { PROT } from '../process/steps.js';
 import { loadRecord } from './record.js';
 
 export const AREA_SIZE = 0x10000n;
-const REACH = 0x7fff0000n;
 /** 'HPAREA' + layout version, then the area's size: a later session finds an area a killed command left unlisted. */
 export const AREA_MAGIC = Buffer.from('HPAREA\x00\x01', 'latin1');
 const HEADER = 16;
@@ -31,12 +31,12 @@ export function reserveCode(session: Session, near: bigint, size: number): { add
   const need = BigInt((size + 15) & ~15);
   for (const a of record.areas) {
     const at = a.start + a.used;
-    if (a.used + need <= a.size && within(at, near) && within(at + need, near)) {
+    if (a.used + need <= a.size && within(at, near, placementReach(session.arch)) && within(at + need, near, placementReach(session.arch))) {
       a.used += need;
       return { address: at, page: NO_PAGE };
     }
   }
-  const start = choosePlace(session.requireTarget(), AREA_SIZE, [near], REACH);
+  const start = choosePlace(session.requireTarget(), AREA_SIZE, [near], placementReach(session.arch));
   if (start === undefined) throw new HotpatchError('ENOMEM', `no free memory within ±2 GiB of ${hex(near)} for a trampoline`, 'the address space around the function is full');
   const area = { start, size: AREA_SIZE, used: BigInt(HEADER) + need };
   record.areas.push(area);
@@ -46,7 +46,15 @@ export function reserveCode(session: Session, near: bigint, size: number): { add
   return { address: start + BigInt(HEADER), page };
 }
 
-function within(a: bigint, b: bigint): boolean {
+/**
+ * How far from a function our code may be placed for the short jump to reach it: the jump's reach less 64 KiB, so
+ * a jump from anywhere in the function to anywhere in the page reaches whatever its exact displacement base.
+ */
+export function placementReach(arch: Arch): bigint {
+  return arch.shortJumpReach - 0x10000n;
+}
+
+function within(a: bigint, b: bigint, reach: bigint): boolean {
   const d = a > b ? a - b : b - a;
-  return d < REACH;
+  return d < reach;
 }

@@ -4,6 +4,8 @@ import { dirname, resolve as resolvePath, basename } from 'node:path';
 import { HotpatchError, toHotpatchError } from '../errors.js';
 import { openElf } from '../elf/reader.js';
 import type { ElfFile } from '../elf/types.js';
+import { ET_DYN, PT_DYNAMIC, PT_GNU_RELRO, PT_LOAD } from '../elf/constants.js';
+import type { Arch } from '../arch/types.js';
 import { hex } from '../hex.js';
 import type { Session } from '../session.js';
 import { bindPatch, mapBinder, type Binding, type BindReport } from './binding.js';
@@ -14,6 +16,7 @@ import { choosePlace, confirmPages, pagePlan, pageSteps, undoPages, unmapPages, 
 import { stubWords, syscallWords, runCalls, adoptStubPage } from '../process/stub.js';
 import { loadRecord, saveRecord, recordPagePlanOrWrite, recordPage, type LoadedLibrary } from './record.js';
 import { planMapLoad, segmentsSpan } from './mapplan.js';
+import { placementReach } from './area.js';
 import { dropFreshPages } from './cleanup.js';
 import { checkLoadMethods, type MethodCheck } from './precheck.js';
 import type { HiddenSlot } from './slots.js';
@@ -21,9 +24,6 @@ import type { HiddenSlot } from './slots.js';
 const RTLD_NOW = 2n;
 const RTLD_NOLOAD = 4n;
 const RTLD_DLOPEN_FLAG = 0x80000000n; // __libc_dlopen_mode wants this set, as glibc's own callers do
-const EM_X86_64 = 62;
-const ET_DYN = 3;
-const REACH = 0x7fff0000n;
 
 export interface LoadOptions {
   method: 'dlopen' | 'map';
@@ -43,7 +43,7 @@ export interface LoadOutcome {
 }
 
 /** Refuse what cannot or must not be loaded, before touching the target. */
-export function checkLibraryFile(path: string, force: boolean): ElfFile {
+export function checkLibraryFile(path: string, force: boolean, arch: Arch): ElfFile {
   let st;
   try {
     st = statSync(path);
@@ -52,16 +52,13 @@ export function checkLibraryFile(path: string, force: boolean): ElfFile {
   }
   if (!st.isFile()) throw new HotpatchError('E_NOT_FILE', `${path} is not a regular file`, 'give the path of a patch .so');
   const elf = openElf(path);
-  if (elf.machine !== EM_X86_64) throw new HotpatchError('E_ARCH', `${path} is not an x86-64 library (e_machine ${elf.machine})`, 'build it for this machine');
+  if (elf.machine !== arch.elfMachine) throw new HotpatchError('E_ARCH', `${path} is not an ${arch.name} library (e_machine ${elf.machine})`, 'build it for this machine');
   if (elf.type !== ET_DYN) throw new HotpatchError('E_NOT_DYN', `${path} is not a shared library (ELF type ${elf.type})`, 'build it with gcc -shared -fPIC');
   checkLayout(elf, path, st.size);
   if (process.getuid?.() === 0 && !force) checkNobodyElseCanChange(path);
   return elf;
 }
 
-const PT_LOAD = 1;
-const PT_DYNAMIC = 2;
-const PT_GNU_RELRO = 0x6474e552;
 
 /**
  * ld.so trusts the file: a PT_GNU_RELRO or a relocation pointing outside the library's own segments makes the
@@ -122,7 +119,7 @@ function checkNobodyElseCanChange(path: string): void {
 export async function loadLibrary(session: Session, rawPath: string, opts: LoadOptions): Promise<LoadOutcome> {
   const target = session.requireTarget();
   const path = resolvePath(rawPath);
-  const elf = checkLibraryFile(path, opts.force);
+  const elf = checkLibraryFile(path, opts.force, session.arch);
   const record = loadRecord(session);
   const same = record.libraries.find((l) => l.path === path);
   if (same?.pending) {
@@ -261,7 +258,7 @@ async function loadByMapping(session: Session, path: string, elf: ElfFile, repor
   const span = segmentsSpan(elf);
   const main = space.main;
   // Near the executable, so a 5-byte jump from its functions reaches the new code.
-  let base = main ? choosePlace(target, span.size, [main.start, main.end], REACH) : undefined;
+  let base = main ? choosePlace(target, span.size, [main.start, main.end], placementReach(session.arch)) : undefined;
   const near = base !== undefined;
   base ??= choosePlace(target, span.size, [0x7f0000000000n], 1n << 45n);
   if (base === undefined) throw new HotpatchError('ENOMEM', 'no free address range in the target for the library');

@@ -19,24 +19,23 @@
 import { basename } from 'node:path';
 import { HotpatchError } from '../errors.js';
 import { hex } from '../hex.js';
-import {
-  EM_X86_64, ET_DYN, PF_R, PF_W, PF_X, PT_GNU_RELRO, PT_LOAD, PT_TLS, SHN_ABS,
-  R_X86_64_64, R_X86_64_DTPMOD64, R_X86_64_DTPOFF64, R_X86_64_GLOB_DAT, R_X86_64_IRELATIVE,
-  R_X86_64_JUMP_SLOT, R_X86_64_NONE, R_X86_64_PC32, R_X86_64_RELATIVE, R_X86_64_TLSDESC, R_X86_64_TPOFF64, relocationTypeName,
-} from '../elf/constants.js';
+import { ET_DYN, PF_R, PF_W, PF_X, PT_GNU_RELRO, PT_LOAD, PT_TLS, SHN_ABS } from '../elf/constants.js';
+import { archForMachine } from '../arch/index.js';
+import type { Arch } from '../arch/types.js';
+import { PROT } from '../process/steps.js';
 import type { ElfFile, ElfRelocation, ElfSegment, ElfSymbol } from '../elf/types.js';
 import { tlsSlotValue, type TlsRole, type TlsTarget } from './tls.js';
 
 export const PAGE_SIZE = 0x1000n;
-export const PROT_READ = 1;
-export const PROT_WRITE = 2;
-export const PROT_EXEC = 4;
+const PROT_READ = Number(PROT.READ);
+const PROT_WRITE = Number(PROT.WRITE);
+const PROT_EXEC = Number(PROT.EXEC);
 
 /** DT_FLAGS_1 bit that marks a position-independent executable (ld.so refuses to dlopen one too). */
 const DF_1_PIE = 0x08000000n;
 const U64 = 1n << 64n;
-const TLS_ROLES = new Map<number, TlsRole>([[R_X86_64_DTPMOD64, 'module'], [R_X86_64_DTPOFF64, 'offset'], [R_X86_64_TPOFF64, 'threadPointer']]);
-const APPLIED_TYPES = new Set([R_X86_64_NONE, R_X86_64_RELATIVE, R_X86_64_64, R_X86_64_GLOB_DAT, R_X86_64_JUMP_SLOT, R_X86_64_PC32, ...TLS_ROLES.keys()]);
+const tlsRoles = (t: Arch['relocTypes']) => new Map<number, TlsRole>([[t.dtpMod, 'module'], [t.dtpOff, 'offset'], [t.tpOff, 'threadPointer']]);
+const appliedTypes = (t: Arch['relocTypes']) => new Set([t.none, t.relative, t.abs64, t.globDat, t.jumpSlot, t.pc32, t.dtpMod, t.dtpOff, t.tpOff]);
 
 /**
  * Resolves one undefined symbol of the library in the target. Called once per distinct name (and version),
@@ -70,7 +69,7 @@ export interface MapPlan {
    * run-time address written. A thread-local variable of the target has `tls` instead of an address.
    */
   bindings: { symbol: string; address?: bigint; tls?: TlsTarget; description: string; type: string; place: bigint; internal: boolean }[];
-  /** Weak undefined symbols the binder did not find: their references hold 0 (plus addend for R_X86_64_64), as with ld.so. */
+  /** Weak undefined symbols the binder did not find: their references hold 0 (plus addend for an absolute 64-bit one), as with ld.so. */
   unresolvedWeak: string[];
   /**
    * Constructors to call if --init: DT_INIT, then the DT_INIT_ARRAY entries, as run-time addresses read from the
@@ -120,9 +119,10 @@ export function segmentsSpan(elf: ElfFile): { firstVaddr: bigint; size: bigint }
 }
 
 /** What a map load cannot do at all, refused before any work: wrong kind of file, TLS, text relocations. */
-function checkLoadable(elf: ElfFile): void {
-  if (elf.machine !== EM_X86_64) {
-    throw new HotpatchError('E_ARCH', `${elf.path}: built for machine ${elf.machine}, not x86-64 (EM_X86_64 = ${EM_X86_64})`,
+function checkLoadable(elf: ElfFile): Arch {
+  const arch = archForMachine(elf.machine);
+  if (!arch) {
+    throw new HotpatchError('E_ARCH', `${elf.path}: built for machine ${elf.machine}, which hotpatch does not handle (it handles x86-64, EM_X86_64 = 62)`,
       'build the patch with the same compiler target as the program');
   }
   if (elf.type !== ET_DYN) {
@@ -143,22 +143,25 @@ function checkLoadable(elf: ElfFile): void {
     throw new HotpatchError('E_TEXTREL', `${elf.path}: has text relocations (DT_TEXTREL): its code would have to be written at load time`,
       'rebuild the patch with -fPIC');
   }
+  return arch;
 }
 
 /** Every relocation type we do not apply, all named at once; IRELATIVE and TLS descriptors with what to do. */
-function checkTypes(elf: ElfFile, relocations: ElfRelocation[]): void {
+function checkTypes(elf: ElfFile, relocations: ElfRelocation[], arch: Arch): void {
+  const t = arch.relocTypes;
+  const applied = appliedTypes(t);
   const unsupported = new Set<number>();
-  for (const r of relocations) if (!APPLIED_TYPES.has(r.type)) unsupported.add(r.type);
+  for (const r of relocations) if (!applied.has(r.type)) unsupported.add(r.type);
   if (unsupported.size === 0) return;
-  const names = [...unsupported].sort((a, b) => a - b).map(relocationTypeName).join(', ');
-  if (unsupported.has(R_X86_64_TLSDESC)) {
+  const names = [...unsupported].sort((a, b) => a - b).map(arch.relocationName).join(', ');
+  if (unsupported.has(t.tlsDesc)) {
     throw new HotpatchError('E_UNSUPPORTED_RELOC',
-      `${elf.path}: uses TLS descriptors (R_X86_64_TLSDESC, -mtls-dialect=gnu2), whose resolver lives in the target's dynamic linker`,
+      `${elf.path}: uses TLS descriptors (${arch.relocationName(t.tlsDesc)}, -mtls-dialect=gnu2), whose resolver lives in the target's dynamic linker`,
       'rebuild the patch with the default -mtls-dialect=gnu');
   }
-  if (unsupported.has(R_X86_64_IRELATIVE)) {
+  if (unsupported.has(t.irelative)) {
     throw new HotpatchError('E_UNSUPPORTED_RELOC',
-      `${elf.path}: has GNU indirect functions (R_X86_64_IRELATIVE: ifunc resolvers would have to run in the target)`,
+      `${elf.path}: has GNU indirect functions (${arch.relocationName(t.irelative)}: ifunc resolvers would have to run in the target)`,
       'call the implementation directly instead of through an ifunc');
   }
   throw new HotpatchError('E_UNSUPPORTED_RELOC', `${elf.path}: relocation types this loader does not handle: ${names}`,
@@ -184,14 +187,16 @@ function ownAddress(sym: ElfSymbol, bias: bigint): bigint {
  * Resolves the symbol of every relocation that names one: the library's own definitions inside it, the rest
  * through the binder (once per name and version). Collects every missing strong name before failing.
  */
-function resolveSymbols(elf: ElfFile, relocations: ElfRelocation[], bias: bigint, bind: SymbolBinder): (r: ElfRelocation) => Resolution | undefined {
+function resolveSymbols(elf: ElfFile, relocations: ElfRelocation[], bias: bigint, bind: SymbolBinder, arch: Arch): (r: ElfRelocation) => Resolution | undefined {
+  const t = arch.relocTypes;
+  const roles = tlsRoles(t);
   const library = basename(elf.path);
   const byKey = new Map<string, Resolution>();
   const missing = new Set<string>();
   const keyOf = (sym: ElfSymbol) => (sym.defined ? `own:${sym.name}:${sym.value}` : `${sym.name}@${sym.version ?? ''}`);
   for (const r of relocations) {
     const sym = r.sym;
-    if (!sym || r.type === R_X86_64_NONE) continue;
+    if (!sym || r.type === t.none) continue;
     const key = keyOf(sym);
     if (byKey.has(key) || missing.has(sym.name)) continue;
     if (sym.defined) {
@@ -200,9 +205,9 @@ function resolveSymbols(elf: ElfFile, relocations: ElfRelocation[], bias: bigint
           `${elf.path}: ${sym.name} is a GNU indirect function (ifunc): its resolver would have to run in the target`,
           'call the implementation directly instead of through an ifunc');
       }
-      if (sym.type === 'tls' || TLS_ROLES.has(r.type)) {
+      if (sym.type === 'tls' || roles.has(r.type)) {
         throw new HotpatchError('E_UNSUPPORTED_RELOC',
-          `${elf.path}: refers to its own thread-local variable ${sym.name || '(local)'} (${relocationTypeName(r.type)}), which a library mapped without the target's dynamic linker cannot have`,
+          `${elf.path}: refers to its own thread-local variable ${sym.name || '(local)'} (${arch.relocationName(r.type)}), which a library mapped without the target's dynamic linker cannot have`,
           'keep __thread variables out of the patch (it may use the program\'s own: extern __thread … __attribute__((weak)))');
       }
       byKey.set(key, { address: ownAddress(sym, bias), description: `${library}!${sym.name}`, internal: true, unresolvedWeak: false });
@@ -225,7 +230,7 @@ function resolveSymbols(elf: ElfFile, relocations: ElfRelocation[], bias: bigint
       `${elf.path}: ${names.length} undefined symbol${names.length === 1 ? '' : 's'} not found in the target: ${names.join(', ')}`,
       'check the names, pick an address with --bind NAME=WHERE, or declare a reference that may stay unresolved __attribute__((weak))');
   }
-  return (r) => (r.sym && r.type !== R_X86_64_NONE ? byKey.get(keyOf(r.sym)) : undefined);
+  return (r) => (r.sym && r.type !== t.none ? byKey.get(keyOf(r.sym)) : undefined);
 }
 
 /** One PT_LOAD's bytes as they will be written, and how it maps to run time. */
@@ -234,8 +239,8 @@ interface SegmentImage {
   bytes: Buffer;
 }
 
-function placeWidth(type: number): number {
-  return type === R_X86_64_PC32 ? 4 : 8;
+function placeWidth(type: number, t: Arch['relocTypes']): number {
+  return type === t.pc32 ? 4 : 8;
 }
 
 function segmentHolding(loads: ElfSegment[], vaddr: bigint, width: number): number {
@@ -243,13 +248,13 @@ function segmentHolding(loads: ElfSegment[], vaddr: bigint, width: number): numb
 }
 
 /** Each segment's file bytes, zero-extended past filesz only as far as the furthest relocated place in it. */
-function segmentImages(elf: ElfFile, loads: ElfSegment[], relocations: ElfRelocation[]): SegmentImage[] {
+function segmentImages(elf: ElfFile, loads: ElfSegment[], relocations: ElfRelocation[], arch: Arch): SegmentImage[] {
   const lengths = loads.map((s) => s.filesz);
   for (const r of relocations) {
-    if (r.type === R_X86_64_NONE) continue;
-    const width = placeWidth(r.type);
+    if (r.type === arch.relocTypes.none) continue;
+    const width = placeWidth(r.type, arch.relocTypes);
     const index = segmentHolding(loads, r.offset, width);
-    if (index < 0) throw bad(elf, `${relocationTypeName(r.type)} at ${hex(r.offset)} patches memory outside every PT_LOAD segment`);
+    if (index < 0) throw bad(elf, `${arch.relocationName(r.type)} at ${hex(r.offset)} patches memory outside every PT_LOAD segment`);
     const end = r.offset + BigInt(width) - loads[index].vaddr;
     if (end > lengths[index]) lengths[index] = end;
   }
@@ -310,8 +315,8 @@ function wordAt(elf: ElfFile, images: SegmentImage[], vaddr: bigint): bigint {
  * The word a TLS relocation holds: from the binder's TLS target; 0 for a weak reference nobody defines (as ld.so
  * leaves it). Refused: the library's own TLS, a variable hotpatch cannot place, a symbol that is not thread-local.
  */
-function tlsValue(elf: ElfFile, r: ElfRelocation, role: TlsRole, resolution: Resolution | undefined): bigint {
-  const what = `${relocationTypeName(r.type)} at ${hex(r.offset)}`;
+function tlsValue(elf: ElfFile, r: ElfRelocation, role: TlsRole, resolution: Resolution | undefined, arch: Arch): bigint {
+  const what = `${arch.relocationName(r.type)} at ${hex(r.offset)}`;
   if (!r.sym) {
     throw new HotpatchError('E_UNSUPPORTED_RELOC',
       `${elf.path}: ${what} refers to its own thread-local storage, which a library mapped without the target's dynamic linker cannot have`,
@@ -333,7 +338,9 @@ function tlsValue(elf: ElfFile, r: ElfRelocation, role: TlsRole, resolution: Res
 
 /** Plans loading `elf` at `base` (page-aligned): see MapPlan. Throws HotpatchError for what cannot be loaded this way. */
 export function planMapLoad(elf: ElfFile, base: bigint, bind: SymbolBinder): MapPlan {
-  checkLoadable(elf);
+  const arch = checkLoadable(elf);
+  const t = arch.relocTypes;
+  const roles = tlsRoles(t);
   if (base < 0n || base % PAGE_SIZE !== 0n) {
     throw new HotpatchError('E_BAD_BASE', `map load base ${hex(base)} is not a page-aligned address`, 'pick the base with segmentsSpan and a free range');
   }
@@ -344,44 +351,44 @@ export function planMapLoad(elf: ElfFile, base: bigint, bind: SymbolBinder): Map
   const runtime = (vaddr: bigint) => BigInt.asUintN(64, vaddr + bias);
 
   const relocations = elf.relocations();
-  checkTypes(elf, relocations);
-  const resolutionOf = resolveSymbols(elf, relocations, bias, bind);
-  const images = segmentImages(elf, loads, relocations);
+  checkTypes(elf, relocations, arch);
+  const resolutionOf = resolveSymbols(elf, relocations, bias, bind, arch);
+  const images = segmentImages(elf, loads, relocations, arch);
 
   const bindings: MapPlan['bindings'] = [];
   for (const r of relocations) {
-    if (r.type === R_X86_64_NONE) continue;
+    if (r.type === t.none) continue;
     const resolution = resolutionOf(r);
     const symbolValue = resolution?.address ?? 0n;
     const place = runtime(r.offset);
-    const index = segmentHolding(loads, r.offset, placeWidth(r.type));
+    const index = segmentHolding(loads, r.offset, placeWidth(r.type, t));
     const image = images[index];
     const at = Number(r.offset - image.segment.vaddr);
-    const tlsRole = TLS_ROLES.get(r.type);
+    const tlsRole = roles.get(r.type);
     if (tlsRole) {
-      image.bytes.writeBigUInt64LE(tlsValue(elf, r, tlsRole, resolution), at);
+      image.bytes.writeBigUInt64LE(tlsValue(elf, r, tlsRole, resolution, arch), at);
     } else if (resolution?.tls) {
       throw new HotpatchError('E_TLS_MISMATCH',
-        `${elf.path}: ${relocationTypeName(r.type)} at ${hex(r.offset)} treats ${r.symName} as an address, but ${resolution.description} is thread-local in the target`,
+        `${elf.path}: ${arch.relocationName(r.type)} at ${hex(r.offset)} treats ${r.symName} as an address, but ${resolution.description} is thread-local in the target`,
         `declare it \`extern __thread\` in the patch`);
     }
     switch (r.type) {
-      case R_X86_64_RELATIVE:
+      case t.relative:
         image.bytes.writeBigUInt64LE(BigInt.asUintN(64, bias + r.addend), at);
         break;
-      case R_X86_64_64:
+      case t.abs64:
         image.bytes.writeBigUInt64LE(BigInt.asUintN(64, symbolValue + r.addend), at);
         break;
-      case R_X86_64_GLOB_DAT:
-      case R_X86_64_JUMP_SLOT:
+      case t.globDat:
+      case t.jumpSlot:
         // ld.so stores S for both and ignores the addend (it is 0 in what linkers emit).
         image.bytes.writeBigUInt64LE(symbolValue, at);
         break;
-      case R_X86_64_PC32: {
+      case t.pc32: {
         const value = BigInt.asIntN(64, symbolValue + r.addend - place);
         if (value < -(1n << 31n) || value >= 1n << 31n) {
           throw new HotpatchError('E_RELOC_OVERFLOW',
-            `${elf.path}: R_X86_64_PC32 at ${hex(r.offset)}${r.symName ? ` to ${r.symName}` : ''} needs a distance of ${value}, beyond ±2 GiB`,
+            `${elf.path}: ${arch.relocationName(t.pc32)} at ${hex(r.offset)}${r.symName ? ` to ${r.symName}` : ''} needs a distance of ${value}, beyond ±2 GiB`,
             'load the patch nearer the symbol it refers to, or rebuild it with -fPIC so it goes through the GOT');
         }
         image.bytes.writeInt32LE(Number(value), at);
@@ -391,7 +398,7 @@ export function planMapLoad(elf: ElfFile, base: bigint, bind: SymbolBinder): Map
     if (resolution && !resolution.unresolvedWeak && r.sym) {
       bindings.push({
         symbol: r.symName, ...(resolution.tls ? { tls: resolution.tls } : { address: resolution.address }), description: resolution.description,
-        type: relocationTypeName(r.type), place, internal: resolution.internal,
+        type: arch.relocationName(r.type), place, internal: resolution.internal,
       });
     }
   }

@@ -6,8 +6,7 @@ import { HotpatchError, toHotpatchError } from '../errors.js';
 import type { Session } from '../session.js';
 import type { Instruction } from '../arch/types.js';
 import type { RuntimeSymbol } from '../symbols/types.js';
-import { paddingAfter } from '../arch/x86_64/disasm.js';
-import { branchesInto } from '../arch/x86_64/relocate.js';
+import { paddingAfter, branchesInto } from '../arch/instructions.js';
 import { reserveCode } from './area.js';
 import { hex } from '../hex.js';
 import { adoptStubPage, runCalls, syscallWords } from '../process/stub.js';
@@ -188,11 +187,11 @@ async function planEntry(session: Session, address: bigint, sym: RuntimeSymbol |
   const size = sym?.size || 64;
   const code = target.readMemory(address, size + 64);
   if (code.length < Math.min(size, arch.shortJumpSize)) throw new HotpatchError('EFAULT', `0x${address.toString(16)} is not mapped`);
-  const body = await arch.disassemble(code.subarray(0, size), address);
+  const body = await arch.decodeForPatch(code.subarray(0, size), address);
   let padding = 0;
   if (size < arch.shortJumpSize) {
     const next = nextSymbolAfter(session, address);
-    const tail = await arch.disassemble(code.subarray(0, Math.min(code.length, Number((next ?? address + 64n) - address))), address);
+    const tail = await arch.decodeForPatch(code.subarray(0, Math.min(code.length, Number((next ?? address + 64n) - address))), address);
     padding = paddingAfter(tail, address + BigInt(size), next ?? address + BigInt(code.length));
     if (size + padding < arch.shortJumpSize) {
       throw new HotpatchError(

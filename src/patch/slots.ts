@@ -6,7 +6,6 @@
 // before anything happens in the target (a refusal after dlopen would leave the library loaded and unrecorded).
 import type { Arch } from '../arch/types.js';
 import { HotpatchError } from '../errors.js';
-import { relocationTypeName } from '../elf/constants.js';
 import type { ElfFile } from '../elf/types.js';
 import type { Binding, BindReport } from './binding.js';
 import { tlsRoleOf, tlsSlotValue } from './tls.js';
@@ -30,18 +29,18 @@ export function planHiddenSlots(arch: Arch, elf: ElfFile, report: BindReport): H
     if (!b) continue;
     const role = tlsRoleOf(arch, r.type);
     if (role && !b.tls) {
-      throw new HotpatchError('E_TLS_MISMATCH', `${elf.path}: ${relocationTypeName(r.type)} treats ${r.symName} as thread-local, but ${b.description} is not thread-local in the target`,
+      throw new HotpatchError('E_TLS_MISMATCH', `${elf.path}: ${arch.relocationName(r.type)} treats ${r.symName} as thread-local, but ${b.description} is not thread-local in the target`,
         'declare it without __thread in the patch');
     }
     if (!role && b.tls) {
-      throw new HotpatchError('E_TLS_MISMATCH', `${elf.path}: ${relocationTypeName(r.type)} treats ${r.symName} as an address, but ${b.description} is thread-local in the target`,
+      throw new HotpatchError('E_TLS_MISMATCH', `${elf.path}: ${arch.relocationName(r.type)} treats ${r.symName} as an address, but ${b.description} is thread-local in the target`,
         'declare it `extern __thread` in the patch');
     }
     let value: bigint | undefined;
     if (role && b.tls) {
       const filled = tlsSlotValue(role, b.tls, r.addend);
       if ('refused' in filled) {
-        refused.push(`${relocationTypeName(r.type)} for ${r.symName}: ${filled.refused}`);
+        refused.push(`${arch.relocationName(r.type)} for ${r.symName}: ${filled.refused}`);
         tlsRefused = true;
       } else {
         value = filled.value;
@@ -49,7 +48,7 @@ export function planHiddenSlots(arch: Arch, elf: ElfFile, report: BindReport): H
     } else if (b.address !== undefined) {
       if (r.type === types.globDat || r.type === types.jumpSlot) value = b.address;
       else if (r.type === types.abs64) value = BigInt.asUintN(64, b.address + r.addend);
-      else refused.push(`${relocationTypeName(r.type)} for ${r.symName}: hotpatch fills only GLOB_DAT, JUMP_SLOT, 64 and the TLS slots of a dlopen'ed library`);
+      else refused.push(`${arch.relocationName(r.type)} for ${r.symName}: hotpatch fills only GLOB_DAT, JUMP_SLOT, 64 and the TLS slots of a dlopen'ed library`);
     }
     if (value !== undefined) slots.push({ offset: r.offset, value, binding: b });
   }

@@ -3,6 +3,7 @@ import { statSync } from 'node:fs';
 import { openElf } from '../elf/reader.js';
 import { nameScreen } from '../elf/symtab.js';
 import { pltSymbols } from '../elf/plt.js';
+import { archForMachine } from '../arch/index.js';
 import { findDebugFile, mergeDebugSymbols } from '../elf/debugfile.js';
 import { PT_TLS } from '../elf/constants.js';
 import type { ElfFile, ElfSymbol } from '../elf/types.js';
@@ -97,7 +98,7 @@ const NOT_NUL = '[^\\0]';
 const escape = (text: string) => text.replace(/[.+^${}()|[\]\\*?]/g, '\\$&');
 
 /** What an index holds of a module: its symbol tables, and a name for each PLT stub. */
-const indexedSymbols = (elf: ElfFile) => [...elf.symbols(), ...pltSymbols(elf)];
+const indexedSymbols = (elf: ElfFile) => [...elf.symbols(), ...pltSymbols(elf, archForMachine(elf.machine)?.pltSlot)];
 
 /** The pattern of `syms` (a glob, or a substring without * and ?) as a regular expression that cannot run past a name's end. */
 function screenSource(pattern: string): string {
@@ -159,7 +160,7 @@ export class SpaceCache {
         for (const m of modules) {
           const elf = loadElf(m.path);
           if (!elf) continue;
-          const found = plt ? pltSymbols(elf) : elf.symbolsMatching ? elf.symbolsMatching(screen) : elf.symbols();
+          const found = plt ? pltSymbols(elf, archForMachine(elf.machine)?.pltSlot) : elf.symbolsMatching ? elf.symbolsMatching(screen) : elf.symbols();
           one.addModule(m, found.filter((s) => s.name === bare));
         }
         perName.set(bare, one);
@@ -199,7 +200,7 @@ export class SpaceCache {
           const elf = loadElf(m.path);
           const found = elf?.symbolsMatching ? elf.symbolsMatching(screen) : elf?.symbols() ?? [];
           // PLT stubs (`malloc@plt`) only for a pattern that asks for them: decoding them costs the relocations.
-          const candidates = elf && pattern.includes('@') ? [...found, ...pltSymbols(elf)] : found;
+          const candidates = elf && pattern.includes('@') ? [...found, ...pltSymbols(elf, archForMachine(elf.machine)?.pltSlot)] : found;
           for (const sym of candidates) {
             if (!test(sym.name) || !isAddressable(sym)) continue;
             if (filter.type !== undefined && sym.type !== filter.type) continue;

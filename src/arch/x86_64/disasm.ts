@@ -131,21 +131,3 @@ export async function disassemble(code: Uint8Array, address: bigint, count?: num
   }
   return out;
 }
-
-/**
- * Bytes of pure padding (nop, int3) that follow a function, from `endOfFunction` up to `nextSymbolAddr` at most.
- * `instrs` is a disassembly covering that gap. A function shorter than the jump the redirect writes can still be
- * patched when its padding makes up the difference; padding is counted only while it runs unbroken from the end.
- */
-export function paddingAfter(instrs: readonly Instruction[], endOfFunction: bigint, nextSymbolAddr: bigint): number {
-  const byAddress = new Map<bigint, Instruction>();
-  for (const insn of instrs) byAddress.set(insn.address, insn);
-  let at = endOfFunction;
-  while (at < nextSymbolAddr) {
-    const insn = byAddress.get(at);
-    if (!insn || !insn.isPadding) break;
-    at += BigInt(insn.size);
-  }
-  const reached = at < nextSymbolAddr ? at : nextSymbolAddr;
-  return reached > endOfFunction ? Number(reached - endOfFunction) : 0;
-}

@@ -3,13 +3,16 @@ import type { Arch } from '../types.js';
 import { decodeRegs, encodeRegs, REGISTER_NAMES, USER_REGS_SIZE } from './regs.js';
 import { encodeJmpAbs14, encodeJmpRel32, JMP_REL32_REACH, JMP_REL32_SIZE } from './jump.js';
 import { disassemble } from './disasm.js';
-import { relocate } from './relocate.js';
+import { relocate, decodeForPatch } from './relocate.js';
+import { pltSlot } from './plt.js';
+import { relocationTypeName } from './relocations.js';
 import { RETURN_STUB, STUB_DONE_OFFSET, STUB_SIGNAL } from './stub.js';
 import { executableThreadPointerOffset } from './tls.js';
 import { X86_64_DWARF_REGISTERS } from './dwarf.js';
 
 export const x86_64: Arch = {
   name: 'x86_64',
+  elfMachine: 62,
   regsSize: USER_REGS_SIZE,
   decodeRegs,
   encodeRegs,
@@ -24,11 +27,14 @@ export const x86_64: Arch = {
   syscallInstruction: Uint8Array.of(0x0f, 0x05),
   returnStub: { code: RETURN_STUB, doneOffset: STUB_DONE_OFFSET, signal: STUB_SIGNAL },
   syscalls: { mmap: 9n, mprotect: 10n, munmap: 11n, getpid: 39n },
-  relocTypes: { relative: 8, abs64: 1, globDat: 6, jumpSlot: 7, dtpMod: 16, dtpOff: 17, tpOff: 18 },
+  relocTypes: { none: 0, abs64: 1, pc32: 2, globDat: 6, jumpSlot: 7, relative: 8, dtpMod: 16, dtpOff: 17, tpOff: 18, irelative: 37, tlsDesc: 36 },
+  relocationName: relocationTypeName,
+  pltSlot,
   executableThreadPointerOffset,
   threadPointerName: 'fs_base',
   disassemble,
   relocate,
+  decodeForPatch,
   dwarfRegisters: X86_64_DWARF_REGISTERS,
 };
 
@@ -37,8 +43,9 @@ export {
   encodeJmpRel32, encodeJmpAbs14, jumpTargetOf, rel32Between, JMP_REL32_SIZE, JMP_ABS14_SIZE, JMP_REL32_REACH,
   REL32_MIN, REL32_MAX, type DecodedJump,
 } from './jump.js';
-export { disassemble, paddingAfter } from './disasm.js';
-export { relocate, branchesInto, type Relocated } from './relocate.js';
+export { disassemble } from './disasm.js';
+export { paddingAfter, branchesInto } from '../instructions.js';
+export { relocate, decodeForPatch, type Relocated } from './relocate.js';
 export { RETURN_STUB, STUB_DONE_OFFSET, STUB_SIGNAL } from './stub.js';
 export { executableTlsBlockOffset, executableThreadPointerOffset, type TlsSegment } from './tls.js';
 export { X86_64_DWARF_REGISTERS } from './dwarf.js';

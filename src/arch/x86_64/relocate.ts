@@ -186,13 +186,41 @@ function encodeFailure(moved: readonly IcedInstruction[], to: bigint, err: unkno
 }
 
 /**
- * The instructions of a function (its full disassembly) outside [lo, hi) whose direct branch target lies strictly
- * inside (lo, hi). A redirect overwriting [lo, hi) must refuse when there are any: they would land in the middle
- * of the jump it writes. A branch to `lo` itself is fine: it reaches the redirect like a call would.
+ * The instructions at `address` as the patcher sees them, decoded by iced-x86: the same decoder that moves them into
+ * the trampoline decides their lengths, their branch targets and which are padding (capstone only shows code).
  */
-export function branchesInto(instrs: readonly Instruction[], lo: bigint, hi: bigint): Instruction[] {
-  return instrs.filter((insn) =>
-    (insn.address < lo || insn.address >= hi) &&
-    insn.target !== undefined && (insn.isBranch || insn.isCall) &&
-    insn.target > lo && insn.target < hi);
+export async function decodeForPatch(code: Uint8Array, address: bigint): Promise<Instruction[]> {
+  const x86 = await loadIced();
+  const decoder = new x86.Decoder(64, code, x86.DecoderOptions.None);
+  decoder.ip = address;
+  const out: Instruction[] = [];
+  try {
+    while (decoder.canDecode) {
+      const insn = decoder.decode();
+      try {
+        if (insn.isInvalid) break;
+        const at = Number(insn.ip - address);
+        const fc = insn.flowControl;
+        const direct = fc === x86.FlowControl.UnconditionalBranch || fc === x86.FlowControl.ConditionalBranch || fc === x86.FlowControl.Call;
+        const padding = insn.mnemonic === x86.Mnemonic.Nop || insn.mnemonic === x86.Mnemonic.Int3;
+        out.push({
+          address: insn.ip,
+          size: insn.length,
+          bytes: code.subarray(at, at + insn.length),
+          mnemonic: padding ? (insn.mnemonic === x86.Mnemonic.Nop ? 'nop' : 'int3') : '',
+          opStr: '',
+          target: direct ? insn.nearBranchTarget : undefined,
+          isCall: fc === x86.FlowControl.Call || fc === x86.FlowControl.IndirectCall,
+          isBranch: fc === x86.FlowControl.UnconditionalBranch || fc === x86.FlowControl.ConditionalBranch || fc === x86.FlowControl.IndirectBranch,
+          isReturn: fc === x86.FlowControl.Return,
+          isPadding: padding,
+        });
+      } finally {
+        insn.free();
+      }
+    }
+  } finally {
+    decoder.free();
+  }
+  return out;
 }
