@@ -2,8 +2,6 @@
 import type { CommandSpec } from '../src/command.js';
 import { usageError } from '../src/command.js';
 import { hex, notesOf, text } from '../src/result.js';
-import { native } from '../src/native.js';
-import { toHotpatchError } from '../src/errors.js';
 
 export const poke: CommandSpec = {
   name: 'poke',
@@ -41,11 +39,7 @@ export const poke: CommandSpec = {
         'which the kernel writes like a debugger (copy-on-write of the page). All threads were stopped, and none stood inside the bytes.',
       );
     } else {
-      try {
-        native().writeMemory(target.pid, where.address, data);
-      } catch (err) {
-        throw toHotpatchError(err);
-      }
+      target.writeMemory(where.address, data);
       explain.push(`The page is writable (${map.perms}): the bytes were written through /proc/${target.pid}/mem without stopping the process.`);
     }
     const after = target.readExact(where.address, data.length);

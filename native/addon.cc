@@ -357,35 +357,11 @@ Napi::Value ReadMemoryInto(const Napi::CallbackInfo& info) {
   return Napi::Number::New(env, static_cast<double>(n));
 }
 
-// Data writes through /proc/PID/mem work on read-only pages too (the kernel writes as for a debugger).
-Napi::Value WriteMemory(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  pid_t pid = info[0].As<Napi::Number>().Int32Value();
-  uint64_t addr = toU64(info[1]);
-  auto data = info[2].As<Napi::Buffer<uint8_t>>();
-  std::string path = "/proc/" + std::to_string(pid) + "/mem";
-  int fd = open(path.c_str(), O_RDWR | O_CLOEXEC);
-  if (fd < 0) {
-    int err = errno == ENOENT ? ESRCH : errno;  // no /proc/PID: the process is gone
-    toJsError(env, hp::sysFault(err, "open /proc/PID/mem", pid)).ThrowAsJavaScriptException();
-    return env.Undefined();
-  }
-  ssize_t n = pwrite(fd, data.Data(), data.Length(), static_cast<off_t>(addr));
-  int err = errno;
-  close(fd);
-  if (n < 0) {
-    toJsError(env, hp::sysFault(err, "pwrite /proc/PID/mem", pid)).ThrowAsJavaScriptException();
-    return env.Undefined();
-  }
-  return Napi::Number::New(env, static_cast<double>(n));
-}
-
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("Tracer", TracerWrap::Define(env));
   napi_add_env_cleanup_hook(env, TracerWrap::shutdownAll, nullptr);
   exports.Set("readMemory", Napi::Function::New(env, ReadMemory));
   exports.Set("readMemoryInto", Napi::Function::New(env, ReadMemoryInto));
-  exports.Set("writeMemory", Napi::Function::New(env, WriteMemory));
   return exports;
 }
 

@@ -97,7 +97,6 @@ interface NativeModule {
   readMemory(pid: number, addr: bigint, len: number): Buffer;
   /** Reads into `out` (all of it, or up to the first unmapped page): the bytes read. */
   readMemoryInto(pid: number, addr: bigint, out: Buffer): number;
-  writeMemory(pid: number, addr: bigint, data: Buffer): number;
 }
 
 
