@@ -1,9 +1,9 @@
 // Redirect a function to new code with a jump at its entry (or its GOT slots), keep a trampoline to the original, undo it.
-import { notesOf } from '../result.js';
+import { notesOf } from '../symbols/resolve.js';
 import { spellingFor } from '../symbols/resolve.js';
 import { belongsTo } from '../symbols/scope.js';
 import { HotpatchError, toHotpatchError } from '../errors.js';
-import type { Session } from '../session.js';
+import type { PatchContext } from './context.js';
 import type { Instruction } from '../arch/types.js';
 import type { RuntimeSymbol } from '../symbols/types.js';
 import { paddingAfter, branchesInto } from '../arch/instructions.js';
@@ -33,7 +33,7 @@ export interface RedirectOutcome {
 const hexBytes = (b: Uint8Array) => Buffer.from(b).toString('hex');
 const fromHex = (s: string) => Buffer.from(s, 'hex');
 
-export async function redirect(session: Session, fromText: string, toText: string, opts: RedirectOptions): Promise<RedirectOutcome> {
+export async function redirect(session: PatchContext, fromText: string, toText: string, opts: RedirectOptions): Promise<RedirectOutcome> {
   try {
     return await redirectOnce(session, fromText, toText, opts);
   } catch (err) {
@@ -43,7 +43,7 @@ export async function redirect(session: Session, fromText: string, toText: strin
   }
 }
 
-async function redirectOnce(session: Session, fromText: string, toText: string, opts: RedirectOptions): Promise<RedirectOutcome> {
+async function redirectOnce(session: PatchContext, fromText: string, toText: string, opts: RedirectOptions): Promise<RedirectOutcome> {
   const record = loadRecord(session);
   const from = await session.resolve(fromText);
   const to = await session.resolve(toText);
@@ -181,7 +181,7 @@ interface EntryPlan {
 }
 
 /** How many bytes at the entry may be overwritten, and the checks that make it safe. */
-async function planEntry(session: Session, address: bigint, sym: RuntimeSymbol | undefined, force: boolean): Promise<EntryPlan> {
+async function planEntry(session: PatchContext, address: bigint, sym: RuntimeSymbol | undefined, force: boolean): Promise<EntryPlan> {
   const arch = session.arch;
   const target = session.requireTarget();
   const size = sym?.size || 64;
@@ -213,7 +213,7 @@ async function planEntry(session: Session, address: bigint, sym: RuntimeSymbol |
   return { code: code.subarray(0, available), size, padding: available - size, available };
 }
 
-function nextSymbolAfter(session: Session, address: bigint): bigint | undefined {
+function nextSymbolAfter(session: PatchContext, address: bigint): bigint | undefined {
   const here = session.symbolize(address);
   let best: bigint | undefined;
   const space = session.space();
@@ -226,14 +226,14 @@ function nextSymbolAfter(session: Session, address: bigint): bigint | undefined 
   return best;
 }
 
-function libraryOf(session: Session, sym: RuntimeSymbol | undefined): string | undefined {
+function libraryOf(session: PatchContext, sym: RuntimeSymbol | undefined): string | undefined {
   if (!sym) return undefined;
   const mod = session.space().modules.find((m) => belongsTo(sym, m));
   return loadRecord(session).libraries.find((l) => l.path === mod?.path)?.path;
 }
 
 /** Whole-process interposition: rewrite every GOT slot that imports the symbol. */
-async function redirectGot(session: Session, sym: RuntimeSymbol | undefined, fromText: string, to: bigint, toName: string, opts: RedirectOptions): Promise<RedirectOutcome> {
+async function redirectGot(session: PatchContext, sym: RuntimeSymbol | undefined, fromText: string, to: bigint, toName: string, opts: RedirectOptions): Promise<RedirectOutcome> {
   if (!sym) throw new HotpatchError('E_USAGE', `--got needs a symbol name, not an address (${fromText})`);
   const record = loadRecord(session);
   const target = session.requireTarget();
@@ -304,7 +304,7 @@ const le64 = (v: bigint): Buffer => {
 };
 
 /** The patch's `hp_orig_<name>` pointer, in the module that defines the new function, when it declares one. */
-function origSlot(session: Session, name: string, newFunction: RuntimeSymbol | undefined): RuntimeSymbol | undefined {
+function origSlot(session: PatchContext, name: string, newFunction: RuntimeSymbol | undefined): RuntimeSymbol | undefined {
   if (!name || !newFunction) return undefined;
   return session.space().names.lookup(`hp_orig_${name}`, { module: newFunction.module }).find((s) => s.type === 'object' || s.type === 'notype');
 }
@@ -314,7 +314,7 @@ function origSlot(session: Session, name: string, newFunction: RuntimeSymbol | u
  * own module's PLT) does not, and then it is what the dynamic linker binds the name to, with an ifunc's resolver
  * run in the target as ld.so would run it.
  */
-async function originalOfSlots(session: Session, sym: RuntimeSymbol, slots: { address: bigint; module: string; before: Buffer }[]): Promise<{ address: bigint; how: string }> {
+async function originalOfSlots(session: PatchContext, sym: RuntimeSymbol, slots: { address: bigint; module: string; before: Buffer }[]): Promise<{ address: bigint; how: string }> {
   const space = session.space();
   const inCode = (a: bigint) => space.maps.some((m) => m.perms.includes('x') && m.start <= a && a < m.end);
   for (const s of slots) {
@@ -329,7 +329,7 @@ async function originalOfSlots(session: Session, sym: RuntimeSymbol, slots: { ad
 }
 
 /** The implementation an indirect function's resolver picks, by running the resolver in the target as ld.so does. */
-async function ifuncImplementation(session: Session, sym: RuntimeSymbol): Promise<bigint> {
+async function ifuncImplementation(session: PatchContext, sym: RuntimeSymbol): Promise<bigint> {
   const space = session.space();
   const target = session.requireTarget();
   const { results } = await runCalls(target, target.borrowThread(), [{ kind: 'call', fn: sym.address, args: [] }]);
@@ -348,7 +348,7 @@ export interface RevertOutcome {
 }
 
 /** Put the original bytes back after checking they are still what we wrote; `all` undoes in reverse order. */
-export async function revert(session: Session, which: string, force: boolean): Promise<RevertOutcome> {
+export async function revert(session: PatchContext, which: string, force: boolean): Promise<RevertOutcome> {
   const record = loadRecord(session);
   const target = session.requireTarget();
   let chosen: PatchEntry[];
@@ -419,7 +419,7 @@ export async function revert(session: Session, which: string, force: boolean): P
  * `writes` back, `unseen` bytes are put back as they were, `undo` restores the record in memory, and the pages this
  * command made are unmapped again: the process is left as it was found.
  */
-async function writePatch(session: Session, tid: number, pages: PagePlan[], unseen: { address: bigint; bytes: Uint8Array }[], writes: { address: bigint; bytes: Uint8Array }[], guard: [bigint, bigint][], undo: () => void): Promise<void> {
+async function writePatch(session: PatchContext, tid: number, pages: PagePlan[], unseen: { address: bigint; bytes: Uint8Array }[], writes: { address: bigint; bytes: Uint8Array }[], guard: [bigint, bigint][], undo: () => void): Promise<void> {
   const target = session.requireTarget();
   const made = pages.filter((p) => p.steps.length > 0);
   const written: { address: bigint; before: Buffer }[] = [];
