@@ -36,6 +36,15 @@ export function combinePauses(stops: readonly Pause[]): Pause | undefined {
   };
 }
 
+/** One thread as it stood when stopped: registers (empty when they could not be read) and its stack from the stack pointer up. */
+export interface ThreadSnapshot {
+  tid: number;
+  regs: Buffer;
+  /** The bytes from the stack pointer up, as many as asked or fewer where the mapping ends. */
+  stack: Buffer;
+  groupStopped: boolean;
+}
+
 export type TargetListener = (event: NativeEvent) => void;
 
 /** The stub page's entry points (src/process/stub.ts). */
@@ -283,6 +292,22 @@ export class Target {
   async allRegisters(): Promise<{ tid: number; regs: Buffer; groupStopped: boolean }[]> {
     const res = await this.run({ stopAll: true, captureThreads: true, ops: [] });
     return res.threads;
+  }
+
+  /**
+   * Registers and the top `stackBytes` of the stack of every thread (or of thread `tid` alone), each read while that
+   * thread is stopped, for a backtrace that is unwound after the threads run on: what the unwinder reads then is the
+   * stack as it was at the stop. Every thread stops at once (one pause), or `tid` alone.
+   */
+  async snapshotThreads(stackBytes: number, tid?: number): Promise<ThreadSnapshot[]> {
+    if (tid !== undefined) {
+      if (!this.threads().includes(tid)) throw new HotpatchError('ESRCH', `process ${this.pid} has no thread ${tid}`, 'see `threads` for the thread ids');
+      const res = await this.run({ stopAll: false, ops: [{ kind: 'stack', tid, len: stackBytes }] });
+      const r = res.results[0];
+      return [{ tid, regs: r.regs ?? Buffer.alloc(0), stack: r.data, groupStopped: false }];
+    }
+    const res = await this.run({ stopAll: true, captureThreads: true, captureStackBytes: stackBytes, ops: [] });
+    return res.threads.map((t) => ({ tid: t.tid, regs: t.regs, stack: t.stack ?? Buffer.alloc(0), groupStopped: t.groupStopped }));
   }
 
   /** Read what is readable: a shorter buffer means memory stops being mapped there. */
