@@ -7,7 +7,7 @@ import { VirtualImage } from './image.js';
 import { locateDynsym, readDynamicTable, type DynamicTable } from './dynamic.js';
 import { readRelocations } from './relocations.js';
 import { readBuildId, readDebugLink } from './notes.js';
-import { parseAllSymbols, parseNamedSymbols, StringTable, type NameScreen, type SymbolTableInput } from './symtab.js';
+import { parseAllSymbols, parseNamedSymbols, symbolsHolding, StringTable, type NameScreen, type SymbolTableInput } from './symtab.js';
 import { mergeSymbolTables, parseMergedSymbols } from './merge.js';
 
 /** Computes on first call, then answers from the cache; a failure is not cached, so it repeats the same way. */
@@ -74,6 +74,10 @@ function buildElfFile(source: ByteSource, layout: ElfLayout): ElfFile {
       return dynsym ? mergeSymbolTables(fromSymtab, parseNamedSymbols(dynsym, undefined, screen)) : fromSymtab;
     });
   };
+  const holding = (addresses: readonly bigint[]) => source.batch(() => {
+    const table = symtabInput(source, sections) ?? dynsymInput();
+    return table ? symbolsHolding(table, addresses) : addresses.map(() => []);
+  });
   const dynamic = once((): ElfDynamic | undefined => source.batch(() => dynamicTable()?.describe()));
   const relocations = once((): ElfRelocation[] => source.batch(() => {
     const table = dynamicTable();
@@ -90,6 +94,7 @@ function buildElfFile(source: ByteSource, layout: ElfLayout): ElfFile {
     hasSymtab: sections.some((s) => s.type === SHT_SYMTAB),
     symbols,
     symbolsMatching,
+    symbolsHolding: holding,
     dynamicSymbols,
     dynamic,
     relocations,

@@ -226,3 +226,71 @@ export function parseNamedSymbols(input: SymbolTableInput,
   }
   return symbols;
 }
+
+/**
+ * For each file address, the symbols whose [value, value + size) holds it; where none does, the nearest symbol of
+ * unknown size (0) below it, unless a sized one starts between them. One pass over the raw entries, and only those
+ * few entries are made into symbols: naming a backtrace's dozen pcs in a 107k-symbol binary must not parse it all.
+ * Locals carry their STT_FILE label, as in parseNamedSymbols.
+ */
+export function symbolsHolding(input: SymbolTableInput, addresses: readonly bigint[]): ElfSymbol[][] {
+  const entries = new SymbolEntries(input.entries);
+  const wanted = [...new Set(addresses.map(Number))].sort((a, b) => a - b);
+  const slot = new Map(wanted.map((a, i) => [a, i]));
+  const holders: number[][] = wanted.map(() => []);
+  const fileOf = new Map<number, number>();
+  // Per wanted address: the nearest unsized entry below it, and the highest start of a sized one below it.
+  const unsized = new Int32Array(wanted.length).fill(-1);
+  const unsizedValue = new Float64Array(wanted.length).fill(-1);
+  const sizedBelow = new Float64Array(wanted.length).fill(-1);
+  const raw = entries.bytes;
+  let fileOffset = -1;
+  for (let index = 1; index < entries.count; index++) {
+    const kind = raw[index * SYMBOL_ENTRY_SIZE + 4]! & 0xf;
+    if (kind === STT_FILE) {
+      fileOffset = entries.nameOffset(index);
+      continue;
+    }
+    if (kind === STT_SECTION || kind === STT_TLS || entries.shndx(index) === 0 || entries.nameOffset(index) === 0) continue;
+    const value = entries.valueNumber(index);
+    if (value === 0) continue;
+    const size = entries.size(index);
+    // The first wanted address at or above value.
+    let lo = 0;
+    let hi = wanted.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (wanted[mid]! < value) lo = mid + 1;
+      else hi = mid;
+    }
+    if (size > 0) {
+      for (let i = lo; i < wanted.length && wanted[i]! < value + size; i++) {
+        holders[i]!.push(index);
+        if (fileOffset >= 0) fileOf.set(index, fileOffset);
+      }
+      for (let i = lo; i < wanted.length; i++) if (value > sizedBelow[i]!) sizedBelow[i] = value;
+      continue;
+    }
+    for (let i = lo; i < wanted.length; i++) {
+      if (value > unsizedValue[i]!) {
+        unsizedValue[i] = value;
+        unsized[i] = index;
+        if (fileOffset >= 0) fileOf.set(index, fileOffset);
+      }
+    }
+  }
+  const make = (index: number): ElfSymbol => {
+    const symbol = symbolAt(input, entries, index);
+    const file = fileOf.get(index);
+    if (symbol.bind === 'local' && file !== undefined) {
+      const name = input.names.name(file);
+      if (name) symbol.file = name;
+    }
+    return symbol;
+  };
+  return addresses.map((address) => {
+    const i = slot.get(Number(address))!;
+    if (holders[i]!.length > 0) return holders[i]!.map(make);
+    return unsized[i]! >= 0 && unsizedValue[i]! >= sizedBelow[i]! ? [make(unsized[i]!)] : [];
+  });
+}
