@@ -62,6 +62,8 @@ const targets = [
   { name: "tls_main", sources: ["tls_main.c"], flags: ["-O1", "-pthread", "-rdynamic"] },
   // Its own exported getpid comes before libc's in load order; its static getpagesize is not exported.
   { name: "interpose", sources: ["interpose.c"], flags: ["-O1", "-rdynamic"] },
+  // Threads asleep in known call chains (a static helper, an inlined call, recursion) for `bt all` against gdb.
+  { name: "bt_threads", sources: ["bt_threads.c"], flags: ["-O2", "-pthread"] },
   ...[
     "patch_tick",
     "patch_compute",

@@ -33,6 +33,11 @@ export interface DwarfRegisterTable {
   /** Registers a callee must preserve: with no CFI rule, the caller's value is the callee's. */
   calleeSaved: readonly number[];
   addressSize: number;
+  /**
+   * The frame pointer's number, for code without call frame information (JIT code): a frame that keeps one holds
+   * the caller's frame pointer at [fp] and the return address right above it, and the caller's stack starts above that.
+   */
+  framePointer?: number;
 }
 
 export interface Arch {

@@ -93,7 +93,7 @@ const KEYS_SETTLE_MS = 30;
 const FIRST_FRAME_MS = 35;
 
 /** Commands that never look a name or an address up: they need no symbol tables. */
-const WITHOUT_SYMBOLS = new Set(['attach', 'detach', 'stop', 'cont', 'maps', 'symbols', 'libs', 'explain', 'help', 'tour', 'quit']);
+const WITHOUT_SYMBOLS = new Set(['bt', 'attach', 'detach', 'stop', 'cont', 'maps', 'symbols', 'libs', 'explain', 'help', 'tour', 'quit']);
 
 /**
  * Builds the symbol tables a command needs a step at a time, yielding between steps (the spinner turns, Ctrl-C is
