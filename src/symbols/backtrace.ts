@@ -4,7 +4,7 @@
 // The unwinding runs after the threads were let go: it reads only the snapshot, so what it sees is the stack as it was
 // at the stop. Each module's DWARF is opened once per ELF file (the session's ElfCache keeps one ElfFile per file), the
 // vDSO's from its bytes in the target once per address space.
-import { openDwarf, type Dwarf, type ReadMemory, type Registers } from '../dwarf/index.js';
+import { openDwarf, type Dwarf, type FunctionFrame, type ReadMemory, type Registers } from '../dwarf/index.js';
 import { applyFrameRule } from '../dwarf/unwind.js';
 import type { FrameRule } from '../dwarf/cfa.js';
 import { parseElf } from '../elf/reader.js';
@@ -271,15 +271,23 @@ function describePc(pc: bigint, region: Region | undefined): string {
 function nameFrames(physical: Physical[], sources: BacktraceSources): BacktraceFrame[] {
   // A return address may be one past the call at a function's very end: names and lines come from pc - 1 above frame 0.
   const lookupOf = (p: Physical) => p.pc - (p.pcIsReturnAddress ? 1n : 0n);
-  const needSymbols = physical.filter((p) => !p.own && p.region?.module).map(lookupOf);
+  const chains = physical.map((p): FunctionFrame[] => {
+    if (p.own || !p.region?.dwarf?.hasDebugInfo) return [];
+    try {
+      return p.region.dwarf.functionAt(lookupOf(p) - p.region.loadBias);
+    } catch {
+      return [];  // damaged debug information: the symbol table names the frame
+    }
+  });
+  // The symbol tables only for frames the debug information does not name (one scan per module for all of them).
+  const needSymbols = physical.filter((p, i) => !p.own && p.region?.module && chains[i]!.length === 0).map(lookupOf);
   const symbolized = new Map<bigint, Symbolized>();
   const found = sources.space.symbolizeMany(needSymbols);
   needSymbols.forEach((a, i) => symbolized.set(a, found[i]!));
-  const mangled = [...symbolized.values()].map((s) => s.symbol?.name).filter((n): n is string => n !== undefined);
 
   const frames: BacktraceFrame[] = [];
-  const pending: { frame: BacktraceFrame; linkage?: string }[] = [];
-  for (const p of physical) {
+  const pending: { frame: BacktraceFrame; linkage: string }[] = [];
+  physical.forEach((p, at) => {
     const base = {
       pc: p.pc,
       ...(p.region ? { module: p.region.name } : {}),
@@ -287,51 +295,37 @@ function nameFrames(physical: Physical[], sources: BacktraceSources): BacktraceF
     };
     if (p.own) {
       frames.push({ level: frames.length, ...base, function: p.own.name, inlined: false, hotpatch: true });
-      continue;
+      return;
     }
     const lookup = lookupOf(p);
-    const fileAddress = p.region ? lookup - p.region.loadBias : undefined;
-    let inlinedChain: ReturnType<Dwarf['functionAt']> = [];
-    if (p.region?.dwarf?.hasDebugInfo && fileAddress !== undefined) {
-      try {
-        inlinedChain = p.region.dwarf.functionAt(fileAddress);
-      } catch {
-        inlinedChain = [];  // damaged debug information: the symbol table names the frame
-      }
-    }
-    if (inlinedChain.length > 0) {
-      const outer = symbolized.get(lookup)?.symbol;
-      inlinedChain.forEach((f, i) => {
-        const outermost = i === inlinedChain.length - 1;
+    const chain = chains[at]!;
+    if (chain.length > 0) {
+      chain.forEach((f, i) => {
         // The linkage name when there is one, as gdb shows it: C++ names qualified (node::Start, not Start), glibc's
         // internal aliases as they are (__GI___poll).
-        const linkage = f.linkageName ?? (outermost && outer?.name.startsWith('_Z') ? outer.name : undefined);
         const frame: BacktraceFrame = {
-          level: frames.length, ...base, function: linkage ?? f.name, inlined: f.inlined,
+          level: frames.length, ...base, function: f.linkageName ?? f.name, inlined: f.inlined,
           ...(f.location ? { file: f.location.file, line: f.location.line } : {}),
         };
         // Inlined frames share the pc of the code that holds them: only the innermost stands at it.
         if (i > 0) frame.samePcAsInner = true;
         frames.push(frame);
-        if (linkage?.startsWith('_Z')) {
-          pending.push({ frame, linkage });
-          mangled.push(linkage);
-        }
+        if (f.linkageName?.startsWith('_Z')) pending.push({ frame, linkage: f.linkageName });
       });
-      continue;
+      return;
     }
     const s = symbolized.get(lookup);
     if (s?.symbol) {
       const frame: BacktraceFrame = { level: frames.length, ...base, function: s.symbol.name, offset: p.pc - s.symbol.address, inlined: false };
       frames.push(frame);
       if (s.symbol.name.startsWith('_Z')) pending.push({ frame, linkage: s.symbol.name });
-      continue;
+      return;
     }
     const frame: BacktraceFrame = { level: frames.length, ...base, inlined: false };
     if (p.region) frame.moduleOffset = p.pc - p.region.loadBias;
-    if (p.region?.elf && fileAddress !== undefined) {
+    if (p.region?.elf) {
       // The vDSO: its own small symbol table names its functions.
-      const holders = p.region.elf.symbolsHolding?.([fileAddress])[0] ?? [];
+      const holders = p.region.elf.symbolsHolding?.([lookup - p.region.loadBias])[0] ?? [];
       const sym = holders.find((h) => h.type === 'func') ?? holders[0];
       if (sym) {
         frame.function = sym.name;
@@ -339,10 +333,11 @@ function nameFrames(physical: Physical[], sources: BacktraceSources): BacktraceF
       }
     }
     frames.push(frame);
-  }
+  });
   if (pending.length > 0) {
-    const demangled = demangleAll(mangled);
-    for (const { frame, linkage } of pending) frame.function = withoutParameters(demangled.get(linkage!) ?? frame.function!);
+    // C++ names demangled in one batch (c++filt), without the parameter list gdb fills with values.
+    const demangled = demangleAll(pending.map((p) => p.linkage));
+    for (const { frame, linkage } of pending) frame.function = withoutParameters(demangled.get(linkage) ?? linkage);
   }
   return frames;
 }
