@@ -33,11 +33,7 @@ export interface CommandResult {
   notes?: string[];
 }
 
-/** The notes of resolved addresses, for CommandResult.notes (undefined when there are none). */
-export const notesOf = (...resolved: ({ note?: string } | undefined)[]): string[] | undefined => {
-  const notes = resolved.map((r) => r?.note).filter((n): n is string => n !== undefined);
-  return notes.length > 0 ? notes : undefined;
-};
+export { notesOf } from './symbols/resolve.js';
 
 export const text = (t: string, tone?: 'plain' | 'ok' | 'warn' | 'error' | 'dim' | 'heading'): Block => ({ type: 'text', text: t, tone });
 

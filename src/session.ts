@@ -7,26 +7,20 @@ import { parseAddress } from './symbols/expr.js';
 import { readLinkMap, type LinkMapEntry } from './symbols/linkmap.js';
 import { lookupScope, linkerChoice, type LookupScope } from './symbols/scope.js';
 import { currentArch } from './arch/index.js';
-import { loadRecord, type HeldRecord, type LoadedLibrary } from './patch/record.js';
+import { loadRecord, type LoadedLibrary } from './patch/record.js';
+import type { Attachment, PatchContext } from './patch/context.js';
+
+export type { Attachment } from './patch/context.js';
 import type { Arch } from './arch/types.js';
 import type { Module, RuntimeSymbol, Symbolized } from './symbols/types.js';
 
-/**
- * What belongs to one attachment: made on attach, dropped on detach, made anew when the process calls exec (the image
- * it described is gone). Nothing of it can outlive its process, so a recycled pid starts from nothing.
- */
-export interface Attachment {
-  readonly target: Target;
-  /** The patch record as this session holds it (src/patch/record.ts). */
-  record?: HeldRecord;
-}
 
 export interface SessionEvents {
   /** Something happened to the target on its own (it exited, exec'd). */
   notice?: (message: string) => void;
 }
 
-export class Session {
+export class Session implements PatchContext {
   /** What belongs to the process attached now; dropped on detach, made anew on exec. */
   private current?: Attachment;
   explain = false;

@@ -1,6 +1,6 @@
 // Code areas of ours near patched functions: trampolines and veneers live there, within ±2 GiB of the code they serve.
 import { HotpatchError } from '../errors.js';
-import type { Session } from '../session.js';
+import type { PatchContext } from './context.js';
 import type { Arch } from '../arch/types.js';
 import { hex } from '../hex.js';
 import { choosePlace, pagePlan, NO_PAGE, type PagePlan } from '../process/pages.js';
@@ -26,7 +26,7 @@ export function areaHeader(size: bigint): Buffer {
  * A new area is listed in the record at once, so the record written in that plan names it; its header names it too,
  * for a command killed before the record was written.
  */
-export function reserveCode(session: Session, near: bigint, size: number): { address: bigint; page: PagePlan } {
+export function reserveCode(session: PatchContext, near: bigint, size: number): { address: bigint; page: PagePlan } {
   const record = loadRecord(session);
   const need = BigInt((size + 15) & ~15);
   for (const a of record.areas) {

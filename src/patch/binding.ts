@@ -1,7 +1,7 @@
 // Binding a patch's undefined symbols to the target: what the dynamic linker would bind, else every .symtab, locals included.
 import { HotpatchError } from '../errors.js';
 import type { ElfFile, ElfSymbol } from '../elf/types.js';
-import type { Session } from '../session.js';
+import type { PatchContext } from './context.js';
 import { parseAddress } from '../symbols/expr.js';
 import { resolveModuleName, spellingFor } from '../symbols/resolve.js';
 import type { AddressSpace } from '../symbols/space.js';
@@ -66,7 +66,7 @@ function undefinedSymbols(elf: ElfFile): ElfSymbol[] {
  * scope.ts, shared with resolving a typed name), else the one definition anywhere, statics included. Throws on a
  * name defined in several places that the linker would not choose among, without --bind.
  */
-export async function bindPatch(session: Session, elf: ElfFile, chosen: Map<string, string>): Promise<BindReport> {
+export async function bindPatch(session: PatchContext, elf: ElfFile, chosen: Map<string, string>): Promise<BindReport> {
   const space = session.space();
   const naming = session.naming(space);
   const report: BindReport = { bindings: [], missing: [], unresolvedWeak: [] };
@@ -125,7 +125,7 @@ export async function bindPatch(session: Session, elf: ElfFile, chosen: Map<stri
  * one local or unexported definition of that name (hotpatch fills the slots), else --bind picks among several.
  * Undefined when nothing defines it (or when it is ambiguous: recorded in `ambiguous`).
  */
-function bindThreadLocal(session: Session, space: AddressSpace, sym: ElfSymbol, pick: string | undefined, ambiguous: { name: string; spellings: string[]; listed: string }[]): TlsBinding | undefined {
+function bindThreadLocal(session: PatchContext, space: AddressSpace, sym: ElfSymbol, pick: string | undefined, ambiguous: { name: string; spellings: string[]; listed: string }[]): TlsBinding | undefined {
   const bound = (t: ThreadLocalSymbol, hidden: boolean, chosen: boolean): TlsBinding =>
     ({ name: sym.name, description: tlsSpelling(t, space), hidden, chosen, tls: tlsTargetOf(session.arch, t) });
   if (pick !== undefined) {

@@ -4,7 +4,7 @@
 import { readFileSync } from 'node:fs';
 import { HotpatchError } from '../errors.js';
 import { hex } from '../hex.js';
-import type { Session } from '../session.js';
+import type { PatchContext } from './context.js';
 import { readMaps } from '../process/maps.js';
 import { listThreads } from '../process/procfs.js';
 import { munmapStep, syscallFailed, syscallError } from '../process/steps.js';
@@ -22,7 +22,7 @@ export interface OwnPage {
 }
 
 /** Every page hotpatch made in the target that is still there and that this session knows of. */
-export function ownPages(session: Session): OwnPage[] {
+export function ownPages(session: PatchContext): OwnPage[] {
   const record = loadRecord(session);
   const pages: OwnPage[] = record.areas.map((a) => ({ what: 'code area' as const, start: a.start, size: a.size }));
   const stub = stubPage(session.requireTarget());
@@ -36,7 +36,7 @@ export function ownPages(session: Session): OwnPage[] {
  * Pages of ours no record lists, found by their magic: a code area mapped by a redirect killed before its record was
  * written, a second stub page, a second record page.
  */
-export function orphanPages(session: Session): OwnPage[] {
+export function orphanPages(session: PatchContext): OwnPage[] {
   const target = session.requireTarget();
   const known = new Set(ownPages(session).map((p) => p.start));
   const found: OwnPage[] = [];
@@ -74,7 +74,7 @@ export interface CleanupOutcome {
  * hotpatch and no patch is left (their trampolines, veneers and record entries live there), all in one stop of every
  * thread, none of whose pc may lie inside them. Refused (E_IN_USE) only when something is active and nothing was left.
  */
-export async function cleanupProcess(session: Session): Promise<CleanupOutcome> {
+export async function cleanupProcess(session: PatchContext): Promise<CleanupOutcome> {
   const target = session.requireTarget();
   const record = loadRecord(session);
   const interrupted: CleanupOutcome['interrupted'] = [];
@@ -114,7 +114,7 @@ export async function cleanupProcess(session: Session): Promise<CleanupOutcome> 
  * A thread still inside a remote call that a hotpatch killed meanwhile had started returns into a stub page: its
  * signal mask shows it (every signal blocked but the stub's own, as the call set it). Such a page must stay.
  */
-function refuseWhileInCall(session: Session): void {
+function refuseWhileInCall(session: PatchContext): void {
   const target = session.requireTarget();
   const stubBit = 1n << BigInt(session.arch.returnStub.signal - 1);
   const unblockable = (1n << 8n) | (1n << 18n); // SIGKILL, SIGSTOP: the kernel never shows them blocked
@@ -137,7 +137,7 @@ function refuseWhileInCall(session: Session): void {
  * After a failed command: hotpatch's own pages that this command made (the first load into a process makes the record
  * and the stub page in its own stop), unmapped again when nothing of ours uses them, so the map is as it was found.
  */
-export async function dropFreshPages(session: Session): Promise<void> {
+export async function dropFreshPages(session: PatchContext): Promise<void> {
   const target = session.requireTarget();
   const record = loadRecord(session);
   if (record.libraries.length || record.patches.length || record.areas.length) return;

@@ -7,7 +7,7 @@ import type { ElfFile } from '../elf/types.js';
 import { ET_DYN, PT_DYNAMIC, PT_GNU_RELRO, PT_LOAD } from '../elf/constants.js';
 import type { Arch } from '../arch/types.js';
 import { hex } from '../hex.js';
-import type { Session } from '../session.js';
+import type { PatchContext } from './context.js';
 import { bindPatch, mapBinder, type Binding, type BindReport } from './binding.js';
 import { findFunction } from './functions.js';
 import { readMaps } from '../process/maps.js';
@@ -116,7 +116,7 @@ function checkNobodyElseCanChange(path: string): void {
   }
 }
 
-export async function loadLibrary(session: Session, rawPath: string, opts: LoadOptions): Promise<LoadOutcome> {
+export async function loadLibrary(session: PatchContext, rawPath: string, opts: LoadOptions): Promise<LoadOutcome> {
   const target = session.requireTarget();
   const path = resolvePath(rawPath);
   const elf = checkLibraryFile(path, opts.force, session.arch);
@@ -168,11 +168,11 @@ interface LoadProgress {
 }
 
 /** The record back in the target, when it has a page (a failed first load may have made none). */
-async function saveRecordIfMade(session: Session): Promise<void> {
+async function saveRecordIfMade(session: PatchContext): Promise<void> {
   if (recordPage(session)) await saveRecord(session);
 }
 
-async function loadByDlopen(session: Session, path: string, elf: ElfFile, report: BindReport, opts: LoadOptions, checked: MethodCheck, entry: LoadedLibrary, progress: LoadProgress): Promise<LoadOutcome> {
+async function loadByDlopen(session: PatchContext, path: string, elf: ElfFile, report: BindReport, opts: LoadOptions, checked: MethodCheck, entry: LoadedLibrary, progress: LoadProgress): Promise<LoadOutcome> {
   const target = session.requireTarget();
   const dlopen = findFunction(session, ['dlopen', '__libc_dlopen_mode'])!;
   const dlerror = findFunction(session, ['dlerror']);
@@ -229,7 +229,7 @@ async function loadByDlopen(session: Session, path: string, elf: ElfFile, report
 }
 
 /** dlclose in the target; a failure is an error. */
-async function dlcloseHandle(session: Session, handle: bigint): Promise<void> {
+async function dlcloseHandle(session: PatchContext, handle: bigint): Promise<void> {
   const dlclose = findFunction(session, ['dlclose']);
   if (!dlclose) throw new HotpatchError('E_NO_DLOPEN', 'the target has no dlclose');
   const target = session.requireTarget();
@@ -239,7 +239,7 @@ async function dlcloseHandle(session: Session, handle: bigint): Promise<void> {
 }
 
 /** After dlopen: fill the slots of references the dynamic linker could not bind (planned before it ran: src/patch/slots.ts). */
-function writeHiddenSlots(session: Session, slots: HiddenSlot[], loadBias: bigint): Binding[] {
+function writeHiddenSlots(session: PatchContext, slots: HiddenSlot[], loadBias: bigint): Binding[] {
   const target = session.requireTarget();
   const done: Binding[] = [];
   for (const s of slots) {
@@ -251,7 +251,7 @@ function writeHiddenSlots(session: Session, slots: HiddenSlot[], loadBias: bigin
   return done;
 }
 
-async function loadByMapping(session: Session, path: string, elf: ElfFile, report: BindReport, opts: LoadOptions, checked: MethodCheck, entry: LoadedLibrary, progress: LoadProgress): Promise<LoadOutcome> {
+async function loadByMapping(session: PatchContext, path: string, elf: ElfFile, report: BindReport, opts: LoadOptions, checked: MethodCheck, entry: LoadedLibrary, progress: LoadProgress): Promise<LoadOutcome> {
   const target = session.requireTarget();
   adoptStubPage(target); // its mmaps through the stub page's `syscall` when a page is there
   const space = session.space();
@@ -314,7 +314,7 @@ async function loadByMapping(session: Session, path: string, elf: ElfFile, repor
 }
 
 /** The record's entry for a library about to be loaded: pending, its addresses filled in as the load goes. */
-function libraryEntry(session: Session, path: string, method: 'dlopen' | 'map', report: BindReport): LoadedLibrary {
+function libraryEntry(session: PatchContext, path: string, method: 'dlopen' | 'map', report: BindReport): LoadedLibrary {
   const record = loadRecord(session);
   return {
     id: record.nextId,
@@ -334,14 +334,14 @@ function libraryEntry(session: Session, path: string, method: 'dlopen' | 'map', 
   };
 }
 
-export function readCString(session: Session, address: bigint, max = 1024): string {
+export function readCString(session: PatchContext, address: bigint, max = 1024): string {
   const bytes = session.requireTarget().readMemory(address, max);
   const end = bytes.indexOf(0);
   return bytes.subarray(0, end < 0 ? bytes.length : end).toString('utf8');
 }
 
 /** Unload: dlclose for dlopen'ed libraries, munmap for mapped ones. Refused while a patch uses it. */
-export async function unloadLibrary(session: Session, which: string): Promise<{ library: LoadedLibrary; pauseMicros: number; interrupted: boolean }> {
+export async function unloadLibrary(session: PatchContext, which: string): Promise<{ library: LoadedLibrary; pauseMicros: number; interrupted: boolean }> {
   const target = session.requireTarget();
   adoptStubPage(target);
   const record = loadRecord(session);
@@ -378,7 +378,7 @@ export const STACK_GUARD_BYTES = 16384;
  * the top of its stack (a thread preempted in the middle of a patch function, or in something it called); retried
  * while that holds, E_BUSY after a while. `ops` run in the same stop once it is clear.
  */
-async function whenNoThreadInside(session: Session, lib: LoadedLibrary, steps: Step[]) {
+async function whenNoThreadInside(session: PatchContext, lib: LoadedLibrary, steps: Step[]) {
   const target = session.requireTarget();
   const code = lib.method === 'map'
     ? (lib.segments ?? [{ start: lib.base, size: lib.size ?? 0n, prot: 'r-x' }]).filter((s) => s.prot.includes('x')).map((s) => [s.start, s.start + s.size] as [bigint, bigint])
@@ -397,7 +397,7 @@ async function whenNoThreadInside(session: Session, lib: LoadedLibrary, steps: S
  * closed (a handle from dlopen with RTLD_NOLOAD, then dlclose for it and for the load); the segments of a map load
  * that are there, exactly as planned, are unmapped. Nothing else is touched.
  */
-export async function removeInterruptedLoad(session: Session, lib: LoadedLibrary): Promise<string> {
+export async function removeInterruptedLoad(session: PatchContext, lib: LoadedLibrary): Promise<string> {
   const target = session.requireTarget();
   const maps = readMaps(target.pid);
   if (lib.method === 'dlopen') {

@@ -5,7 +5,7 @@
 // planner's own checks, run on a trial base (only a placement problem, a PC32 distance, depends on the real one).
 import { HotpatchError, toHotpatchError } from '../errors.js';
 import type { ElfFile } from '../elf/types.js';
-import type { Session } from '../session.js';
+import type { PatchContext } from './context.js';
 import { mapBinder, type BindReport } from './binding.js';
 import { planMapLoad } from './mapplan.js';
 import { findFunction } from './functions.js';
@@ -27,7 +27,7 @@ export interface MethodCheck {
 const TRIAL_BASE = 0x5555_0000_0000n;
 
 /** Why dlopen cannot load this library into this target (undefined: it can), and the slots to fill if it can. */
-export function dlopenRefusal(session: Session, elf: ElfFile, report: BindReport): { refusal?: HotpatchError; slots: HiddenSlot[] } {
+export function dlopenRefusal(session: PatchContext, elf: ElfFile, report: BindReport): { refusal?: HotpatchError; slots: HiddenSlot[] } {
   const target = session.requireTarget();
   // The dynamic linker cannot see locals: such references must be weak so dlopen(RTLD_NOW) succeeds; we fill them after.
   const strongHidden = report.bindings.filter((b) => b.hidden && !b.chosen && elf.dynamicSymbols().some((s) => s.name === b.name && !s.defined && s.bind !== 'weak'));
@@ -69,7 +69,7 @@ export function mapRefusal(elf: ElfFile, report: BindReport): HotpatchError | un
  * with why it does not either (never sending the user to a method that refuses too). Otherwise says what to add
  * to the hints of a failure at run time.
  */
-export function checkLoadMethods(session: Session, elf: ElfFile, report: BindReport, method: LoadMethod): MethodCheck {
+export function checkLoadMethods(session: PatchContext, elf: ElfFile, report: BindReport, method: LoadMethod): MethodCheck {
   const dlopen = dlopenRefusal(session, elf, report);
   const map = mapRefusal(elf, report);
   const own = method === 'dlopen' ? dlopen.refusal : map;

@@ -2,7 +2,7 @@
 // so a later session (another hotpatch process) finds what was loaded and patched.
 import { HotpatchError, toHotpatchError } from '../errors.js';
 import { hex } from '../hex.js';
-import type { Session } from '../session.js';
+import type { PatchContext } from './context.js';
 import { readMaps } from '../process/maps.js';
 import { mmapFailure, PROT } from '../process/steps.js';
 import { choosePlace, confirmPages, executableStart, pagePlan, undoPages, type PagePlan } from '../process/pages.js';
@@ -40,13 +40,25 @@ export interface LoadedLibrary {
 export interface PatchEntry {
   id: number;
   kind: 'jump' | 'got';
+  /** The function (its entry, or the implementation an ifunc's resolver picked). */
   from: bigint;
   fromName: string;
   to: bigint;
   toName: string;
-  /** Bytes at FROM before and after (jump), or per GOT slot, in hex. */
+  /**
+   * jump: where the jump is written: FROM, or past the endbr64 kept there (absent in records before this field:
+   * FROM). The bytes there before and after, in hex (the same for every layer of a stack over a hop).
+   */
+  at?: bigint;
   before: string;
   after: string;
+  /**
+   * jump: a 2-byte entry jump leads to these 5 bytes of padding, which hold the jump to this layer's TO (or its
+   * veneer): what they held before, and while this layer is on top.
+   */
+  hop?: { address: bigint; before: string; after: string };
+  /** jump: the patch of the same function this one was stacked on (its hp_orig_ runs that one); absent: the original. */
+  below?: number;
   jumpKind?: 'rel32' | 'veneer' | 'abs14';
   trampoline?: bigint;
   trampolineBytes?: string;
@@ -84,7 +96,7 @@ export function emptyRecord(): PatchRecord {
 }
 
 /** The fields that hold addresses, sizes and offsets: numbers in memory as bigint, in the record as JSON numbers. */
-const NUMERIC = new Set(['base', 'loadBias', 'size', 'handle', 'address', 'tlsOffset', 'start', 'used', 'from', 'to', 'trampoline', 'veneer']);
+const NUMERIC = new Set(['base', 'loadBias', 'size', 'handle', 'address', 'tlsOffset', 'start', 'used', 'from', 'to', 'at', 'trampoline', 'veneer']);
 
 /** The record's body as written: bigints as numbers (exact below 2^53, as every user-space address is), else strings. */
 export function encodeRecordBody(record: PatchRecord): string {
@@ -98,7 +110,7 @@ export function decodeRecordBody(text: string): PatchRecord {
   return record;
 }
 
-function held(session: Session): HeldRecord {
+function held(session: PatchContext): HeldRecord {
   const attachment = session.attachment();
   if (!attachment.record) {
     const found = findRecord(session);
@@ -108,11 +120,11 @@ function held(session: Session): HeldRecord {
 }
 
 /** The record of the attached process: found in the target once, then kept with the attachment. */
-export function loadRecord(session: Session): PatchRecord {
+export function loadRecord(session: PatchContext): PatchRecord {
   return held(session).record;
 }
 
-function findRecord(session: Session): { address: bigint; record: PatchRecord } | undefined {
+function findRecord(session: PatchContext): { address: bigint; record: PatchRecord } | undefined {
   const target = session.requireTarget();
   for (const m of readMaps(target.pid)) {
     if (m.path !== '' || m.end - m.start !== RECORD_SIZE || !m.perms.startsWith('rw')) continue;
@@ -138,7 +150,7 @@ function findRecord(session: Session): { address: bigint; record: PatchRecord } 
  * target has none), not yet done: a patch writes it in the same stop as its code, so no kill of the tool can leave a
  * jump the record does not list.
  */
-export async function recordWrite(session: Session): Promise<{ address: bigint; bytes: Buffer }> {
+export async function recordWrite(session: PatchContext): Promise<{ address: bigint; bytes: Buffer }> {
   const h = held(session);
   if (h.address === undefined) {
     const target = session.requireTarget();
@@ -161,7 +173,7 @@ export async function recordWrite(session: Session): Promise<{ address: bigint; 
  * page yet, the page is made there too (one stop fewer). A load lists its library (as pending) before it starts, so
  * a tool killed in the middle leaves a record that names what to clean up.
  */
-export function recordPagePlanOrWrite(session: Session): PagePlan {
+export function recordPagePlanOrWrite(session: PatchContext): PagePlan {
   const h = held(session);
   if (h.address === undefined) return recordPagePlan(session, h);
   return { steps: [{ kind: 'write', address: h.address, bytes: encodeRecord(h.record) }], adopt() {} };
@@ -172,14 +184,14 @@ export function recordPagePlanOrWrite(session: Session): PagePlan {
  * none (made in the plan's own first stop, holding the record as it stands, so it carries the magic from birth), and
  * the record's bytes as they stand when asked.
  */
-export function recordUpdate(session: Session): { page: PagePlan; write(): { address: bigint; bytes: Buffer } } {
+export function recordUpdate(session: PatchContext): { page: PagePlan; write(): { address: bigint; bytes: Buffer } } {
   const h = held(session);
   const page = h.address !== undefined ? { steps: [], adopt() {} } : recordPagePlan(session, h);
   const at = h.address ?? page.address!;
   return { page, write: () => ({ address: at, bytes: encodeRecord(h.record) }) };
 }
 
-function recordPagePlan(session: Session, h: HeldRecord): PagePlan {
+function recordPagePlan(session: PatchContext, h: HeldRecord): PagePlan {
   const target = session.requireTarget();
   const at = choosePlace(target, RECORD_SIZE, [executableStart(target) ?? 0x555555554000n], 1n << 46n);
   if (at === undefined) throw new HotpatchError('ENOMEM', 'no room in the target for the patch record');
@@ -200,18 +212,18 @@ function encodeRecord(record: PatchRecord): Buffer {
 }
 
 /** The record's page in the target, if it has one. */
-export function recordPage(session: Session): { start: bigint; size: bigint } | undefined {
+export function recordPage(session: PatchContext): { start: bigint; size: bigint } | undefined {
   const h = held(session);
   return h.address === undefined ? undefined : { start: h.address, size: RECORD_SIZE };
 }
 
 /** After the record's page was unmapped: an empty record with no page (a later save makes one again). */
-export function forgetRecordPage(session: Session): void {
+export function forgetRecordPage(session: PatchContext): void {
   session.attachment().record = { record: emptyRecord() };
 }
 
 /** Write the record back into the target (creating its mapping the first time). */
-export async function saveRecord(session: Session): Promise<void> {
+export async function saveRecord(session: PatchContext): Promise<void> {
   const w = await recordWrite(session);
   session.requireTarget().writeMemory(w.address, w.bytes);
 }

@@ -251,3 +251,9 @@ function signedHex(offset: bigint): string {
   if (offset === 0n) return '';
   return offset > 0n ? `+${hex(offset)}` : `-${hex(-offset)}`;
 }
+
+/** The notes of resolved addresses, for CommandResult.notes (undefined when there are none). */
+export const notesOf = (...resolved: ({ note?: string } | undefined)[]): string[] | undefined => {
+  const notes = resolved.map((r) => r?.note).filter((n): n is string => n !== undefined);
+  return notes.length > 0 ? notes : undefined;
+};
