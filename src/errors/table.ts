@@ -133,7 +133,8 @@ export const ERRORS = {
   E_BAD_BASE: { group: 'load', meaning: 'a map load base that is not page-aligned' },
 
   E_NOT_FUNCTION: { group: 'patch', meaning: 'the address to redirect is not the start of a function', hint: 'name a function, or pass --force for a raw address' },
-  E_TOO_SHORT: { group: 'patch', meaning: 'the function (with its padding) is shorter than the jump that would replace its start', hint: 'redirect its callers instead, or the GOT slot with --got' },
+  E_TOO_SHORT: { group: 'patch', meaning: 'the function (with its padding) is shorter than even a 2-byte jump (a 1-byte function: ret)', hint: 'redirect its callers instead, or the GOT slot with --got' },
+  E_NO_HOP: { group: 'patch', meaning: 'a function shorter than a 5-byte jump has nothing within a 2-byte jump\'s reach (-128..+127) that could hold the 5-byte hop: no padding, no bytes proven never run', hint: 'redirect its callers instead, or the GOT slot with --got' },
   E_BRANCH_INTO: { group: 'patch', meaning: 'the function branches back into the bytes the jump would overwrite', hint: 'redirect a caller instead, or --force if you know it is safe' },
   E_RELOCATE: { group: 'patch', meaning: 'the instructions the jump overwrites cannot be moved into a trampoline' },
   E_NO_GOT: { group: 'patch', meaning: 'no module imports the function through a GOT slot', hint: 'redirect the function itself (without --got)' },
