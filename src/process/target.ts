@@ -1,6 +1,6 @@
 // The live process: attach without stopping it, pause it only inside one plan, read and write its memory.
 import { native, type NativeOp, type NativePlan, type NativePlanResult, type NativeTracer, type NativeEvent } from '../native.js';
-import { HotpatchError, toHotpatchError } from '../errors.js';
+import { HotpatchError, processGone, toHotpatchError } from '../errors.js';
 import { hex } from '../hex.js';
 import { currentArch } from '../arch/index.js';
 import type { Arch } from '../arch/types.js';
@@ -70,7 +70,7 @@ export class Target {
   lastPause?: Pause;
   /** Every stop since beginCommand(), while a command runs. */
   private commandStops?: Pause[];
-  /** Set once the process is gone: how it ended. */
+  /** Set once the process is gone: how it ended ("killed by signal 9"). */
   exitReason?: string;
   private listeners = new Set<TargetListener>();
   /**
@@ -101,7 +101,7 @@ export class Target {
     }
     if (pid === process.pid) throw new HotpatchError('E_SELF', 'hotpatch cannot attach to itself');
     const stat = readStat(pid);
-    if (stat.state === 'Z') throw new HotpatchError('ESRCH', `process ${pid} is a zombie (it has exited)`, 'nothing left to patch');
+    if (stat.state === 'Z') throw processGone(pid, ZOMBIE);
     const tracer = tracerPid(pid);
     if (tracer !== 0) {
       throw new HotpatchError(
@@ -144,7 +144,7 @@ export class Target {
     }
     if (ev.type === 'exit') {
       this.alive = false;
-      this.exitReason = ev.signaled ? `was killed by signal ${ev.status}` : `exited with status ${ev.status}`;
+      this.exitReason = ev.signaled ? `killed by signal ${ev.status}` : `exited with status ${ev.status}`;
       // Release the tracer thread outside this callback: nothing is left to trace.
       setImmediate(() => this.tracer.close());
     }
@@ -160,22 +160,27 @@ export class Target {
     return listThreads(this.pid);
   }
 
+  /** The error for this process being gone, saying how it ended when we know. */
+  gone(how?: string): HotpatchError {
+    return processGone(this.pid, this.exitReason ?? how ?? 'exited');
+  }
+
   /** Refuse to act on a pid that now names another process, or one someone else traces. */
   checkIdentity(): void {
-    if (!this.alive) throw new HotpatchError('ESRCH', `process ${this.pid} has exited`, 'attach to another process');
+    if (!this.alive) throw this.gone();
     let stat;
     try {
       stat = readStat(this.pid);
     } catch {
       this.alive = false;
-      throw new HotpatchError('ESRCH', `process ${this.pid} has exited`, 'attach to another process');
+      throw this.gone();
     }
     if (stat.startTime !== this.startTime) {
       this.alive = false;
       throw new HotpatchError('E_PID_REUSED', `pid ${this.pid} now names another process (${stat.comm})`, 'the target exited; attach again');
     }
     // Dead, its exit report not read yet: a zombie's maps are empty, so a name would seem unknown rather than gone.
-    if (stat.state === 'Z' || stat.state === 'X') throw new HotpatchError('ESRCH', `process ${this.pid} has exited`, 'attach to another process');
+    if (stat.state === 'Z' || stat.state === 'X') throw this.gone(ZOMBIE);
   }
 
   /** Start counting the stops of one command; the address ranges the last one chose are in the maps by now, or free. */
@@ -265,10 +270,24 @@ export class Target {
     }
   }
 
+  /**
+   * A native ESRCH names a thread or the whole process: when the process itself is gone (its exit seen, or /proc
+   * says so), say that; a thread that went away keeps the tracer's own message.
+   */
   private explainFailure(err: unknown): HotpatchError {
     const e = toHotpatchError(err);
-    if (e.code === 'ESRCH' && !this.alive) return new HotpatchError('ESRCH', `process ${this.pid} exited`, 'attach to another process');
-    return e;
+    return e.code === 'ESRCH' && !this.stillThere() ? this.gone() : e;
+  }
+
+  /** This very process still runs (not exited, not a zombie, its pid not given to another). */
+  private stillThere(): boolean {
+    if (!this.alive) return false;
+    try {
+      const stat = readStat(this.pid);
+      return stat.startTime === this.startTime && stat.state !== 'Z' && stat.state !== 'X';
+    } catch {
+      return false;
+    }
   }
 
   async stop(): Promise<Pause> {
@@ -279,7 +298,11 @@ export class Target {
 
   async cont(): Promise<void> {
     this.checkIdentity();
-    await this.tracer.resume();
+    try {
+      await this.tracer.resume();
+    } catch (err) {
+      throw this.explainFailure(err);
+    }
     this.frozen = false;
   }
 
@@ -334,7 +357,8 @@ export class Target {
     if (e.code === 'EFAULT' || e.code === 'EIO') {
       return new HotpatchError('EFAULT', `address 0x${address.toString(16)} is not mapped in process ${this.pid}`, 'see `maps` for what is mapped');
     }
-    return e;
+    // Memory is read and written by pid, not by thread: ESRCH there means the process is gone.
+    return e.code === 'ESRCH' ? this.gone() : e;
   }
 
   /** Read exactly `length` bytes or say which part is unmapped. */
@@ -399,6 +423,9 @@ function attachError(pid: number, err: unknown): HotpatchError {
       : process.getuid?.() === 0 ? 'the kernel refused (another tracer, or a protected process)' : 'the process belongs to another user or is protected';
     return new HotpatchError('EPERM', `cannot attach to process ${pid}: ${why}`, 'run as the same user with ptrace_scope 0, or as root / with CAP_SYS_PTRACE');
   }
-  if (e.code === 'ESRCH' || e.code === 'ENOENT') return new HotpatchError('ESRCH', `no process with pid ${pid}`, 'check the pid with ps or pgrep');
+  if (e.code === 'ESRCH' || e.code === 'ENOENT') return processGone(pid, 'no such process');
   return e;
 }
+
+/** How a zombie is gone: dead, its exit status not yet collected (its maps are empty, its threads cannot be traced). */
+const ZOMBIE = 'a zombie: it exited and its parent has not reaped it';
