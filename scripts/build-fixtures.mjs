@@ -52,7 +52,13 @@ const targets = [
   { name: "signals", sources: ["signals.c"], flags: ["-O1"] },
   { name: "sigqueue", sources: ["sigqueue.c"], flags: ["-O1"] },
   { name: "locks", sources: ["locks.c"], flags: ["-O1", "-pthread"] },
-  { name: "callbench", sources: ["callbench.c"], flags: ["-O2", "-rdynamic"] },
+  {
+    name: "callbench",
+    sources: ["callbench.c", "callbench_tiny.c"],
+    flags: ["-O2", "-rdynamic"],
+    objects: { "callbench_tiny.c": ["-O2", "-falign-functions=1", "-fno-toplevel-reorder", "-fcf-protection=none"] },
+    build: buildFromObjects,
+  },
   { name: "demo", sources: ["demo.c"], flags: ["-O2", "-rdynamic"] },
   // Layouts that broke placement on real programs: PIE (perl, sqlite3) and ET_EXEC at 0x400000 (node); lazy binding
   // so time()'s GOT slot stays unbound until the program first calls it.
