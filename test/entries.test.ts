@@ -4,24 +4,14 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { startFixture, killAllFixtures, status, parseFields, patchPath, type Fixture } from './helpers/fixtures.js';
-import { hotpatchOn } from './helpers/cli.js';
+import { startFixture, killAllFixtures, status, parseFields, patchPath, freshLine as fresh, type Fixture } from './helpers/fixtures.js';
+import { assertBatchOk, hotpatchOn } from './helpers/cli.js';
 import { encodeJmpRel8, jumpTargetOf } from '../src/arch/x86_64/index.js';
 
 after(killAllFixtures);
 
 const hp = (f: Fixture, ...cmds: string[]) => hotpatchOn(f.pid, ...cmds);
 const mapsOf = (f: Fixture) => readFileSync(`/proc/${f.pid}/maps`, 'utf8');
-
-async function fresh(f: Fixture): Promise<Record<string, number>> {
-  await f.waitForLine(/^n=/, 3000, f.lines.length);
-  return parseFields(await f.waitForLine(/^n=/, 3000, f.lines.length));
-}
-
-function ok(r: { code: number | null; stdout: string; stderr: string; json: { ok: boolean; command: string; error?: unknown }[] }, what: string): void {
-  const failed = r.json.find((j) => !j.ok);
-  assert.equal(r.code, 0, `${what}: ${failed ? `${failed.command}: ${JSON.stringify(failed.error)}` : r.stderr}`);
-}
 
 test('jmp rel8: encoded within -128..+127 of the end of the 2 bytes, refused beyond, and read back', () => {
   const cases: [bigint, bigint, string | undefined][] = [
@@ -44,9 +34,9 @@ test('entries: 2- and 4-byte functions with no padding get a jmp rel8 to a hop; 
   const before = mapsOf(f);
   const names = ['dozen', 'compute2', 'cet_small', 'cet_long'];
   const original = await hp(f, ...names.map((n) => `peek ${n} 8`));
-  ok(original, 'peek');
+  assertBatchOk(original, 'peek');
   const r = await hp(f, `load ${patchPath('patch_entries')}`, ...names.map((n) => `redirect ${n} ${n}_v2`), 'disasm dozen 1', 'disasm cet_small 2', 'disasm cet_long 2');
-  ok(r, 'redirects');
+  assertBatchOk(r, 'redirects');
   const [dozen, compute2, cetSmall, cetLong] = names.map((_, i) => r.json[1 + i]!.result);
   assert.equal(dozen.before, 'ebfa', 'dozen was a 2-byte tail jump');
   assert.match(dozen.after, /^eb/, 'a jmp rel8 at dozen');
@@ -71,7 +61,7 @@ test('entries: 2- and 4-byte functions with no padding get a jmp rel8 to a hop; 
   assert.equal(a.cs, 2 * a.n + 1000);
   assert.equal(a.cl, 5 * a.n + 7 * (a.n >> 3) - (a.n & 3) + 1000);
   const back = await hp(f, 'revert all', ...names.map((n) => `peek ${n} 8`), 'unload patch_entries.so', 'cleanup');
-  ok(back, 'revert');
+  assertBatchOk(back, 'revert');
   for (let i = 0; i < names.length; i++) assert.equal(back.json[1 + i]!.result.hex, original.json[i]!.result.hex, `${names[i]} is itself again`);
   for (const p of [dozen, compute2, cetSmall]) {
     const hop = await hp(f, `peek ${p.hop.address} 5`);
@@ -92,7 +82,7 @@ test('entries: a tiny function with nothing in reach for a hop is refused, sayin
   assert.equal(r.json[1]!.error!.code, 'E_NO_HOP');
   assert.match(r.json[1]!.error!.message, /searched padding between functions of entries within 0x[0-9a-f]+\.\.0x[0-9a-f]+/);
   const after_ = await hp(f, 'peek lonely 8', 'patches', 'unload patch_entries.so', 'cleanup');
-  ok(after_, 'after');
+  assertBatchOk(after_, 'after');
   assert.equal(after_.json[0]!.result.hex, code.json[0]!.result.hex);
   assert.deepEqual(after_.json[1]!.result, []);
   assert.equal(mapsOf(f), before);
@@ -102,7 +92,7 @@ test('entries: stacked patches 200, 300, 400 on one function, reverted out of or
   const f = await startFixture('entries');
   const before = mapsOf(f);
   const r = await hp(f, ...[200, 300, 400].map((n) => `load ${patchPath(`patch_layer_${n}`)}`), ...[200, 300, 400].map((n) => `redirect stackme patch_layer_${n}.so!layer_add`), 'patches');
-  ok(r, 'stack');
+  assertBatchOk(r, 'stack');
   const [l200, l300, l400] = [r.json[3]!.result, r.json[4]!.result, r.json[5]!.result];
   assert.equal(l200.stackedOn, undefined);
   assert.equal(l300.stackedOn, l200.id);
@@ -116,12 +106,12 @@ test('entries: stacked patches 200, 300, 400 on one function, reverted out of or
   const seen: number[] = [900];
   for (const [id, want] of [[l300.id, 600], [l200.id, 400], [l400.id, 0]] as [number, number][]) {
     const back = await hp(f, `revert ${id}`, 'patches');
-    ok(back, `revert ${id}`);
+    assertBatchOk(back, `revert ${id}`);
     assert.equal(await shift(), want, `after reverting #${id}`);
     seen.push(want);
   }
   const end = await hp(f, 'patches', ...[200, 300, 400].map((n) => `unload patch_layer_${n}.so`), 'cleanup');
-  ok(end, 'unload');
+  assertBatchOk(end, 'unload');
   assert.deepEqual(end.json[0]!.result, []);
   assert.equal(mapsOf(f), before);
   t.diagnostic(`held: stackme shifted by ${seen.join(' -> ')} (revert 300, 200, 400)`);
@@ -133,7 +123,7 @@ test('entries: 8 threads call a 4-byte function flat out while it is redirected 
   for (let i = 0; i < 15; i++) cmds.push('redirect compute2 compute2_same', 'revert compute2');
   cmds.push('unload patch_entries.so');
   const r = await hp(f, ...cmds);
-  ok(r, 'cycles');
+  assertBatchOk(r, 'cycles');
   const line = parseFields(await f.waitForLine(/^n=/, 3000, f.lines.length));
   assert.equal(line.wrong, 0, 'no worker saw a wrong result');
   assert.ok(line.calls > 1000, `the workers ran (${line.calls} calls)`);
@@ -144,12 +134,12 @@ test('entries: 8 threads call a 4-byte function flat out while it is redirected 
 test('entries: a redirect of a function gcc inlined into its only caller warns that the jump changes nothing there', { timeout: 60_000 }, async () => {
   const f = await startFixture('entries');
   const r = await hp(f, `load ${patchPath('patch_entries')}`, 'redirect work work_v2', 'redirect compute2 compute2_v2');
-  ok(r, 'redirects');
+  assertBatchOk(r, 'redirects');
   const warnings: string[] = r.json[1]!.result.warnings;
   assert.equal(warnings.length, 1);
   assert.match(warnings[0]!, /^work has no callers; main inlined it \(entries\.c:\d+\): the jump changes nothing there$/);
   assert.equal(r.json[2]!.result.warnings, undefined, 'compute2 has callers: no warning');
   const a = await fresh(f);
   assert.equal(a.work, 3 * a.n + 1, 'and indeed main prints the original');
-  ok(await hp(f, 'revert all', 'unload patch_entries.so'), 'back');
+  assertBatchOk(await hp(f, 'revert all', 'unload patch_entries.so'), 'back');
 });

@@ -7,25 +7,14 @@ import { copyFileSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { spawn } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startFixture, killAllFixtures, status, parseFields, patchPath, type Fixture } from './helpers/fixtures.js';
-import { hotpatchOn, cliPath, NODE_FLAGS } from './helpers/cli.js';
+import { startFixture, killAllFixtures, status, parseFields, patchPath, freshLine as fresh, type Fixture } from './helpers/fixtures.js';
+import { assertBatchOk, hotpatchOn, cliPath, NODE_FLAGS } from './helpers/cli.js';
 
 after(killAllFixtures);
 
 const hp = (f: Fixture, ...cmds: string[]) => hotpatchOn(f.pid, ...cmds);
 const mapsOf = (f: Fixture) => readFileSync(`/proc/${f.pid}/maps`, 'utf8');
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
-
-/** A line printed after the change (one skipped: it may have been computed before). */
-async function fresh(f: Fixture): Promise<Record<string, number>> {
-  await f.waitForLine(/^n=/, 3000, f.lines.length);
-  return parseFields(await f.waitForLine(/^n=/, 3000, f.lines.length));
-}
-
-function ok(r: { code: number | null; stdout: string; stderr: string; json: { ok: boolean; command: string; error?: unknown }[] }, what: string): void {
-  const failed = r.json.find((j) => !j.ok);
-  assert.equal(r.code, 0, `${what}: ${failed ? `${failed.command}: ${JSON.stringify(failed.error)}` : r.stderr}`);
-}
 
 const LAYOUTS: [string, string, string[]][] = [
   ['ET_EXEC at 0x400000 (node)', 'layout_nopie', []],
@@ -45,7 +34,7 @@ for (const [what, fixture, args] of LAYOUTS) {
       // A first load makes the record and the stub page in its own stop: they must not aim at the same gap.
       const r = await hp(f, `load ${patchPath('patch_clock')}`, `load ${copy} --method map`, 'maps hotpatch',
         'redirect twice patch_clock.so!twice_wrap', 'redirect --got time patch_clock.so!time_wrap', 'poke g_use_time --i32 1');
-      ok(r, 'load and redirect');
+      assertBatchOk(r, 'load and redirect');
       const ours = r.json[2]!.result.map((m: any) => m.path).sort();
       assert.deepEqual(ours, ['[hotpatch record]', '[hotpatch return stub]']);
       assert.equal(r.json[4]!.result.origPointer !== undefined, true, 'hp_orig_time set by --got');
@@ -54,12 +43,12 @@ for (const [what, fixture, args] of LAYOUTS) {
       const now = Math.floor(Date.now() / 1000);
       assert.ok(Math.abs(a.t - (now + 1e9)) < 30, `time_wrap (a lazy, ifunc slot) calls the real time(): t=${a.t}`);
       const m = await hp(f, 'revert all', 'redirect twice clock_map.so!twice_wrap', 'redirect --got time clock_map.so!time_wrap');
-      ok(m, 'the mapped copy');
+      assertBatchOk(m, 'the mapped copy');
       const b = await fresh(f);
       assert.equal(b.v, 2 * b.n + 1);
       assert.ok(Math.abs(b.t - (now + 1e9)) < 30, `a bound slot: t=${b.t}`);
       const back = await hp(f, 'revert all', 'unload patch_clock.so', 'unload clock_map.so', 'cleanup', 'patches', 'libs');
-      ok(back, 'revert, unload, cleanup');
+      assertBatchOk(back, 'revert, unload, cleanup');
       const c = await fresh(f);
       assert.equal(c.v, 2 * c.n);
       assert.ok(Math.abs(c.t - Math.floor(Date.now() / 1000)) < 30);
@@ -82,10 +71,10 @@ test('layouts: a first load whose plan fails half way (stub page made, record pa
   assert.equal(r.json[0]!.error!.code, 'E_DLOPEN', JSON.stringify(r.json[0]));
   assert.equal(mapsOf(f), before, 'no zero-filled stub page, no record page');
   const after = await hp(f, 'libs', 'patches', 'maps hotpatch', 'call compute 4');
-  ok(after, 'after');
+  assertBatchOk(after, 'after');
   assert.deepEqual([after.json[0]!.result, after.json[1]!.result, after.json[2]!.result], [[], [], []]);
   assert.equal(after.json[3]!.result.returned, '0x8', 'a call works, through a stub page that holds the stub');
-  ok(await hp(f, 'cleanup'), 'cleanup');
+  assertBatchOk(await hp(f, 'cleanup'), 'cleanup');
   assert.equal(mapsOf(f), before);
   assert.ok(parseFields(await f.waitForLine(/^count=/, 3000, f.lines.length)).count > first.count, 'runs on');
 });
@@ -118,7 +107,7 @@ test('layouts: hotpatch killed during a dlopen: the record lists the load as int
   assert.equal(status(f.pid).tracerPid, 0, 'the kernel detached the dead tool');
   assert.match(mapsOf(f), /patch_slowinit\.so/, 'the library got in');
   const r = await hp(f, 'libs', 'cleanup', 'libs');
-  ok(r, 'libs, cleanup');
+  assertBatchOk(r, 'libs, cleanup');
   assert.equal(r.json[0]!.result[0].pending, true, 'listed, as interrupted');
   const removed = r.json[1]!.result;
   assert.equal(removed[0].what, 'interrupted load');
@@ -133,11 +122,11 @@ test('layouts: cleanup finds a code area by its magic when no record lists it (a
   const f = await startFixture('layout');
   const before = mapsOf(f);
   const made = await hp(f, 'call libc.so.6!mmap 0 65536 5 34 -1 0');
-  ok(made, 'mmap');
+  assertBatchOk(made, 'mmap');
   const at = made.json[0]!.result.returned as string;
   // The header a code area starts with: 'HPAREA', version 1, then its size (64 KiB).
   const r = await hp(f, `poke ${at} 48504152454100010000010000000000`, 'cleanup');
-  ok(r, 'poke, cleanup');
+  assertBatchOk(r, 'poke, cleanup');
   const rows = r.json[1]!.result;
   assert.ok(rows.some((p: any) => p.what === 'code area' && p.start === at && p.orphan === true), JSON.stringify(rows));
   assert.equal(mapsOf(f), before);

@@ -94,3 +94,9 @@ export interface JsonOutcome {
 export function hotpatchOn(pid: number, ...commands: string[]): Promise<CliResult & { json: JsonOutcome[] }> {
   return runCliJson<JsonOutcome>(['-p', String(pid), '--json', ...commands.flatMap((c) => ['-e', c])], { timeoutMs: 60000 });
 }
+
+/** Fails with the first failed command's code and message (or stderr) when a batch did not exit 0. */
+export function assertBatchOk(r: CliResult & { json: JsonOutcome[] }, what: string): void {
+  const failed = r.json.find((j) => !j.ok);
+  if (r.code !== 0) throw new Error(`${what}: exit ${r.code}: ${failed ? `${failed.command}: ${JSON.stringify(failed.error)}` : r.stderr}`);
+}

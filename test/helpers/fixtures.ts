@@ -259,3 +259,9 @@ export function isAlive(pid: number): boolean {
   const state = readState(`/proc/${pid}/stat`);
   return state !== undefined && state !== "Z" && state !== "X";
 }
+
+/** The fields of a `n=…` line printed after now (one skipped: it may have been computed before a change). */
+export async function freshLine(f: Fixture): Promise<Record<string, number>> {
+  await f.waitForLine(/^n=/, 3000, f.lines.length);
+  return parseFields(await f.waitForLine(/^n=/, 3000, f.lines.length));
+}
