@@ -21,8 +21,9 @@ import { call } from './call.js';
 import { libs, unload } from './libs.js';
 import { redirect, revert, patches } from './redirect.js';
 import { cleanup } from './cleanup.js';
+import { patch } from './patch.js';
 
-const COMMANDS: CommandSpec[] = [attach, detach, stop, cont, syms, symbols, disasm, peek, regs, threads, bt, maps, load, libs, unload, poke, redirect, revert, patches, cleanup, call, explain, help, tour, quit];
+const COMMANDS: CommandSpec[] = [attach, detach, stop, cont, syms, symbols, disasm, peek, regs, threads, bt, maps, load, libs, unload, poke, redirect, patch, revert, patches, cleanup, call, explain, help, tour, quit];
 
 export function allCommands(): CommandSpec[] {
   return COMMANDS;

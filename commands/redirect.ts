@@ -3,6 +3,7 @@ import type { CommandSpec } from '../src/command.js';
 import { hex, text } from '../src/result.js';
 import { redirect as applyRedirect, revert as applyRevert, jumpStack } from '../src/patch/redirect.js';
 import { loadRecord, type PatchEntry } from '../src/patch/record.js';
+import { unloadFixes, fixLabel } from '../src/patch/fix.js';
 
 export const redirect: CommandSpec = {
   name: 'redirect',
@@ -67,14 +68,16 @@ export const revert: CommandSpec = {
   needsTarget: true,
   async run({ session }, { args, options }) {
     const out = await applyRevert(session, args.which as string, options.force === true);
+    // A fix compiled by `patch` goes with its last patch: its library is unloaded.
+    const unloaded = await unloadFixes(session, out.reverted);
     return {
-      data: { reverted: out.reverted.map((p) => ({ id: p.id, from: p.fromName, alreadyOriginal: out.alreadyOriginal.includes(p) || undefined })) },
-      blocks: out.reverted.length
+      data: { reverted: out.reverted.map((p) => ({ id: p.id, from: p.fromName, alreadyOriginal: out.alreadyOriginal.includes(p) || undefined })), unloaded: unloaded.length ? unloaded : undefined },
+      blocks: [...(out.reverted.length
         ? out.reverted.map((p) => out.alreadyOriginal.includes(p)
           ? text(`#${p.id} ${p.fromName}: its code was already the original (put back by hand, or the jump never landed); taken off the record`, 'warn')
           : text(`reverted #${p.id} ${p.fromName}`, 'ok'))
-        : [text('nothing to revert', 'dim')],
-      explain: ['Checked the bytes at each entry are still the jump we wrote (process_vm_readv), stopped all threads (PTRACE_INTERRUPT each, waitpid), checked no pc lies inside those bytes (PTRACE_GETREGS), wrote the original bytes back and then the patch record without them with pwrite to /proc/PID/mem, in that one stop, and let them go (PTRACE_CONT).'],
+        : [text('nothing to revert', 'dim')]), ...unloaded.map((l) => text(`unloaded the fix ${l.slice(l.lastIndexOf('/') + 1)}`, 'ok'))],
+      explain: [...(unloaded.length ? [`Unloaded the library compiled for the fix (${unloaded.join(', ')}), which no patch uses any more, and removed its file.`] : []), 'Checked the bytes at each entry are still the jump we wrote (process_vm_readv), stopped all threads (PTRACE_INTERRUPT each, waitpid), checked no pc lies inside those bytes (PTRACE_GETREGS), wrote the original bytes back and then the patch record without them with pwrite to /proc/PID/mem, in that one stop, and let them go (PTRACE_CONT).'],
     };
   },
 };
@@ -99,7 +102,7 @@ export const patches: CommandSpec = {
     return {
       data: list,
       blocks: list.length
-        ? [{ type: 'table', columns: ['#', 'from', 'layer', 'to', 'kind', 'before', 'after', 'trampoline', 'applied'], rows: rows.map((p) => [String(p.id), `${p.fromName} ${hex(p.from)}`, layer(p), p.toName, kind(p), p.before || '-', p.after, p.trampoline !== undefined ? hex(p.trampoline) : '-', p.appliedAt.replace('T', ' ').slice(0, 19)]) }]
+        ? [{ type: 'table', columns: ['#', 'from', 'layer', 'to', 'kind', 'before', 'after', 'trampoline', 'fix', 'applied'], rows: rows.map((p) => [String(p.id), `${p.fromName} ${hex(p.from)}`, layer(p), p.toName, kind(p), p.before || '-', p.after, p.trampoline !== undefined ? hex(p.trampoline) : '-', fixLabel(p), p.appliedAt.replace('T', ' ').slice(0, 19)]) }]
         : [text('no active patches', 'dim')],
     };
   },

@@ -70,6 +70,8 @@ const targets = [
   { name: "interpose", sources: ["interpose.c"], flags: ["-O1", "-rdynamic"] },
   // Threads asleep in known call chains (a static helper, an inlined call, recursion) for `bt all` against gdb.
   { name: "bt_threads", sources: ["bt_threads.c"], flags: ["-O2", "-pthread"] },
+  // Rich types for prototypes from DWARF (checked against gdb's ptype); statics of one name in two files, to fix with `patch`.
+  { name: "shapes", sources: ["shapes.c", "shapes_b.c"], flags: ["-O2"] },
   ...[
     "patch_tick",
     "patch_compute",

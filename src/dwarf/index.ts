@@ -15,6 +15,7 @@ import { sectionSet, type SectionSet } from './sections.js';
 import { DebugInfo, type Unit } from './units.js';
 import { readLineHeader, runLineProgram, type LineHeader, type LineTable } from './lines.js';
 import { FunctionIndex } from './functions.js';
+import { findPrototypes, type Prototype } from './prototype.js';
 import { FrameSection, type Fde } from './cfi.js';
 import { frameRuleAt, frameRows, type FrameRule, type RegisterRule } from './cfa.js';
 import { applyFrameRule } from './unwind.js';
@@ -23,6 +24,7 @@ import type {
 } from './types.js';
 
 export type * from './types.js';
+export type { Prototype, PrototypeParameter } from './prototype.js';
 
 export interface Dwarf {
   /** The file the debug information was read from (the separate debug file when there is one). */
@@ -44,6 +46,11 @@ export interface Dwarf {
   functionAt(pc: bigint): FunctionFrame[];
   /** Every place the function was inlined: by name, or by an address inside its out-of-line code. */
   inlinedCopies(target: string | bigint): InlinedCopy[];
+  /**
+   * The C prototype of each function named `name` (with `file`, only those of compilation units of that source file:
+   * a static function's file), with the type declarations it needs; [] without debug info.
+   */
+  prototypes(name: string, file?: string): Prototype[];
   /** The CFI row (rules for the CFA and the caller's registers) that holds `pc`; undefined where there is no FDE. */
   frameRuleFor(pc: bigint): FrameRule | undefined;
   /** Every row of the FDE that covers `pc` (what readelf --debug-dump=frames-interp prints for it). */
@@ -231,6 +238,12 @@ export function openDwarf(elf: ElfFile, options: OpenDwarfOptions = {}): Dwarf {
       }];
     },
     inlinedCopies: (target) => functions()?.inlinedCopies(target) ?? [],
+    prototypes(name, file) {
+      const di = info();
+      if (!di) return [];
+      const matches = file === undefined ? undefined : fileMatcher(file);
+      return findPrototypes(di, name, matches && ((unit) => unit !== undefined && (matches(unit) || matches(unit.slice(unit.lastIndexOf('/') + 1)))));
+    },
     frameRuleFor,
     frameRowsAround(pc) {
       const found = fdeFor(pc);

@@ -141,6 +141,9 @@ export const ERRORS = {
   E_IFUNC: { group: 'patch', meaning: 'the resolver of an indirect function chose an address that is not code', hint: 'name the implementation itself (see syms)' },
   E_NO_ORIGINAL: { group: 'patch', meaning: 'hp_orig_NAME cannot be filled: the patch keeps no trampoline of the original' },
   E_CHANGED: { group: 'patch', meaning: 'the bytes hotpatch wrote were changed since by someone else', hint: 'look with disasm; --force acts anyway' },
+  E_COMPILE: { group: 'patch', meaning: 'the C compiler rejected the fix: the message names the first error, the log beside the fix holds the whole output', hint: 'correct the file and run patch again; nothing was loaded' },
+  E_NO_COMPILER: { group: 'patch', meaning: 'no C compiler to build the fix: $CC, else cc, was not found (or objcopy, which marks references weak)', hint: 'install one (apt-get install gcc binutils), or set CC to a C compiler' },
+  E_FIX_FUNCTION: { group: 'patch', meaning: 'the compiled fix defines no function to redirect to (the function\'s own name, or fix_NAME)', hint: 'define the new function under the name of the one it replaces' },
   E_NO_PATCH: { group: 'patch', meaning: 'no active patch of that number or name', hint: 'see `patches`' },
   E_PAGE_CHECK: { group: 'patch', meaning: 'a page hotpatch made in the target did not hold what was written; it was unmapped again', hint: 'try again' },
 

@@ -67,6 +67,11 @@ export interface PatchEntry {
   slots?: { address: bigint; module: string; before: string }[];
   /** A library this patch needs loaded. */
   library?: string;
+  /**
+   * Made by `patch FUNC --from FILE.c`: the fix's source file, the sha256 of its text (12 hex digits), and the library
+   * compiled from it, which `revert` unloads with the patch.
+   */
+  fix?: { source: string; hash: string; library: string };
   appliedAt: string;
 }
 

@@ -18,6 +18,8 @@ import { dropFreshPages } from './cleanup.js';
 export interface RedirectOptions {
   force: boolean;
   got: boolean;
+  /** The fix this redirect installs (src/patch/fix.ts): kept in its record entry. */
+  fix?: PatchEntry['fix'];
 }
 
 export interface RedirectOutcome {
@@ -171,6 +173,7 @@ async function redirectOnce(session: PatchContext, fromText: string, toText: str
     veneer,
     origPointer,
     library: libraryOf(session, to.symbol),
+    fix: opts.fix,
     appliedAt: new Date().toISOString(),
   };
   // All threads stopped, none standing inside the bytes written (a thread at their first byte is fine: it runs the

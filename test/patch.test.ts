@@ -1,0 +1,176 @@
+// Issue 14: `patch FUNC --from FILE.c` on live fixtures: compile, bind (statics of the function's own file first),
+// load, redirect in one command; compiler errors and a missing compiler leave the target as it was; revert takes the
+// fix out again, down to the memory map the process had.
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { startFixture, killAllFixtures, parseFields, status, type Fixture } from './helpers/fixtures.js';
+import { runCliJson, type JsonOutcome } from './helpers/cli.js';
+
+after(killAllFixtures);
+
+const work = mkdtempSync(join(tmpdir(), 'hp-patch-'));
+after(() => rmSync(work, { recursive: true, force: true }));
+const state = join(work, 'state');
+
+/** The commands in one batch, with the fixes' state under the test's own directory (and `env` added). */
+const hp = (f: Fixture, cmds: string[], env: Record<string, string> = {}) =>
+  runCliJson<JsonOutcome>(['-p', String(f.pid), '--json', ...cmds.flatMap((c) => ['-e', c])], { timeoutMs: 60000, env: { XDG_STATE_HOME: state, ...env } });
+
+function fix(name: string, text: string): string {
+  const path = join(work, name);
+  writeFileSync(path, text);
+  return path;
+}
+
+const maps = (pid: number) => readFileSync(`/proc/${pid}/maps`, 'utf8');
+
+async function nextLine(f: Fixture, re: RegExp): Promise<Record<string, number>> {
+  return parseFields(await f.waitForLine(re, 3000, f.lines.length));
+}
+
+for (const method of ['dlopen', 'map'] as const) {
+  test(`${method}: a fix of a static calls another static and writes a static global of its own file; revert restores the map`, async () => {
+    const f = await startFixture('shapes');
+    await f.waitForLine(/^step=/);
+    const before = maps(f.pid);
+    // Plain C: no weak, no hp_orig_ declared. level and step exist in shapes.c and shapes_b.c; scale in shapes.c only.
+    const src = fix(`static_${method}.c`, 'extern int level;\nint scale(int);\nint step(int x) { level = 40; return scale(x) + 1000; }\n');
+    const r = await hp(f, [`patch shapes.c:step --from ${src} --method ${method}`, 'patches']);
+    assert.equal(r.code, 0, r.stdout + r.stderr);
+    const out = r.json[0].result;
+    const bound = Object.fromEntries(out.bindings.map((b: any) => [b.name, b]));
+    assert.equal(bound.level.to, 'shapes.c:level', 'the static of the function\'s own file, not shapes_b.c\'s');
+    assert.equal(bound.level.by, 'hotpatch');
+    assert.equal(bound.scale.rule, 'static of shapes.c');
+    assert.match(out.hash, /^[0-9a-f]{12}$/);
+    assert.equal(out.hash, execFileSync('sha256sum', [src], { encoding: 'utf8' }).slice(0, 12));
+    assert.ok(out.compile[0].includes('-O2') && out.compile[0].includes('-g') && out.compile.at(-1).includes('-shared'), out.compile.join('\n'));
+    // One command, one pause report: every stop of the load and the redirect counted.
+    const pause = r.json[0].pause as { micros: number; stops?: number };
+    assert.ok(pause.micros > 0 && (pause.stops ?? 1) >= 2, JSON.stringify(pause));
+    const listed = r.json[1].result.find((p: any) => p.id === out.patch.id);
+    assert.equal(listed.fix.source, src);
+    assert.equal(listed.fix.hash, out.hash);
+    const line = await nextLine(f, /^step=/);
+    assert.equal(line.step, 3 * 2 + 1000);
+    assert.equal(line.level, 40, 'shapes.c:level written by the fix');
+    assert.equal(line.other, 3 * 10 + 100, 'shapes_b.c:step and its level untouched');
+
+    const back = await hp(f, ['revert shapes.c:step', 'libs', 'cleanup']);
+    assert.equal(back.code, 0, back.stdout + back.stderr);
+    assert.deepEqual(back.json[0].result.unloaded, [out.library]);
+    assert.ok(!existsSync(out.library), 'the compiled library is removed');
+    assert.deepEqual(back.json[1].result, []);
+    assert.equal((await nextLine(f, /^step=/)).step, 3 * 2 + 40, 'the original again (level stays 40)');
+    assert.equal(maps(f.pid), before, 'the memory map as before');
+    assert.equal(status(f.pid).tracerPid, 0);
+    await f.stop();
+  });
+}
+
+test('two statics of one name: a fix of shapes_b.c:step binds shapes_b.c:level', async () => {
+  const f = await startFixture('shapes');
+  const src = fix('b_step.c', 'extern int level;\nint step(int x) { return level + x + 4; }\n');
+  const r = await hp(f, [`patch shapes_b.c:step --from ${src}`]);
+  assert.equal(r.code, 0, r.stdout + r.stderr);
+  assert.equal(r.json[0].result.bindings.find((b: any) => b.name === 'level').to, 'shapes_b.c:level');
+  const line = await nextLine(f, /^step=/);
+  assert.equal(line.other, 100 + 3 + 4);
+  assert.equal(line.step, 7, 'shapes.c:step untouched');
+  assert.equal((await hp(f, ['revert all', 'cleanup'])).code, 0);
+  await f.stop();
+});
+
+test('a fix with the original\'s name: calls inside the fix stay inside it, hp_orig_ (undeclared) runs the original', async () => {
+  const f = await startFixture('counter', ['5']);
+  // compute is exported by counter (-rdynamic): without -Bsymbolic the fix's own call to compute would go through the
+  // program's definition and its jump.
+  const src = fix('compute.c', 'int compute(int x) { return hp_orig_compute(x) + 1000; }\nint compute_twice(int x) { return compute(x) * 2; }\n');
+  const r = await hp(f, [`patch compute --from ${src}`, 'call compute_twice 3', 'call compute 3']);
+  assert.equal(r.code, 0, r.stdout + r.stderr);
+  const lib = r.json[0].result.library as string;
+  const relocs = execFileSync('readelf', ['-rW', lib], { encoding: 'utf8' });
+  assert.doesNotMatch(relocs, /\bcompute\b/, 'no relocation leads the fix\'s call to compute out of the library');
+  assert.equal(r.json[1].result.int, (3 * 2 + 1000) * 2);
+  assert.equal(r.json[2].result.int, 3 * 2 + 1000, 'the program\'s compute runs the fix, which runs the original once');
+  assert.equal((await nextLine(f, /^count=/)).compute, 1006);
+  assert.equal((await hp(f, ['revert compute', 'cleanup'])).code, 0);
+  assert.equal((await nextLine(f, /^count=/)).compute, 6);
+  await f.stop();
+});
+
+test('a compiler error: one line naming file:line, the whole output kept, nothing loaded', async () => {
+  const f = await startFixture('shapes');
+  const before = maps(f.pid);
+  const src = fix('broken.c', 'int step(int x) {\n\treturn x +;\n}\n');
+  const r = await hp(f, [`patch shapes.c:step --from ${src}`]);
+  assert.equal(r.code, 1);
+  const e = r.json[0].error!;
+  assert.equal(e.code, 'E_COMPILE');
+  assert.match(e.message, /broken\.c:2:\d+: error: /);
+  assert.ok(!e.message.includes('\n'));
+  const log = /whole output: (\S+)\)/.exec(e.hint ?? '')?.[1];
+  assert.ok(log && readFileSync(log, 'utf8').includes('error:'), e.hint);
+  assert.equal(maps(f.pid), before, 'the target untouched');
+  await f.stop();
+});
+
+test('no compiler: CC naming nothing, or no cc on the PATH, is one line saying how to get one', async () => {
+  const f = await startFixture('shapes');
+  const before = maps(f.pid);
+  const src = fix('fine.c', 'int step(int x) { return x; }\n');
+  const envs: Record<string, string>[] = [{ CC: '/nonexistent/cc' }, { CC: '', PATH: '/nonexistent' }];
+  for (const env of envs) {
+    const r = await hp(f, [`patch shapes.c:step --from ${src}`], env);
+    assert.equal(r.code, 1);
+    const e = r.json[0].error!;
+    assert.equal(e.code, 'E_NO_COMPILER', JSON.stringify(e));
+    assert.match(e.message, env.PATH ? /cc was not found on the PATH/ : /\/nonexistent\/cc was not found/);
+    assert.match(e.hint!, /apt-get install gcc.*set CC/);
+  }
+  assert.equal(maps(f.pid), before);
+  await f.stop();
+});
+
+test('an ambiguous reference lists the --bind spellings; --bind picks one', async () => {
+  const f = await startFixture('statics');
+  const src = fix('amb.c', 'extern int counter;\nint a_step(void) { return counter + 1000; }\n');
+  // a_step's own file is statics_a.c: its counter is chosen.
+  const own = await hp(f, [`patch a_step --from ${src}`, 'revert a_step']);
+  assert.equal(own.code, 0, own.stdout + own.stderr);
+  assert.equal(own.json[0].result.bindings[0].to, 'statics_a.c:counter');
+  // main's file (statics_main.c) has no counter: two candidates.
+  const amb = await hp(f, [`patch main --from ${fix('amb_main.c', 'extern int counter;\nint main(void) { return counter; }\n')}`]);
+  assert.equal(amb.json[0].error?.code, 'E_AMBIGUOUS_SYMBOL');
+  assert.match(amb.json[0].error!.hint!, /--bind counter=statics_(a|b)\.c:counter/);
+  const picked = await hp(f, [`patch a_step --from ${src} --bind counter=statics_b.c:counter`, 'revert a_step']);
+  assert.equal(picked.code, 0, picked.stdout + picked.stderr);
+  assert.deepEqual(picked.json[0].result.bindings.map((b: any) => [b.to, b.rule]), [['statics_b.c:counter', '--bind']]);
+  assert.equal((await hp(f, ['cleanup'])).code, 0);
+  await f.stop();
+});
+
+test('template: patch FUNC writes a C file with the prototype, hp_orig_ and the current code; it applies as written', async () => {
+  const f = await startFixture('shapes');
+  const r = await hp(f, ['patch shapes.c:step']);
+  assert.equal(r.code, 0, r.stdout + r.stderr);
+  const path = r.json[0].result.template as string;
+  assert.equal(path, join(state, 'hotpatch', 'fixes', 'shapes-shapes.c-step.c'));
+  const text = readFileSync(path, 'utf8');
+  assert.match(text, /^int \(\*hp_orig_step\)\(int x\);$/m);
+  assert.match(text, /^int step\(int x\)$/m);
+  assert.match(text, /shapes\.c:step .*\n(.*\n)* \*\s+step\+0x\d+\s+/, 'the current code as a comment');
+  const again = await hp(f, ['patch shapes.c:step', `patch shapes.c:step --from ${path}`]);
+  assert.equal(again.json[0].result.existed, true, 'a template being edited is kept');
+  assert.equal(again.code, 0, again.stdout + again.stderr);
+  assert.equal((await nextLine(f, /^step=/)).step, 7, 'the template calls the original');
+  // No debug info for it: the prototype the user gives, said so.
+  const area = await hp(f, ["patch area --proto 'int (int)'"]);
+  assert.match(readFileSync(area.json[0].result.template, 'utf8'), /given with --proto 'int \(int\)'/);
+  assert.equal((await hp(f, ['revert all', 'cleanup'])).code, 0);
+  await f.stop();
+});
