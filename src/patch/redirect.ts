@@ -1,4 +1,5 @@
 // Redirect a function to new code with a jump at its entry (or its GOT slots), keep a trampoline to the original, undo it.
+import { counted } from '../words.js';
 import { notesOf } from '../symbols/resolve.js';
 import { spellingFor } from '../symbols/resolve.js';
 import { belongsTo } from '../symbols/scope.js';
@@ -104,8 +105,8 @@ async function redirectOnce(session: PatchContext, fromText: string, toText: str
     trampolineBytes = moved.bytes;
     code.push({ address: trampoline, bytes: moved.bytes, what: 'the trampoline' });
     steps.push(
-      `${fromName} has ${plan.available} byte(s) to work with${plan.padding ? ` (${plan.size} of code + ${plan.padding} of padding)` : ''}; the jump needs ${arch.shortJumpSize}.`,
-      `Copied its first ${moved.consumed} byte(s) (${moved.instructions} whole instruction(s)) to a trampoline at 0x${trampoline.toString(16)}, re-encoded for the new address (iced-x86), ending with a jump back: calling the trampoline runs the original.`,
+      `${fromName} has ${counted(plan.available, 'byte')} to work with${plan.padding ? ` (${plan.size} of code + ${plan.padding} of padding)` : ''}; the jump needs ${arch.shortJumpSize}.`,
+      `Copied its first ${counted(moved.consumed, 'byte')} (${counted(moved.instructions, 'whole instruction')}) to a trampoline at 0x${trampoline.toString(16)}, re-encoded for the new address (iced-x86), ending with a jump back: calling the trampoline runs the original.`,
     );
   }
 
@@ -167,9 +168,9 @@ async function redirectOnce(session: PatchContext, fromText: string, toText: str
   await writePatch(session, tid, pages, code, [rec.write(), { address: fromAddress, bytes: jump }], guard, () => (record.patches = previous));
   const pause = target.lastPause!;
   const made = pages.filter((p) => p.steps.length).length;
-  if (made) steps.push(`Mapped ${made} page(s) of ours (read+exec, never writable) with a remote mmap on borrowed thread ${tid} alone: ${syscallWords(target)}`);
+  if (made) steps.push(`Mapped ${counted(made, 'page')} of ours (read+exec, never writable) with a remote mmap on borrowed thread ${tid} alone: ${syscallWords(target)}`);
   if (code.length) steps.push(`Wrote ${code.map((c) => c.what).join(', ')} while the process ran (pwrite to /proc/${target.pid}/mem, which writes read-only pages too): nothing can reach them before the jump exists.`);
-  steps.push(`Stopped all ${pause.threads} thread(s) (PTRACE_INTERRUPT each, then waitpid until every one reported its stop), read every pc (PTRACE_GETREGS) to check none lies inside the ${jump.length} bytes, wrote the patch record and last the jump, and let them all go (PTRACE_CONT).`);
+  steps.push(`Stopped ${pause.threads === 1 ? 'the one thread' : `all ${pause.threads} threads`} (PTRACE_INTERRUPT each, then waitpid until every one reported its stop), read every pc (PTRACE_GETREGS) to check none lies inside the ${jump.length} bytes, wrote the patch record and last the jump, and let them all go (PTRACE_CONT).`);
   return { patch: entry, replaced: !!existing, pauseMicros: pause.micros, threads: pause.threads, steps, notes: notes.length ? notes : undefined };
 }
 
@@ -196,7 +197,7 @@ async function planEntry(session: PatchContext, address: bigint, sym: RuntimeSym
     if (size + padding < arch.shortJumpSize) {
       throw new HotpatchError(
         'E_TOO_SHORT',
-        `${sym?.name ?? 'the function'} is ${size} byte(s) long with ${padding} byte(s) of padding after it: a ${arch.shortJumpSize}-byte jump does not fit`,
+        `${sym?.name ?? 'the function'} is ${counted(size, 'byte')} long with ${counted(padding, 'byte')} of padding after it: a ${arch.shortJumpSize}-byte jump does not fit`,
         'redirect its callers instead, or the GOT slot with --got',
       );
     }
@@ -293,7 +294,7 @@ async function redirectGot(session: PatchContext, sym: RuntimeSymbol | undefined
     replaced: !!existing,
     pauseMicros: pause.micros,
     threads: pause.threads,
-    steps: [...steps, `Rewrote ${slots.length} GOT slot(s) importing ${sym.name} (${[...new Set(slots.map((s) => s.module))].join(', ')}) to ${toName}; the code of ${sym.name} is untouched.`],
+    steps: [...steps, `Rewrote ${counted(slots.length, 'GOT slot')} importing ${sym.name} (${[...new Set(slots.map((s) => s.module))].join(', ')}) to ${toName}; the code of ${sym.name} is untouched.`],
   };
 }
 
