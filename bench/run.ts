@@ -10,6 +10,7 @@ import { peekBench } from './peek.js';
 import { disasmBench } from './disasm.js';
 import { pauseBench } from './pause.js';
 import { callcostBench } from './callcost.js';
+import { btBench } from './bt.js';
 import { cliPath, fmtMs, killAllStarted, log, now, removeTempDir, type Benchmark, type Row } from './lib.js';
 
 /** Benchmarks written by others, run when present: their module's exported main() prints its own report. */
@@ -41,6 +42,7 @@ const benchmarks: Benchmark[] = [
   disasmBench,
   pauseBench,
   callcostBench,
+  btBench,
   external('symbols-index', 'symbols-index.js'),
   external('ui-startup', 'ui-startup.js'),
 ];

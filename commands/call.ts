@@ -2,7 +2,7 @@
 import type { CommandSpec } from '../src/command.js';
 import { parseNumber } from '../src/command.js';
 import { hex, notesOf, text } from '../src/result.js';
-import { HotpatchError } from '../src/errors.js';
+import { HotpatchError, toHotpatchError } from '../src/errors.js';
 import type { Session } from '../src/session.js';
 import { runCalls, stubWords } from '../src/process/stub.js';
 
@@ -108,7 +108,7 @@ function showString(session: Session, value: bigint): { text: string; tone?: 'wa
   try {
     bytes = session.requireTarget().readMemory(value, MAX_STRING_BYTES);
   } catch (err) {
-    const code = (err as { code?: string }).code;
+    const { code } = toHotpatchError(err);
     if (code !== 'EFAULT' && code !== 'EIO') throw err;
     bytes = Buffer.alloc(0);
   }

@@ -62,8 +62,10 @@ export const disasm: CommandSpec = {
 function ownCode(session: import('../src/session.js').Session): Map<bigint, string> {
   const named = new Map<bigint, string>();
   for (const p of loadRecord(session).patches) {
-    if (p.veneer) named.set(BigInt(p.veneer), `hotpatch veneer -> ${p.toName} (patch #${p.id})`);
-    if (p.trampoline) named.set(BigInt(p.trampoline), `hotpatch trampoline: the original ${p.fromName} (patch #${p.id})`);
+    if (p.veneer !== undefined) named.set(p.veneer, `hotpatch veneer -> ${p.toName} (patch #${p.id})`);
+    if (p.trampoline !== undefined && !named.has(p.trampoline)) named.set(p.trampoline, `hotpatch trampoline: the original ${p.fromName} (patch #${p.id})`);
+    // A stack's layers share one hop: the top one (the highest id) names it.
+    if (p.hop) named.set(p.hop.address, `hotpatch hop of ${p.fromName} -> ${p.toName} (patch #${p.id})`);
   }
   return named;
 }

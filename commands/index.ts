@@ -10,6 +10,7 @@ import { peek } from './peek.js';
 import { poke } from './poke.js';
 import { regs } from './regs.js';
 import { threads } from './threads.js';
+import { bt } from './bt.js';
 import { maps } from './maps.js';
 import { help } from './help.js';
 import { explain } from './explain.js';
@@ -21,7 +22,7 @@ import { libs, unload } from './libs.js';
 import { redirect, revert, patches } from './redirect.js';
 import { cleanup } from './cleanup.js';
 
-const COMMANDS: CommandSpec[] = [attach, detach, stop, cont, syms, symbols, disasm, peek, regs, threads, maps, load, libs, unload, poke, redirect, revert, patches, cleanup, call, explain, help, tour, quit];
+const COMMANDS: CommandSpec[] = [attach, detach, stop, cont, syms, symbols, disasm, peek, regs, threads, bt, maps, load, libs, unload, poke, redirect, revert, patches, cleanup, call, explain, help, tour, quit];
 
 export function allCommands(): CommandSpec[] {
   return COMMANDS;

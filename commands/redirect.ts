@@ -1,8 +1,8 @@
 // redirect / revert / patches: send a function's callers to new code, see every patch, undo them.
 import type { CommandSpec } from '../src/command.js';
 import { hex, text } from '../src/result.js';
-import { redirect as applyRedirect, revert as applyRevert } from '../src/patch/redirect.js';
-import { loadRecord } from '../src/patch/record.js';
+import { redirect as applyRedirect, revert as applyRevert, jumpStack } from '../src/patch/redirect.js';
+import { loadRecord, type PatchEntry } from '../src/patch/record.js';
 
 export const redirect: CommandSpec = {
   name: 'redirect',
@@ -27,9 +27,13 @@ export const redirect: CommandSpec = {
         ? [
             ['from', `${p.fromName} ${hex(p.from)}`],
             ['to', `${p.toName} ${hex(p.to)}`],
-            ['jump', p.veneer !== undefined ? `rel32 to a veneer at ${hex(p.veneer)} (TO is over 2 GiB away)` : p.jumpKind ?? 'rel32'],
+            ...(p.at !== undefined && p.at !== p.from ? [['at', `${hex(p.at)} (after the endbr64 at the entry)`] as [string, string]] : []),
+            ['jump', p.hop ? `jmp rel8 to a hop at ${hex(p.hop.address)} in padding, which holds the 5-byte jump` : p.veneer !== undefined ? `rel32 to a veneer at ${hex(p.veneer)} (TO is over 2 GiB away)` : p.jumpKind ?? 'rel32'],
+            ...(p.hop && p.veneer !== undefined ? [['veneer', `${hex(p.veneer)} (TO is over 2 GiB away)`] as [string, string]] : []),
             ['before', p.before],
             ['after', p.after],
+            ...(p.hop ? [['hop', `${p.hop.before} -> ${p.hop.after}`] as [string, string]] : []),
+            ...(out.stackedOn !== undefined ? [['stacked on', `#${out.stackedOn}: hp_orig_ runs it, and it the original`] as [string, string]] : []),
             ['trampoline', p.trampoline !== undefined ? `${hex(p.trampoline)}  ${p.trampolineBytes ?? ''}` : '-'],
             ['hp_orig', p.origPointer ? `set at ${hex(p.origPointer.address)}` : '-'],
           ]
@@ -40,8 +44,12 @@ export const redirect: CommandSpec = {
             ['hp_orig', p.origPointer ? `set at ${hex(p.origPointer.address)}` : '-'],
           ];
     return {
-      data: { ...p, replaced: out.replaced },
-      blocks: [text(`patch #${p.id}: ${p.fromName} -> ${p.toName}${out.replaced ? ' (replaced the previous redirect)' : ''}`, 'ok'), { type: 'pairs', pairs }],
+      data: { ...p, replaced: out.replaced, stackedOn: out.stackedOn, warnings: out.warnings?.length ? out.warnings : undefined },
+      blocks: [
+        text(`patch #${p.id}: ${p.fromName} -> ${p.toName}${out.stackedOn !== undefined ? ` (on top of #${out.stackedOn})` : out.replaced ? ' (replaced the previous redirect)' : ''}`, 'ok'),
+        ...(out.warnings ?? []).map((w) => text(`warning: ${w}`, 'warn')),
+        { type: 'pairs', pairs },
+      ],
       explain: out.steps,
       notes: out.notes,
     };
@@ -53,7 +61,7 @@ export const revert: CommandSpec = {
   aliases: ['undo'],
   stage: 'patch',
   usage: 'revert FROM|ID|all [--force]',
-  summary: 'undo a patch (checks the bytes are still ours first)',
+  summary: 'undo a patch, any layer of a stack (FROM: its top one); checks the bytes are still ours first',
   args: [{ name: 'which', kind: 'address' }],
   options: [{ name: 'force', kind: 'flag', help: 'restore even if someone changed the bytes since' }],
   needsTarget: true,
@@ -75,15 +83,23 @@ export const patches: CommandSpec = {
   name: 'patches',
   stage: 'patch',
   usage: 'patches',
-  summary: 'every active patch: from, to, kind, bytes, trampoline (kept inside the process)',
+  summary: 'every active patch, each function\'s stack of layers in order: from, to, kind, bytes, trampoline (kept inside the process)',
   args: [],
   needsTarget: true,
   async run({ session }) {
     const list = loadRecord(session).patches;
+    // A function's layers together, bottom first; `layer` says where each stands (2/3: the second of three).
+    const rows = [...list].sort((a, b) => (a.from === b.from ? a.id - b.id : a.from < b.from ? -1 : 1));
+    const layer = (p: PatchEntry) => {
+      if (p.kind !== 'jump') return '-';
+      const stack = jumpStack(list, p.from);
+      return stack.length === 1 ? '-' : `${stack.indexOf(p) + 1}/${stack.length}`;
+    };
+    const kind = (p: PatchEntry) => (p.kind === 'got' ? 'got' : `${p.hop ? 'hop+' : ''}${p.jumpKind ?? 'jump'}`);
     return {
       data: list,
       blocks: list.length
-        ? [{ type: 'table', columns: ['#', 'from', 'to', 'kind', 'before', 'after', 'trampoline', 'applied'], rows: list.map((p) => [String(p.id), `${p.fromName} ${hex(p.from)}`, p.toName, p.kind === 'jump' ? p.jumpKind ?? 'jump' : 'got', p.before || '-', p.after, p.trampoline !== undefined ? hex(p.trampoline) : '-', p.appliedAt.replace('T', ' ').slice(0, 19)]) }]
+        ? [{ type: 'table', columns: ['#', 'from', 'layer', 'to', 'kind', 'before', 'after', 'trampoline', 'applied'], rows: rows.map((p) => [String(p.id), `${p.fromName} ${hex(p.from)}`, layer(p), p.toName, kind(p), p.before || '-', p.after, p.trampoline !== undefined ? hex(p.trampoline) : '-', p.appliedAt.replace('T', ' ').slice(0, 19)]) }]
         : [text('no active patches', 'dim')],
     };
   },

@@ -63,6 +63,7 @@ hp::Op::Kind opKind(const std::string& s) {
   if (s == "write") return hp::Op::Write;
   if (s == "call") return hp::Op::Call;
   if (s == "syscall") return hp::Op::Syscall;
+  if (s == "stack") return hp::Op::Stack;
   throw Fault{"E_BAD_ARGUMENT", "unknown op kind " + s, ""};
 }
 
@@ -71,6 +72,7 @@ hp::Plan toPlan(const Napi::Object& o) {
   p.stopAll = boolField(o, "stopAll", true);
   p.keepStopped = boolField(o, "keepStopped", false);
   p.captureThreads = boolField(o, "captureThreads", false);
+  p.captureStackBytes = static_cast<uint64_t>(intField(o, "captureStackBytes", 0));
   p.guardAttempts = intField(o, "guardAttempts", 50);
   p.guardStackBytes = static_cast<uint64_t>(intField(o, "guardStackBytes", 0));
   Napi::Value guard = o.Get("guard");
@@ -130,6 +132,7 @@ Napi::Value fromResult(Napi::Env env, const hp::PlanResult& r) {
     e.Set("value", Napi::BigInt::New(env, x.value));
     e.Set("tid", Napi::Number::New(env, x.tid));
     e.Set("data", Napi::Buffer<uint8_t>::Copy(env, x.data.data(), x.data.size()));
+    if (!x.regs.empty()) e.Set("regs", Napi::Buffer<uint8_t>::Copy(env, x.regs.data(), x.regs.size()));
     results.Set(static_cast<uint32_t>(i), e);
   }
   o.Set("results", results);
@@ -139,6 +142,7 @@ Napi::Value fromResult(Napi::Env env, const hp::PlanResult& r) {
     t.Set("tid", Napi::Number::New(env, r.threads[i].tid));
     t.Set("regs", Napi::Buffer<uint8_t>::Copy(env, r.threads[i].regs.data(), r.threads[i].regs.size()));
     t.Set("groupStopped", Napi::Boolean::New(env, r.threads[i].groupStopped));
+    if (!r.threads[i].stack.empty()) t.Set("stack", Napi::Buffer<uint8_t>::Copy(env, r.threads[i].stack.data(), r.threads[i].stack.size()));
     threads.Set(static_cast<uint32_t>(i), t);
   }
   o.Set("threads", threads);

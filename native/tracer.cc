@@ -500,6 +500,14 @@ int64_t Tracer::readMemory(pid_t pid, uint64_t addr, void* out, size_t len) {
   return static_cast<int64_t>(done);
 }
 
+// Up to `len` bytes from a stopped thread's stack pointer `sp`: fewer where the mapping ends, none when it points nowhere.
+std::vector<uint8_t> Tracer::readStack(uint64_t sp, uint64_t len) {
+  std::vector<uint8_t> bytes(len);
+  int64_t n = readMemory(pid_, sp, bytes.data(), bytes.size());
+  bytes.resize(n > 0 ? static_cast<size_t>(n) : 0);
+  return bytes;
+}
+
 int64_t Tracer::writeMemory(uint64_t addr, const void* data, size_t len) {
   std::lock_guard<std::mutex> lock(memMu_);
   if (memFd_ < 0) return -ESRCH;
@@ -768,6 +776,15 @@ PlanResult Tracer::runPlan(Plan& plan) {
           withThreadStopped(op.tid, [&](pid_t tid) { pt(PTRACE_SETREGS, tid, nullptr, op.data.data(), "PTRACE_SETREGS"); });
           r.ran = true;
           break;
+        case Op::Stack:
+          r.regs.resize(sizeof(arch::Regs));
+          withThreadStopped(op.tid, [&](pid_t tid) {
+            pt(PTRACE_GETREGS, tid, nullptr, r.regs.data(), "PTRACE_GETREGS");
+            r.data = readStack(arch::sp(*reinterpret_cast<arch::Regs*>(r.regs.data())), op.len);
+          });
+          r.tid = op.tid;
+          r.ran = true;
+          break;
         case Op::Read: {
           r.data.resize(op.len);
           int64_t n = readMemory(pid_, op.addr, r.data.data(), op.len);
@@ -823,8 +840,9 @@ PlanResult Tracer::runPlan(Plan& plan) {
   res.workNs = t2 - t1;
   if (plan.captureThreads) {
     for (auto& kv : threads_) {
-      ThreadSnapshot s{kv.first, std::vector<uint8_t>(sizeof(arch::Regs)), kv.second.groupStopped};
+      ThreadSnapshot s{kv.first, std::vector<uint8_t>(sizeof(arch::Regs)), kv.second.groupStopped, {}};
       if (ptrace(PTRACE_GETREGS, kv.first, nullptr, s.regs.data()) != 0) s.regs.clear();
+      else if (plan.captureStackBytes) s.stack = readStack(arch::sp(*reinterpret_cast<arch::Regs*>(s.regs.data())), plan.captureStackBytes);
       res.threads.push_back(std::move(s));
     }
   }

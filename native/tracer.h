@@ -51,7 +51,8 @@ struct TargetEvent {
 
 // One step of a transaction, run on the tracer thread while the target is paused.
 struct Op {
-  enum Kind { Regs, SetRegs, FpRegs, Read, Write, Call, Syscall } kind = Regs;
+  // Stack: one thread's registers and `len` bytes of its stack from its stack pointer, read in one stop (backtraces).
+  enum Kind { Regs, SetRegs, FpRegs, Read, Write, Call, Syscall, Stack } kind = Regs;
   pid_t tid = 0;
   uint64_t addr = 0;        // Read/Write address; Call: function; Syscall: address of a `syscall` instruction
   uint64_t len = 0;         // Read length
@@ -75,7 +76,8 @@ struct Op {
 struct OpResult {
   bool ran = false;
   uint64_t value = 0;             // Call/Syscall return
-  std::vector<uint8_t> data;      // Regs / FpRegs / Read
+  std::vector<uint8_t> data;      // Regs / FpRegs / Read / Stack (the stack bytes)
+  std::vector<uint8_t> regs;      // Stack: the thread's registers
   pid_t tid = 0;
 };
 
@@ -88,6 +90,7 @@ struct Plan {
   uint64_t guardStackBytes = 0;
   int guardAttempts = 50;
   bool captureThreads = false;  // return every thread's registers
+  uint64_t captureStackBytes = 0;  // ... and this much of each one's stack from its stack pointer (backtraces)
   std::vector<Op> ops;
 };
 
@@ -95,6 +98,7 @@ struct ThreadSnapshot {
   pid_t tid;
   std::vector<uint8_t> regs;
   bool groupStopped;
+  std::vector<uint8_t> stack;  // captureStackBytes from the stack pointer, or less where the mapping ends
 };
 
 struct PlanResult {
@@ -147,6 +151,7 @@ class Tracer {
   OpResult remoteCall(Op& op);
   void withThreadStopped(pid_t tid, const std::function<void(pid_t)>& fn);
   void writeCode(uint64_t addr, const std::vector<uint8_t>& bytes);
+  std::vector<uint8_t> readStack(uint64_t sp, uint64_t len);
   ThreadState& thread(pid_t tid);
 
   EventSink sink_;

@@ -62,6 +62,8 @@ const targets = [
   { name: "tls_main", sources: ["tls_main.c"], flags: ["-O1", "-pthread", "-rdynamic"] },
   // Its own exported getpid comes before libc's in load order; its static getpagesize is not exported.
   { name: "interpose", sources: ["interpose.c"], flags: ["-O1", "-rdynamic"] },
+  // Threads asleep in known call chains (a static helper, an inlined call, recursion) for `bt all` against gdb.
+  { name: "bt_threads", sources: ["bt_threads.c"], flags: ["-O2", "-pthread"] },
   ...[
     "patch_tick",
     "patch_compute",
@@ -90,6 +92,19 @@ const targets = [
   { name: "fault_xstate", sources: ["fault_xstate.c"], flags: ["-O1", "-rdynamic"] },
   ...["fault_patch_hammer", "fault_patch_records"].map((base) => ({ name: `patches/${base}.so`, sources: [`${base}.c`], flags: patchLib })),
   { name: "patches/patch_slowinit.so", sources: ["patch_slowinit.c"], flags: patchLib },
+  // Redirecting any function: tiny entries packed with no padding, endbr64 entries, stacked layers, inlined code.
+  {
+    name: "entries",
+    sources: ["entries.c", "entries_packed.c", "entries_cet.c"],
+    flags: ["-O2", "-pthread", "-rdynamic"],
+    objects: {
+      "entries_packed.c": ["-O2", "-falign-functions=1", "-fno-toplevel-reorder", "-fcf-protection=none"],
+      "entries_cet.c": ["-O2", "-falign-functions=1", "-fno-toplevel-reorder", "-fcf-protection=full"],
+    },
+    build: buildFromObjects,
+  },
+  { name: "patches/patch_entries.so", sources: ["patch_entries.c"], flags: patchLib },
+  ...[200, 300, 400].map((add) => ({ name: `patches/patch_layer_${add}.so`, sources: ["patch_layer.c"], flags: [...patchLib, `-DLAYER_ADD=${add}`] })),
   // DT_NEEDED libfoo.so with no run path to it: dlopen in the target fails after our pages are made.
   {
     name: "patches/patch_needs_missing.so",
@@ -177,6 +192,27 @@ function buildStripped(target, out) {
   copyFileSync(debugFile, copyTmp);
   renameSync(copyTmp, join(buildDir, ".debug", "stripped.debug"));
   renameSync(tmp, out);
+}
+
+// Some sources need flags of their own (packed functions, endbr64 entries): each is compiled to an object with
+// them (`objects`: source -> flags), the rest with the target's flags, then all are linked.
+function buildFromObjects(target, out) {
+  const tmp = tempPath(out);
+  const objects = [];
+  try {
+    for (const source of target.sources) {
+      const flags = target.objects[source];
+      if (!flags) continue;
+      const obj = `${tmp}.${source.replace(/\.c$/, ".o")}`;
+      run("gcc", [...common, ...flags, "-c", "-o", obj, join(sourceDir, source)]);
+      objects.push(obj);
+    }
+    const rest = target.sources.filter((s) => !target.objects[s]).map((s) => join(sourceDir, s));
+    run("gcc", [...common, ...target.flags, "-o", tmp, ...rest, ...objects, ...(target.libs ?? [])]);
+    renameSync(tmp, out);
+  } finally {
+    for (const obj of objects) rmSync(obj, { force: true });
+  }
 }
 
 function buildNotElf(target, out) {

@@ -18,6 +18,8 @@ export type NativeOp =
   | { kind: 'fpregs'; tid: number }
   | { kind: 'setregs'; tid: number; data: Buffer }
   | { kind: 'read'; addr: bigint; len: number }
+  /** One thread's registers (result `regs`) and `len` bytes of its stack from its stack pointer (result `data`), in one stop. */
+  | { kind: 'stack'; tid: number; len: number }
   | { kind: 'write'; addr: bigint; data: Buffer }
   | ({
       kind: 'call';
@@ -51,6 +53,8 @@ export interface NativePlan {
   stopAll?: boolean;
   keepStopped?: boolean;
   captureThreads?: boolean;
+  /** With captureThreads: this many bytes of each thread's stack from its stack pointer, read while it is stopped. */
+  captureStackBytes?: number;
   guard?: [bigint, bigint][];
   /** How much of each thread's stack, from its stack pointer, may hold no word inside `guard` (return addresses). */
   guardStackBytes?: number;
@@ -63,6 +67,8 @@ export interface NativeOpResult {
   value: bigint;
   tid: number;
   data: Buffer;
+  /** A `stack` op: the thread's registers. */
+  regs?: Buffer;
 }
 
 export interface NativePlanResult {
@@ -71,7 +77,7 @@ export interface NativePlanResult {
   threadsPaused: number;
   guardRetries: number;
   results: NativeOpResult[];
-  threads: { tid: number; regs: Buffer; groupStopped: boolean }[];
+  threads: { tid: number; regs: Buffer; groupStopped: boolean; stack?: Buffer }[];
 }
 
 export interface NativeEvent {

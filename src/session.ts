@@ -57,7 +57,7 @@ export class Session implements PatchContext {
     const now = this.current;
     if (now && !now.target.attached) {
       this.current = undefined;
-      throw new HotpatchError('ESRCH', `process ${now.target.pid} ${now.target.exitReason ?? 'exited'}; no process attached now`, 'attach to another process');
+      throw now.target.gone();
     }
     if (!now) {
       throw new HotpatchError('E_NO_TARGET', 'no process attached', 'attach PID first (or start with hotpatch -p PID)');
@@ -76,7 +76,7 @@ export class Session implements PatchContext {
     this.spaces.invalidate();
     target.listen((ev) => {
       if (ev.type === 'exit') {
-        this.events.notice?.(`process ${target.pid} ${exitText(ev.signaled, ev.status)}; no process attached`);
+        this.events.notice?.(`process ${target.pid} is gone (${exitText(ev.signaled, ev.status)}); no process attached`);
         this.spaces.invalidate();
       } else if (ev.type === 'exec') {
         this.spaces.invalidate();
@@ -177,9 +177,9 @@ export class Session implements PatchContext {
       });
     } catch (err) {
       // Killed while we read its maps (a dying process shows none): say it is gone, not that the name is unknown.
-      if ((err as { code?: string }).code === 'E_UNKNOWN_SYMBOL') {
+      if (err instanceof HotpatchError && err.code === 'E_UNKNOWN_SYMBOL') {
         target.checkIdentity();
-        if (space.maps.length === 0) throw new HotpatchError('ESRCH', `process ${target.pid} is exiting (its memory is gone)`, 'attach to another process');
+        if (space.maps.length === 0) throw target.gone('exiting: its memory is gone');
         this.refuseThreadLocal(text, space);
       }
       throw err;

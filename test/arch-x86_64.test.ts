@@ -129,16 +129,18 @@ test('jump: the 14-byte absolute form is jmp [rip+0] followed by the address', (
   assert.throws(() => encodeJmpAbs14(1n << 64n), RangeError);
 });
 
-test('jump: jumpTargetOf ignores what the redirect never writes', () => {
+test('jump: jumpTargetOf reads the jumps the redirect writes (rel32, rel8, abs14) and nothing else', () => {
   const cases: Array<[string, string]> = [
     ['push rbp', '554889e5c3'],
     ['rel32 cut short', 'e90000'],
     ['jmp [rip+8], not +0', 'ff25080000000000000000000000'],
     ['absolute form cut short', 'ff250000000011223344'],
-    ['jmp rel8', 'eb05909090'],
     ['empty', ''],
   ];
   for (const [name, h] of cases) assert.equal(jumpTargetOf(bytes(h), 0x401000n), undefined, name);
+  // A tiny function's entry: jmp rel8 to its hop, read back as the redirect wrote it (forward and backward).
+  assert.deepEqual(jumpTargetOf(bytes('eb05909090'), 0x401000n), { kind: 'rel8', size: 2, target: 0x401007n });
+  assert.deepEqual(jumpTargetOf(bytes('ebfe'), 0x401000n), { kind: 'rel8', size: 2, target: 0x401000n });
   // Reading from the middle of a larger buffer must use that view's offset.
   const buf = bytes('9090e9fbffffff');
   assert.deepEqual(jumpTargetOf(buf.subarray(2), 0x401002n), { kind: 'rel32', size: 5, target: 0x401002n });

@@ -63,8 +63,8 @@ for (const method of ['map', 'dlopen'] as const) {
     assert.equal((await fresh(f, /^count=/)).compute, 1006, 'compute_wrap = original compute(3) + 1000: the moved rip-relative load still reads g_scale');
     const again = await hp(f, 'redirect compute compute_v2', 'patches');
     assert.equal(again.code, 0, again.stdout);
-    assert.equal(again.json[0].result.replaced, true);
-    assert.equal(again.json[1].result.length, 1, 'a second redirect replaces the first');
+    assert.equal(again.json[0].result.stackedOn, r.json[1].result.id, 'a second redirect stacks on the first');
+    assert.equal(again.json[1].result.length, 2, 'patches lists both layers');
     assert.equal((await fresh(f, /^count=/)).compute, 300);
     const back = await hp(f, 'revert all', 'patches');
     assert.equal(back.code, 0);

@@ -17,7 +17,7 @@ import { hexdump, pauseText } from '../src/cli/render-plain.js';
 import { combinePauses } from '../src/process/target.js';
 import { Session } from '../src/session.js';
 import { tourStepOf, TOUR_STAGES } from '../commands/tour.js';
-import { HotpatchError } from '../src/errors.js';
+import { HotpatchError, toHotpatchError } from '../src/errors.js';
 import { shortUsage } from '../commands/help.js';
 import { hintLine } from '../src/ui/components/HintLine.js';
 import { completionRows } from '../src/ui/components/CompletionList.js';
@@ -191,7 +191,10 @@ test('the reducer: Ctrl-C cancels a running command and drops what was queued', 
   s = reduce(s, { type: 'key', input: 'c', key: { ctrl: true }, view });
   assert.equal(s.running?.cancelling, true);
   assert.equal(s.queue.length, 0);
-  const aborted = { line: 'syms', command: 'syms', ok: false, error: new HotpatchError('ABORT_ERR', 'The operation was aborted') };
+  // Node's AbortError (code ABORT_ERR) becomes E_CANCELLED on its way in.
+  const abortError = toHotpatchError(Object.assign(new Error('The operation was aborted'), { name: 'AbortError', code: 'ABORT_ERR' }));
+  assert.equal(abortError.code, 'E_CANCELLED');
+  const aborted = { line: 'syms', command: 'syms', ok: false, error: abortError };
   s = reduce(s, { type: 'finished', entryId: s.running!.entryId, outcome: aborted, explain: false });
   assert.equal(s.running, undefined);
   assert.equal(s.entries[0]!.kind === 'command' && s.entries[0]!.cancel, 'cancelled');

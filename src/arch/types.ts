@@ -35,6 +35,11 @@ export interface DwarfRegisterTable {
   /** Registers a callee must preserve: with no CFI rule, the caller's value is the callee's. */
   calleeSaved: readonly number[];
   addressSize: number;
+  /**
+   * The frame pointer's number, for code without call frame information (JIT code): a frame that keeps one holds
+   * the caller's frame pointer at [fp] and the return address right above it, and the caller's stack starts above that.
+   */
+  framePointer?: number;
 }
 
 export interface Arch {
@@ -56,6 +61,16 @@ export interface Arch {
   encodeAbsoluteJump(from: bigint, to: bigint): Uint8Array;
   /** Largest distance the short jump reaches either way. */
   shortJumpReach: bigint;
+  /** The smallest jump there is (jmp rel8: 2 bytes), for an entry too short for the short jump: it goes to a hop. */
+  tinyJumpSize: number;
+  /** Bytes of a tiny jump from `from` to `to`, or undefined when out of its reach. */
+  encodeTinyJump(from: bigint, to: bigint): Uint8Array | undefined;
+  tinyJumpReach: bigint;
+  /**
+   * The instruction an indirect branch must land on under control-flow enforcement (endbr64), when the machine has
+   * one: kept at a function's entry, and put at the start of code reached through a pointer (trampolines).
+   */
+  landingPad?: Uint8Array;
   /** The system call instruction's bytes (found in libc text to run remote system calls). */
   syscallInstruction: Uint8Array;
   /**

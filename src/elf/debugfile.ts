@@ -129,6 +129,15 @@ export function mergeDebugSymbols(stripped: ElfFile, debug: ElfFile): ElfFile {
     const fromStripped = stripped.hasSymtab ? strippedDynsym().filter((s) => screen.loose.test(s.name)) : stripped.symbolsMatching(screen);
     return mergeSymbolTables(fromDebug, fromStripped);
   };
+  // The debug file's .symtab names an address; the stripped file's .dynsym only where it does not.
+  const symbolsHolding = (addresses: readonly bigint[]): ElfSymbol[][] => {
+    const fromDebug = debug.symbolsHolding?.(addresses) ?? addresses.map(() => []);
+    const missing = addresses.filter((_, i) => fromDebug[i]!.length === 0);
+    if (missing.length === 0 || !stripped.symbolsHolding) return fromDebug;
+    const fromStripped = stripped.symbolsHolding(missing);
+    let next = 0;
+    return fromDebug.map((found) => (found.length > 0 ? found : fromStripped[next++]!));
+  };
   return {
     path: stripped.path,
     type: stripped.type,
@@ -142,6 +151,7 @@ export function mergeDebugSymbols(stripped: ElfFile, debug: ElfFile): ElfFile {
     debugFile: debug.path,
     symbols,
     symbolsMatching,
+    symbolsHolding,
     dynamicSymbols: () => stripped.dynamicSymbols(),
     dynamic: () => stripped.dynamic(),
     relocations: () => stripped.relocations(),

@@ -1,6 +1,6 @@
 // Bounds-checked reads from an ELF image, either a file read at offsets (never whole) or a buffer in memory.
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
-import { HotpatchError, toHotpatchError, errnoHint } from '../errors.js';
+import { HotpatchError, toHotpatchError } from '../errors.js';
 
 export interface ByteSource {
   readonly path: string;
@@ -55,9 +55,8 @@ function openForReading(path: string): number {
   try {
     return openSync(path, 'r');
   } catch (err) {
-    const code = (err as { code?: unknown }).code;
-    if (code === 'ENOENT') throw new HotpatchError('ENOENT', `${path}: no such file`, errnoHint('ENOENT'));
     const wrapped = toHotpatchError(err);
+    if (wrapped.code === 'ENOENT') throw new HotpatchError('ENOENT', `${path}: no such file`);
     throw new HotpatchError(wrapped.code, `${path}: ${wrapped.message}`, wrapped.hint);
   }
 }

@@ -98,6 +98,34 @@ export class StringTable {
   }
 }
 
+/**
+ * A string table read name by name from the file, for the few names a caller needs out of a big table (7 MB for
+ * node): nothing is read until a name is asked for, then a small piece at its offset.
+ */
+export class StringsAtOffsets extends StringTable {
+  private static readonly CHUNK = 256;
+
+  constructor(private readonly readAt: (offset: number, length: number) => Buffer, private readonly sizeBytes: number, path: string, what: string) {
+    super(Buffer.alloc(0), path, what);
+  }
+
+  override get length(): number {
+    return this.sizeBytes;
+  }
+
+  override name(offset: number): string {
+    if (offset >= this.sizeBytes) return super.name(offset);
+    const parts: Buffer[] = [];
+    for (let at = offset; at < this.sizeBytes; at += StringsAtOffsets.CHUNK) {
+      const piece = this.readAt(at, Math.min(StringsAtOffsets.CHUNK, this.sizeBytes - at));
+      const end = piece.indexOf(0);
+      parts.push(end < 0 ? piece : piece.subarray(0, end));
+      if (end >= 0) break;
+    }
+    return Buffer.concat(parts).toString('utf8');
+  }
+}
+
 const TYPES: Record<number, SymbolType> = {
   [STT_NOTYPE]: 'notype', [STT_OBJECT]: 'object', [STT_FUNC]: 'func', [STT_SECTION]: 'section',
   [STT_FILE]: 'file', [STT_COMMON]: 'common', [STT_TLS]: 'tls', [STT_GNU_IFUNC]: 'ifunc',
@@ -259,4 +287,100 @@ export function parseNamedSymbols(input: SymbolTableInput,
     symbols.push(symbol);
   }
   return symbols;
+}
+
+/**
+ * For each file address, the symbols whose [value, value + size) holds it; where none does, the nearest symbol of
+ * unknown size (0) below it, unless a sized one starts between them. One pass over the raw entries (a second only for
+ * addresses no sized symbol holds), and only those few entries are made into symbols: naming a backtrace's dozen pcs
+ * in a 107k-symbol binary must not parse it all. Locals carry their STT_FILE label, as in parseNamedSymbols.
+ */
+export function symbolsHolding(input: SymbolTableInput, addresses: readonly bigint[]): ElfSymbol[][] {
+  const entries = new SymbolEntries(input.entries);
+  const wanted = [...new Set(addresses.map(Number))].sort((a, b) => a - b);
+  if (wanted.length === 0) return addresses.map(() => []);
+  const lowest = wanted[0]!;
+  const highest = wanted[wanted.length - 1]!;
+  const holders: number[][] = wanted.map(() => []);
+  const fileOf = new Map<number, number>();
+  const raw = entries.bytes;
+  const words = entries.words;
+  const firstAtOrAbove = (value: number): number => {
+    let lo = 0;
+    let hi = wanted.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (wanted[mid]! < value) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  };
+  // Symbols worth naming an address with: defined, named, not a section, file or thread-local entry.
+  const nameable = (index: number, kind: number) =>
+    kind !== STT_SECTION && kind !== STT_TLS && words[index * 6 + 1]! >>> 16 !== 0 && words[index * 6]! !== 0;
+
+  let fileOffset = -1;
+  for (let index = 1; index < entries.count; index++) {
+    const kind = raw[index * SYMBOL_ENTRY_SIZE + 4]! & 0xf;
+    if (kind === STT_FILE) {
+      fileOffset = words[index * 6]!;
+      continue;
+    }
+    const value = words[index * 6 + 2]! + words[index * 6 + 3]! * TWO_TO_32;
+    const size = words[index * 6 + 4]! + words[index * 6 + 5]! * TWO_TO_32;
+    // Most entries hold none of the addresses: turned away before anything else is read.
+    if (size === 0 || value > highest || value + size <= lowest || value === 0 || !nameable(index, kind)) continue;
+    for (let i = firstAtOrAbove(value); i < wanted.length && wanted[i]! < value + size; i++) {
+      holders[i]!.push(index);
+      if (fileOffset >= 0) fileOf.set(index, fileOffset);
+    }
+  }
+
+  // Addresses no sized symbol holds (hand-written assembly): the nearest unsized symbol below, if no sized one
+  // starts after it.
+  const unheld = wanted.map((_, i) => i).filter((i) => holders[i]!.length === 0);
+  const nearest = new Map<number, number>();
+  if (unheld.length > 0) {
+    const bestValue = new Map<number, number>(unheld.map((i) => [i, -1]));
+    const sizedBelow = new Map<number, number>(unheld.map((i) => [i, -1]));
+    fileOffset = -1;
+    for (let index = 1; index < entries.count; index++) {
+      const kind = raw[index * SYMBOL_ENTRY_SIZE + 4]! & 0xf;
+      if (kind === STT_FILE) {
+        fileOffset = words[index * 6]!;
+        continue;
+      }
+      const value = words[index * 6 + 2]! + words[index * 6 + 3]! * TWO_TO_32;
+      if (value === 0 || value > highest || !nameable(index, kind)) continue;
+      const sized = words[index * 6 + 4]! + words[index * 6 + 5]! * TWO_TO_32 > 0;
+      for (const i of unheld) {
+        if (value > wanted[i]!) continue;
+        if (sized) {
+          if (value > sizedBelow.get(i)!) sizedBelow.set(i, value);
+        } else if (value > bestValue.get(i)!) {
+          bestValue.set(i, value);
+          nearest.set(i, index);
+          if (fileOffset >= 0) fileOf.set(index, fileOffset);
+        }
+      }
+    }
+    for (const i of unheld) if (nearest.has(i) && bestValue.get(i)! < sizedBelow.get(i)!) nearest.delete(i);
+  }
+
+  const make = (index: number): ElfSymbol => {
+    const symbol = symbolAt(input, entries, index);
+    const file = fileOf.get(index);
+    if (symbol.bind === 'local' && file !== undefined) {
+      const name = input.names.name(file);
+      if (name) symbol.file = name;
+    }
+    return symbol;
+  };
+  const slot = new Map(wanted.map((a, i) => [a, i]));
+  return addresses.map((address) => {
+    const i = slot.get(Number(address))!;
+    if (holders[i]!.length > 0) return holders[i]!.map(make);
+    const n = nearest.get(i);
+    return n !== undefined ? [make(n)] : [];
+  });
 }

@@ -104,6 +104,11 @@ export interface ElfFile {
    * parsing the whole table; absent where that shortcut does not apply (debug-file merges).
    */
   symbolsMatching?(screen: NameScreen): ElfSymbol[];
+  /**
+   * For each file address, the symbols that hold it (see symtab.ts symbolsHolding), from .symtab when there is one,
+   * else .dynsym, without parsing the whole table.
+   */
+  symbolsHolding?(addresses: readonly bigint[]): ElfSymbol[][];
   /** Only .dynsym, in table order (index = dynsym index). */
   dynamicSymbols(): ElfSymbol[];
   dynamic(): ElfDynamic | undefined;

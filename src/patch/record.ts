@@ -40,13 +40,25 @@ export interface LoadedLibrary {
 export interface PatchEntry {
   id: number;
   kind: 'jump' | 'got';
+  /** The function (its entry, or the implementation an ifunc's resolver picked). */
   from: bigint;
   fromName: string;
   to: bigint;
   toName: string;
-  /** Bytes at FROM before and after (jump), or per GOT slot, in hex. */
+  /**
+   * jump: where the jump is written: FROM, or past the endbr64 kept there (absent in records before this field:
+   * FROM). The bytes there before and after, in hex (the same for every layer of a stack over a hop).
+   */
+  at?: bigint;
   before: string;
   after: string;
+  /**
+   * jump: a 2-byte entry jump leads to these 5 bytes of padding, which hold the jump to this layer's TO (or its
+   * veneer): what they held before, and while this layer is on top.
+   */
+  hop?: { address: bigint; before: string; after: string };
+  /** jump: the patch of the same function this one was stacked on (its hp_orig_ runs that one); absent: the original. */
+  below?: number;
   jumpKind?: 'rel32' | 'veneer' | 'abs14';
   trampoline?: bigint;
   trampolineBytes?: string;
@@ -84,7 +96,7 @@ export function emptyRecord(): PatchRecord {
 }
 
 /** The fields that hold addresses, sizes and offsets: numbers in memory as bigint, in the record as JSON numbers. */
-const NUMERIC = new Set(['base', 'loadBias', 'size', 'handle', 'address', 'tlsOffset', 'start', 'used', 'from', 'to', 'trampoline', 'veneer']);
+const NUMERIC = new Set(['base', 'loadBias', 'size', 'handle', 'address', 'tlsOffset', 'start', 'used', 'from', 'to', 'at', 'trampoline', 'veneer']);
 
 /** The record's body as written: bigints as numbers (exact below 2^53, as every user-space address is), else strings. */
 export function encodeRecordBody(record: PatchRecord): string {

@@ -5,9 +5,9 @@ import { spellingFor } from '../symbols/resolve.js';
 import { belongsTo } from '../symbols/scope.js';
 import { HotpatchError, toHotpatchError } from '../errors.js';
 import type { PatchContext } from './context.js';
-import type { Instruction } from '../arch/types.js';
 import type { RuntimeSymbol } from '../symbols/types.js';
-import { paddingAfter, branchesInto } from '../arch/instructions.js';
+import { planEntry } from './entry.js';
+import { whatReaches, reachWarnings } from './reach.js';
 import { reserveCode } from './area.js';
 import { hex } from '../hex.js';
 import { adoptStubPage, runCalls, syscallWords } from '../process/stub.js';
@@ -24,6 +24,10 @@ export interface RedirectOptions {
 export interface RedirectOutcome {
   patch: PatchEntry;
   replaced: boolean;
+  /** The patch it was stacked on (the function was already redirected). */
+  stackedOn?: number;
+  /** Why the redirect may change nothing (no caller reaches the entry, copies inlined into callers). */
+  warnings?: string[];
   pauseMicros: number;
   threads: number;
   steps: string[];
@@ -72,160 +76,145 @@ async function redirectOnce(session: PatchContext, fromText: string, toText: str
     steps.push(`${fromName} is an indirect function (ifunc): its resolver chose 0x${chosenImpl.toString(16)} (${session.describe(chosenImpl)}), which is the code its callers reach, so the jump goes there.`);
     notes.push(`${fromName} is an indirect function: the jump goes at the implementation its resolver picks, 0x${chosenImpl.toString(16)} (${session.describe(chosenImpl)})`);
   }
-  const existing = record.patches.find((p) => p.kind === 'jump' && p.from === fromAddress);
+  const stack = jumpStack(record.patches, fromAddress);
+  const top = stack.at(-1);
   const arch = session.arch;
   const target = session.requireTarget();
 
-  let trampoline: bigint | undefined;
-  let trampolineBytes: Uint8Array | undefined;
-  let before: Buffer;
-  // A new code area is mapped first on one borrowed thread; the trampoline, the veneer and hp_orig_ are written while
-  // the process runs (nothing reaches them before the jump); then the record and last the jump in one stop of all.
+  // A new code area is mapped first on one borrowed thread; the trampoline, the veneer, a hop and hp_orig_ are
+  // written while the process runs (nothing reaches them before the jump); then the record and last the jump (or,
+  // on a stack, the switch to the new layer) in one stop of every thread.
   const tid = target.borrowThread();
   adoptStubPage(target); // a new code area's mmap through the stub page's `syscall` when a page is there
   const pages: PagePlan[] = [];
   const code: { address: bigint; bytes: Uint8Array; what: string }[] = [];
-  if (existing) {
-    // Replace the jump; the trampoline still holds the original instructions.
-    const now = target.readExact(fromAddress, fromHex(existing.after).length);
-    // The original bytes: the tool died after recording the patch but before its jump landed; write it now.
-    if (now.toString('hex') !== existing.after && now.toString('hex') !== existing.before && !opts.force) {
-      throw new HotpatchError('E_CHANGED', `the bytes at ${fromName} are no longer the jump hotpatch wrote (someone else changed them)`, 'look with disasm; --force replaces them anyway');
+  let site: { at: bigint; before: Buffer; after?: Buffer; hop?: { address: bigint; before: Buffer }; trampoline: bigint; trampolineBytes: string };
+  if (top) {
+    // Stacked on the patch already there: the entry and its trampoline stay; the switch (the 5 bytes at the entry,
+    // or in the hop) now leads to the new code, whose hp_orig_ runs the layer below.
+    const at = top.at ?? top.from;
+    const now = target.readExact(at, top.before.length / 2).toString('hex');
+    if (now !== top.after && !opts.force) {
+      throw new HotpatchError('E_CHANGED', `the bytes at ${fromName} are not the jump hotpatch wrote (${now}), so nothing is stacked on it`, 'look with disasm; revert it first, or --force');
     }
-    before = fromHex(existing.before);
-    trampoline = existing.trampoline;
-    steps.push(`${fromName} is already redirected (patch #${existing.id}): the jump is replaced, the trampoline kept.`);
+    if (top.hop) {
+      const nowHop = target.readExact(top.hop.address, top.hop.after.length / 2).toString('hex');
+      if (nowHop !== top.hop.after && !opts.force) {
+        throw new HotpatchError('E_CHANGED', `the hop of ${fromName} at ${hex(top.hop.address)} is not the jump hotpatch wrote (${nowHop})`, 'look with disasm; revert it first, or --force');
+      }
+    }
+    site = { at, before: fromHex(top.before), after: fromHex(top.after), hop: top.hop ? { address: top.hop.address, before: fromHex(top.hop.before) } : undefined, trampoline: top.trampoline!, trampolineBytes: top.trampolineBytes ?? '' };
+    steps.push(`${fromName} is already redirected (patch #${top.id}${stack.length > 1 ? `, the top of ${stack.length} layers` : ''}): the new patch goes on top; the entry and the trampoline stay, the ${top.hop ? 'hop' : 'jump'} now leads to the new code, and its hp_orig_ to patch #${top.id}'s.`);
   } else {
     const plan = await planEntry(session, fromAddress, entrySym && isEntry ? entrySym : undefined, opts.force);
-    before = plan.code.subarray(0, arch.shortJumpSize);
     const room = reserveCode(session, fromAddress, 64);
     pages.push(room.page);
-    trampoline = room.address;
-    const moved = await arch.relocate(plan.code.subarray(0, plan.available), fromAddress, arch.shortJumpSize, trampoline);
-    trampolineBytes = moved.bytes;
-    code.push({ address: trampoline, bytes: moved.bytes, what: 'the trampoline' });
+    // Reached through hp_orig_ pointers, an indirect call: it starts with the landing pad the CPU may require.
+    const pad = Buffer.from(arch.landingPad ?? []);
+    const moved = await arch.relocate(plan.code, plan.at, plan.jumpSize, room.address + BigInt(pad.length));
+    const trampolineBytes = Buffer.concat([pad, moved.bytes]);
+    code.push({ address: room.address, bytes: trampolineBytes, what: 'the trampoline' });
+    site = { at: plan.at, before: plan.code.subarray(0, plan.jumpSize), hop: plan.hop, trampoline: room.address, trampolineBytes: hexBytes(trampolineBytes) };
+    if (plan.landingPad) steps.push(`${fromName} starts with endbr64, which indirect calls must land on under CET: it stays, and the jump goes after it.`);
     steps.push(
-      `${fromName} has ${counted(plan.available, 'byte')} to work with${plan.padding ? ` (${plan.size} of code + ${plan.padding} of padding)` : ''}; the jump needs ${arch.shortJumpSize}.`,
-      `Copied its first ${counted(moved.consumed, 'byte')} (${counted(moved.instructions, 'whole instruction')}) to a trampoline at 0x${trampoline.toString(16)}, re-encoded for the new address (iced-x86), ending with a jump back: calling the trampoline runs the original.`,
+      `${fromName} has ${counted(plan.available, 'byte')} to work with${plan.padding ? ` (${plan.size} of code + ${plan.padding} of padding)` : ''}; ${plan.hop ? `a ${arch.shortJumpSize}-byte jump does not fit, so a ${plan.jumpSize}-byte jmp rel8 goes to a hop at ${hex(plan.hop.address)}, in ${plan.hopSearch}` : `the jump needs ${plan.jumpSize}`}.`,
+      `Copied its first ${counted(moved.consumed, 'byte')} (${counted(moved.instructions, 'whole instruction')}) to a trampoline at ${hex(room.address)}, re-encoded for the new address (iced-x86)${pad.length ? ' after an endbr64' : ''}, ending with a jump back: calling the trampoline runs the original.`,
     );
   }
 
-  // The jump: rel32 when TO is within ±2 GiB, else through a veneer placed near FROM.
-  let jump = arch.encodeShortJump(fromAddress, to.address);
+  // The switch, the jump to TO: at the entry, or in the hop; rel32 when TO is within ±2 GiB, else through a veneer.
+  const switchAt = site.hop?.address ?? site.at;
+  let switchJump = arch.encodeShortJump(switchAt, to.address);
   let jumpKind: PatchEntry['jumpKind'] = 'rel32';
   let veneer: bigint | undefined;
-  if (!jump) {
-    const room = reserveCode(session, fromAddress, 16);
+  if (!switchJump) {
+    const room = reserveCode(session, switchAt, 16);
     pages.push(room.page);
     veneer = room.address;
     code.push({ address: veneer, bytes: arch.encodeAbsoluteJump(veneer, to.address), what: 'the veneer' });
-    jump = arch.encodeShortJump(fromAddress, veneer)!;
+    switchJump = arch.encodeShortJump(switchAt, veneer)!;
     jumpKind = 'veneer';
-    steps.push(`${to.description} is over 2 GiB away: a 5-byte jump goes to a veneer at 0x${veneer.toString(16)} holding jmp [rip+0] and the 8-byte address (no register used).`);
+    steps.push(`${to.description} is over 2 GiB away: a 5-byte jump goes to a veneer at ${hex(veneer)} holding jmp [rip+0] and the 8-byte address (no register used).`);
   } else {
-    steps.push(`${to.description} is within ±2 GiB: a 5-byte jmp rel32 (e9 ${hexBytes(jump.subarray(1))}).`);
+    steps.push(`${to.description} is within ±2 GiB: a 5-byte jmp rel32 (e9 ${hexBytes(switchJump.subarray(1))}).`);
   }
+  const entryJump = site.hop ? (site.after ?? arch.encodeTinyJump(site.at, site.hop.address)!) : switchJump;
 
-  // hp_orig_<name> in the library that defines TO receives the trampoline's address.
+  // hp_orig_<name> in the library that defines TO: the trampoline, or the layer below on a stack.
   let origPointer: PatchEntry['origPointer'];
   const bare = sym?.name ?? '';
   const slot = origSlot(session, bare, to.symbol);
   if (slot) {
-    if (trampoline === undefined) {
-      throw new HotpatchError('E_NO_ORIGINAL', `${slot.module}!hp_orig_${bare} cannot be filled: this patch keeps no trampoline of ${fromName}`, 'revert the patch and redirect again, so a trampoline is made');
-    }
+    const below = top ? top.to : site.trampoline;
     const old = target.readExact(slot.address, 8);
-    code.push({ address: slot.address, bytes: le64(trampoline), what: `hp_orig_${bare}` });
+    code.push({ address: slot.address, bytes: le64(below), what: `hp_orig_${bare}` });
     origPointer = { address: slot.address, before: old.toString('hex') };
-    steps.push(`Stored the trampoline's address in ${slot.module}!hp_orig_${bare}, so the new code can call the original.`);
+    steps.push(top
+      ? `Stored patch #${top.id}'s ${top.toName} in ${slot.module}!hp_orig_${bare}: the new code calls the layer below, which calls the original.`
+      : `Stored the trampoline's address in ${slot.module}!hp_orig_${bare}, so the new code can call the original.`);
   }
 
   const entry: PatchEntry = {
-    id: existing?.id ?? record.nextId++,
+    id: record.nextId++,
     kind: 'jump',
     from: fromAddress,
     fromName,
     to: to.address,
     toName: to.description,
-    before: before.toString('hex'),
-    after: hexBytes(jump),
+    at: site.at,
+    before: site.before.toString('hex'),
+    after: hexBytes(entryJump),
+    hop: site.hop ? { address: site.hop.address, before: site.hop.before.toString('hex'), after: hexBytes(switchJump) } : undefined,
+    below: top?.id,
     jumpKind,
-    trampoline,
-    trampolineBytes: trampolineBytes ? hexBytes(trampolineBytes) : existing?.trampolineBytes,
+    trampoline: site.trampoline,
+    trampolineBytes: site.trampolineBytes,
     veneer,
-    origPointer: origPointer ?? existing?.origPointer,
+    origPointer,
     library: libraryOf(session, to.symbol),
     appliedAt: new Date().toISOString(),
   };
-  // All threads stopped, none standing inside the bytes the jump covers (a thread at the entry itself is fine).
-  // The record that lists the patch is written in the same stop, just before the jump: whenever the tool dies,
-  // the record lists every jump in the process (at worst one whose bytes are still the original: revert drops it).
-  const guard: [bigint, bigint][] = [[fromAddress + 1n, fromAddress + BigInt(jump.length)]];
+  // All threads stopped, none standing inside the bytes written (a thread at their first byte is fine: it runs the
+  // new jump whole). The record that lists the patch is written in the same stop, just before the jump: whenever the
+  // tool dies, the record lists every jump in the process (at worst one whose bytes are still the original: revert
+  // drops it). A new hop is unreachable until the entry jump exists: written while the process runs.
+  const writes: { address: bigint; bytes: Uint8Array }[] = [];
+  const guard: [bigint, bigint][] = [];
+  if (site.hop && !top) code.push({ address: site.hop.address, bytes: switchJump, what: 'the hop' });
+  if (site.hop && top) {
+    writes.push({ address: site.hop.address, bytes: switchJump });
+    guard.push([site.hop.address + 1n, site.hop.address + BigInt(switchJump.length)]);
+  }
+  if (!top || !site.hop) {
+    writes.push({ address: site.at, bytes: entryJump });
+    guard.push([site.at + 1n, site.at + BigInt(entryJump.length)]);
+  }
   const rec = recordUpdate(session);
   pages.push(rec.page);
   const previous = record.patches;
-  record.patches = [...record.patches.filter((p) => p !== existing), entry];
-  await writePatch(session, tid, pages, code, [rec.write(), { address: fromAddress, bytes: jump }], guard, () => (record.patches = previous));
+  record.patches = [...record.patches, entry];
+  await writePatch(session, tid, pages, code, [rec.write(), ...writes], guard, () => (record.patches = previous));
   const pause = target.lastPause!;
   const made = pages.filter((p) => p.steps.length).length;
   if (made) steps.push(`Mapped ${counted(made, 'page')} of ours (read+exec, never writable) with a remote mmap on borrowed thread ${tid} alone: ${syscallWords(target)}`);
   if (code.length) steps.push(`Wrote ${code.map((c) => c.what).join(', ')} while the process ran (pwrite to /proc/${target.pid}/mem, which writes read-only pages too): nothing can reach them before the jump exists.`);
-  steps.push(`Stopped ${pause.threads === 1 ? 'the one thread' : `all ${pause.threads} threads`} (PTRACE_INTERRUPT each, then waitpid until every one reported its stop), read every pc (PTRACE_GETREGS) to check none lies inside the ${jump.length} bytes, wrote the patch record and last the jump, and let them all go (PTRACE_CONT).`);
-  return { patch: entry, replaced: !!existing, pauseMicros: pause.micros, threads: pause.threads, steps, notes: notes.length ? notes : undefined };
+  steps.push(`Stopped ${pause.threads === 1 ? 'the one thread' : `all ${pause.threads} threads`} (PTRACE_INTERRUPT each, then waitpid until every one reported its stop), read every pc (PTRACE_GETREGS) to check none lies inside the bytes written, wrote the patch record and last the ${top && site.hop ? 'hop' : 'jump'}, and let them all go (PTRACE_CONT).`);
+  // Does anything reach the entry? Said after the patch is in (the scan reads files, not the process).
+  const warnings: string[] = [];
+  const module = session.space().modules.find((m) => m.start <= fromAddress && fromAddress < m.end);
+  if (!top && module && !opts.force) {
+    const reach = whatReaches(session, module, fromAddress, entrySym && isEntry ? entrySym : undefined);
+    warnings.push(...reachWarnings(fromName, module.name, reach));
+    steps.push(`Looked for what reaches ${fromName} in ${module.name}: ${counted(reach.directCalls, 'direct call')}, ${counted(reach.directJumps, 'jump')}, ${counted(reach.addressTaken, 'place')} taking its address, ${counted(reach.slots, 'GOT slot or pointer', 'GOT slots or pointers')} by name${reach.inlined.length ? `; the debug info says it was inlined into ${reach.inlined.map((i) => i.caller).join(', ')}` : ''}.`);
+  }
+  return { patch: entry, replaced: false, stackedOn: top?.id, pauseMicros: pause.micros, threads: pause.threads, steps, notes: notes.length ? notes : undefined, warnings };
 }
 
-interface EntryPlan {
-  code: Buffer;
-  size: number;
-  padding: number;
-  available: number;
+/** The jump patches of one function, bottom layer first (each stacked on the one before). */
+export function jumpStack(patches: readonly PatchEntry[], from: bigint): PatchEntry[] {
+  return patches.filter((p) => p.kind === 'jump' && p.from === from).sort((a, b) => a.id - b.id);
 }
 
-/** How many bytes at the entry may be overwritten, and the checks that make it safe. */
-async function planEntry(session: PatchContext, address: bigint, sym: RuntimeSymbol | undefined, force: boolean): Promise<EntryPlan> {
-  const arch = session.arch;
-  const target = session.requireTarget();
-  const size = sym?.size || 64;
-  const code = target.readMemory(address, size + 64);
-  if (code.length < Math.min(size, arch.shortJumpSize)) throw new HotpatchError('EFAULT', `0x${address.toString(16)} is not mapped`);
-  const body = await arch.decodeForPatch(code.subarray(0, size), address);
-  let padding = 0;
-  if (size < arch.shortJumpSize) {
-    const next = nextSymbolAfter(session, address);
-    const tail = await arch.decodeForPatch(code.subarray(0, Math.min(code.length, Number((next ?? address + 64n) - address))), address);
-    padding = paddingAfter(tail, address + BigInt(size), next ?? address + BigInt(code.length));
-    if (size + padding < arch.shortJumpSize) {
-      throw new HotpatchError(
-        'E_TOO_SHORT',
-        `${sym?.name ?? 'the function'} is ${counted(size, 'byte')} long with ${counted(padding, 'byte')} of padding after it: a ${arch.shortJumpSize}-byte jump does not fit`,
-        'redirect its callers instead, or the GOT slot with --got',
-      );
-    }
-  }
-  const available = Math.max(size, Math.min(size + padding, code.length));
-  const inner = branchesInto(body as Instruction[], address, address + BigInt(arch.shortJumpSize));
-  if (inner.length && !force) {
-    throw new HotpatchError(
-      'E_BRANCH_INTO',
-      `${sym?.name ?? 'the function'} branches back into its first ${arch.shortJumpSize} bytes (from 0x${inner[0].address.toString(16)}): the jump would break that loop`,
-      'redirect a caller instead, or --force if you know it is safe',
-    );
-  }
-  return { code: code.subarray(0, available), size, padding: available - size, available };
-}
-
-function nextSymbolAfter(session: PatchContext, address: bigint): bigint | undefined {
-  const here = session.symbolize(address);
-  let best: bigint | undefined;
-  const space = session.space();
-  const module = space.modules.find((m) => m.name === here.module && m.start <= address && address < m.end);
-  if (!module) return undefined;
-  for (const s of space.moduleIndex(module).all()) {
-    if (s.address <= address) continue;
-    if (best === undefined || s.address < best) best = s.address;
-  }
-  return best;
-}
 
 function libraryOf(session: PatchContext, sym: RuntimeSymbol | undefined): string | undefined {
   if (!sym) return undefined;
@@ -354,13 +343,15 @@ export async function revert(session: PatchContext, which: string, force: boolea
   const target = session.requireTarget();
   let chosen: PatchEntry[];
   if (which === 'all') {
-    chosen = [...record.patches].reverse();
+    chosen = [...record.patches].sort((a, b) => b.id - a.id);
   } else {
     const byId = /^#?\d+$/.test(which) ? record.patches.find((p) => p.id === Number(which.replace('#', ''))) : undefined;
-    let byName = record.patches.find((p) => p.fromName === which);
+    // By the function: its top layer.
+    const tops = (list: PatchEntry[]): PatchEntry | undefined => list.sort((a, b) => b.id - a.id)[0];
+    let byName = tops(record.patches.filter((p) => p.fromName === which));
     if (!byId && !byName) {
       const r = await session.resolve(which).catch(() => undefined);
-      byName = r ? record.patches.find((p) => p.from === r.address) : undefined;
+      byName = r ? tops(record.patches.filter((p) => p.from === r.address)) : undefined;
     }
     const p = byId ?? byName;
     if (!p) throw new HotpatchError('E_NO_PATCH', `no active patch for "${which}"`, 'see `patches`');
@@ -369,46 +360,100 @@ export async function revert(session: PatchContext, which: string, force: boolea
   let pauseMicros = 0;
   const alreadyOriginal: PatchEntry[] = [];
   for (const p of chosen) {
-    // The original bytes first, then the record without the patch, in one stop: a kill of the tool in between
-    // leaves a listed patch whose bytes are already the original, which the next revert simply drops.
-    let writes: { address: bigint; bytes: Uint8Array }[];
-    let guard: [bigint, bigint][] = [];
-    if (p.kind === 'jump') {
-      const from = p.from;
-      const now = target.readExact(from, fromHex(p.after).length).toString('hex');
-      if (now === p.before && !force) {
-        writes = []; // recorded, but its jump never landed (or was already taken out): only the record changes
-        alreadyOriginal.push(p);
-      } else {
-        if (now !== p.after && !force) {
-          throw new HotpatchError('E_CHANGED', `the bytes at ${p.fromName} are not the jump hotpatch wrote (${now}), so they are left alone`, 'look with disasm; --force writes the original bytes anyway');
-        }
-        const original = fromHex(p.before);
-        writes = [{ address: from, bytes: original }];
-        guard = [[from + 1n, from + BigInt(original.length)]];
-      }
-    } else {
-      const changed = p.slots!.filter((s) => {
-        const now = target.readExact(s.address, 8).toString('hex');
-        return now !== p.after && now !== s.before;
-      });
-      if (changed.length && !force) {
-        const s = changed[0]!;
-        throw new HotpatchError('E_CHANGED', `GOT slot ${hex(s.address)} (${s.module}) changed since the redirect`, '--force restores it anyway');
-      }
-      writes = p.slots!.map((s) => ({ address: s.address, bytes: fromHex(s.before) }));
-    }
+    // The bytes first, then the record without the patch, in one stop: a kill of the tool in between leaves a listed
+    // patch whose bytes are already the original (or the layer below's), which the next revert simply drops.
+    const step = p.kind === 'jump' ? revertJump(session, p, force) : revertGot(session, p, force);
+    if (step.alreadyOriginal) alreadyOriginal.push(p);
     const previous = record.patches;
+    const relinked = step.relink ? { patch: step.relink, below: step.relink.below } : undefined;
     record.patches = record.patches.filter((x) => x !== p);
+    if (relinked) relinked.patch.below = p.below;
     try {
-      await target.writeWhileStopped([...writes, await recordWrite(session)], guard);
+      await target.writeWhileStopped([...step.writes, await recordWrite(session)], step.guard);
     } catch (err) {
       record.patches = previous;
+      if (relinked) relinked.patch.below = relinked.below;
       throw err;
     }
     pauseMicros += target.lastPause?.micros ?? 0;
   }
   return { reverted: chosen, alreadyOriginal, pauseMicros };
+}
+
+interface RevertStep {
+  writes: { address: bigint; bytes: Uint8Array }[];
+  guard: [bigint, bigint][];
+  /** Recorded, but its jump never landed (or was already taken out): only the record changes. */
+  alreadyOriginal?: boolean;
+  /** The layer above, whose hp_orig_ now leads to the layer below (its `below` changes with the record). */
+  relink?: PatchEntry;
+}
+
+/**
+ * Taking one layer of a function's stack away. The top one: the switch (at the entry, or in the hop) goes back to the
+ * layer below, or, with none, every byte of the entry and the hop is the original again. A layer under another: the
+ * one above now calls, through its hp_orig_, what this one called (the layer below, or the trampoline). The layer's
+ * own hp_orig_ is left as it is: a thread that entered the layer just before still calls through it, and what it
+ * leads to (a trampoline, the layer below) stays in place.
+ */
+function revertJump(session: PatchContext, p: PatchEntry, force: boolean): RevertStep {
+  const target = session.requireTarget();
+  const stack = jumpStack(loadRecord(session).patches, p.from);
+  const k = stack.indexOf(p);
+  const below = k > 0 ? stack[k - 1] : undefined;
+  const above = stack[k + 1];
+  const at = p.at ?? p.from;
+  const writes: RevertStep['writes'] = [];
+  const guard: [bigint, bigint][] = [];
+  if (above) {
+    const slot = above.origPointer;
+    if (slot) {
+      const now = target.readExact(slot.address, 8).readBigUInt64LE(0);
+      if (now !== p.to && !force) {
+        throw new HotpatchError('E_CHANGED', `patch #${above.id}'s hp_orig_ at ${hex(slot.address)} no longer leads to patch #${p.id} (it holds ${hex(now)})`, 'look with peek; --force relinks it anyway');
+      }
+      writes.push({ address: slot.address, bytes: le64(below ? below.to : p.trampoline!) });
+    }
+    return { writes, guard, relink: above };
+  }
+  const now = target.readExact(at, p.after.length / 2).toString('hex');
+  const hopNow = p.hop ? target.readExact(p.hop.address, p.hop.after.length / 2).toString('hex') : undefined;
+  if (!below && now === p.before && (!p.hop || hopNow === p.hop.before) && !force) return { writes: [], guard, alreadyOriginal: true };
+  if ((now !== p.after || (p.hop && hopNow !== p.hop.after)) && !force) {
+    throw new HotpatchError('E_CHANGED', `the bytes at ${p.fromName} are not the jump hotpatch wrote (${p.hop && now === p.after ? `hop at ${hex(p.hop.address)}: ${hopNow}` : now}), so they are left alone`, 'look with disasm; --force writes the original bytes anyway');
+  }
+  if (below) {
+    // The layer below is on top again: its switch bytes.
+    if (p.hop) {
+      writes.push({ address: p.hop.address, bytes: fromHex(below.hop!.after) });
+      guard.push([p.hop.address + 1n, p.hop.address + BigInt(p.hop.after.length / 2)]);
+    } else {
+      writes.push({ address: at, bytes: fromHex(below.after) });
+      guard.push([at + 1n, at + BigInt(below.after.length / 2)]);
+    }
+    return { writes, guard };
+  }
+  writes.push({ address: at, bytes: fromHex(p.before) });
+  guard.push([at + 1n, at + BigInt(p.before.length / 2)]);
+  if (p.hop) {
+    // No thread may stand in the hop when it turns back into padding.
+    writes.push({ address: p.hop.address, bytes: fromHex(p.hop.before) });
+    guard.push([p.hop.address, p.hop.address + BigInt(p.hop.before.length / 2)]);
+  }
+  return { writes, guard };
+}
+
+function revertGot(session: PatchContext, p: PatchEntry, force: boolean): RevertStep {
+  const target = session.requireTarget();
+  const changed = p.slots!.filter((s) => {
+    const now = target.readExact(s.address, 8).toString('hex');
+    return now !== p.after && now !== s.before;
+  });
+  if (changed.length && !force) {
+    const s = changed[0]!;
+    throw new HotpatchError('E_CHANGED', `GOT slot ${hex(s.address)} (${s.module}) changed since the redirect`, '--force restores it anyway');
+  }
+  return { writes: p.slots!.map((s) => ({ address: s.address, bytes: fromHex(s.before) })), guard: [] };
 }
 
 /**

@@ -1,6 +1,6 @@
 // /proc/PID/maps read and parsed: the process's mappings as they are now.
 import { readFileSync } from 'node:fs';
-import { HotpatchError, errnoHint } from '../errors.js';
+import { HotpatchError, processGone, toHotpatchError } from '../errors.js';
 
 export interface MapEntry {
   start: bigint;
@@ -54,13 +54,11 @@ export function readMaps(pid: number): ParsedMapEntry[] {
   try {
     text = readFileSync(`/proc/${pid}/maps`, 'utf8');
   } catch (err) {
-    const code = (err as { code?: string }).code;
+    const e = toHotpatchError(err);
     // /proc/PID vanishes with the process, so a missing maps file means no such process.
-    if (code === 'ENOENT') throw new HotpatchError('ESRCH', `no process ${pid}`, errnoHint('ESRCH'));
-    if (code === 'EACCES' || code === 'EPERM') {
-      throw new HotpatchError(code, `cannot read /proc/${pid}/maps: permission denied`, errnoHint(code));
-    }
-    throw new HotpatchError(code ?? 'E_INTERNAL', `cannot read /proc/${pid}/maps: ${(err as Error).message}`);
+    if (e.code === 'ENOENT') throw processGone(pid, 'no such process');
+    if (e.code === 'EACCES' || e.code === 'EPERM') throw new HotpatchError(e.code, `cannot read /proc/${pid}/maps: permission denied`);
+    throw new HotpatchError(e.code, `cannot read /proc/${pid}/maps: ${e.message}`, e.hint);
   }
   return parseMaps(text);
 }

@@ -1,6 +1,6 @@
 // Facts about a process read from /proc: identity, state, tracer, threads. No ptrace here.
 import { readFileSync, readdirSync, readlinkSync } from 'node:fs';
-import { HotpatchError } from '../errors.js';
+import { processGone } from '../errors.js';
 
 export interface ProcessStat {
   pid: number;
@@ -17,7 +17,7 @@ export function readStat(pid: number, tid?: number): ProcessStat {
   try {
     text = readFileSync(path, 'utf8');
   } catch {
-    throw new HotpatchError('ESRCH', `no process with pid ${pid}`, 'check the pid with ps or pgrep');
+    throw processGone(pid, 'no such process');
   }
   // comm is in parentheses and may itself hold spaces or parentheses: split at the last ')'.
   const open = text.indexOf('(');
@@ -38,7 +38,7 @@ export function readStatus(pid: number): Record<string, string> {
   try {
     text = readFileSync(`/proc/${pid}/status`, 'utf8');
   } catch {
-    throw new HotpatchError('ESRCH', `no process with pid ${pid}`, 'check the pid with ps or pgrep');
+    throw processGone(pid, 'no such process');
   }
   for (const line of text.split('\n')) {
     const i = line.indexOf(':');

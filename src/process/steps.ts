@@ -1,6 +1,6 @@
 // What the layers above ask the process to do in one stop (write, call a function, make a system call), and the
 // kernel's answers read back: the only place that turns those steps into the tracer's native ops.
-import { HotpatchError } from '../errors.js';
+import { HotpatchError, type ErrorCode } from '../errors.js';
 import { hex } from '../hex.js';
 import type { NativeOp, NativeReturnPath } from '../native.js';
 import { readStatus } from './procfs.js';
@@ -95,15 +95,15 @@ export function syscallFailed(value: bigint): number | undefined {
   return signed < 0n && signed > -4096n ? Number(-signed) : undefined;
 }
 
-const ERRNO_NAMES: Record<number, string> = { 1: 'EPERM', 12: 'ENOMEM', 13: 'EACCES', 17: 'EEXIST', 22: 'EINVAL', 38: 'ENOSYS' };
+const ERRNO_NAMES: Record<number, ErrorCode> = { 1: 'EPERM', 12: 'ENOMEM', 13: 'EACCES', 17: 'EEXIST', 22: 'EINVAL', 38: 'ENOSYS' };
 
 export function syscallError(call: string, errno: number, pid?: number): HotpatchError {
-  const name = ERRNO_NAMES[errno] ?? `errno ${errno}`;
+  const code = ERRNO_NAMES[errno];
   const filtered = pid !== undefined ? seccompNote(pid) : undefined;
   const hint = errno === 1 || errno === 13
     ? filtered ?? 'the target may forbid it (seccomp, MemoryDenyWriteExecute)'
     : errno === 17 ? 'the address range is taken; try again' : undefined;
-  return new HotpatchError(name.startsWith('E') ? name : 'E_REMOTE_SYSCALL', `${call} in the target failed: ${name}`, hint);
+  return new HotpatchError(code ?? 'E_REMOTE_SYSCALL', `${call} in the target failed: ${code ?? `errno ${errno}`}`, hint);
 }
 
 /**

@@ -1,7 +1,7 @@
 // The live process: attach without stopping it, pause it only inside one plan, read and write its memory.
 import { constants as osConstants } from 'node:os';
 import { native, type NativeOp, type NativePlan, type NativePlanResult, type NativeTracer, type NativeEvent } from '../native.js';
-import { HotpatchError, toHotpatchError } from '../errors.js';
+import { HotpatchError, processGone, toHotpatchError } from '../errors.js';
 import { hex } from '../hex.js';
 import { currentArch } from '../arch/index.js';
 import type { Arch } from '../arch/types.js';
@@ -30,7 +30,7 @@ export function exitText(signaled: boolean, status: number): string {
   if (!signaled) return `exited with status ${status}`;
   const name = Object.entries(osConstants.signals).find(([, n]) => n === status)?.[0];
   const killed = `killed by signal ${status}${name ? ` (${name})` : ''}`;
-  return name && CRASH_SIGNALS.has(name) ? `crashed: ${killed}` : `was ${killed}`;
+  return name && CRASH_SIGNALS.has(name) ? `crashed: ${killed}` : killed;
 }
 
 /** The stops of one command as one pause: their sum, how many, the longest; threads, the most stopped at once. */
@@ -46,6 +46,15 @@ export function combinePauses(stops: readonly Pause[]): Pause | undefined {
     longestMicros: Math.max(...stops.map((p) => p.micros)),
     ...(retries ? { retries } : {}),
   };
+}
+
+/** One thread as it stood when stopped: registers (empty when they could not be read) and its stack from the stack pointer up. */
+export interface ThreadSnapshot {
+  tid: number;
+  regs: Buffer;
+  /** The bytes from the stack pointer up, as many as asked or fewer where the mapping ends. */
+  stack: Buffer;
+  groupStopped: boolean;
 }
 
 export type TargetListener = (event: NativeEvent) => void;
@@ -73,7 +82,7 @@ export class Target {
   lastPause?: Pause;
   /** Every stop since beginCommand(), while a command runs. */
   private commandStops?: Pause[];
-  /** Set once the process is gone: how it ended. */
+  /** Set once the process is gone: how it ended ("killed by signal 9"). */
   exitReason?: string;
   private listeners = new Set<TargetListener>();
   /**
@@ -104,7 +113,7 @@ export class Target {
     }
     if (pid === process.pid) throw new HotpatchError('E_SELF', 'hotpatch cannot attach to itself');
     const stat = readStat(pid);
-    if (stat.state === 'Z') throw new HotpatchError('ESRCH', `process ${pid} is a zombie (it has exited)`, 'nothing left to patch');
+    if (stat.state === 'Z') throw processGone(pid, ZOMBIE);
     const tracer = tracerPid(pid);
     if (tracer !== 0) {
       throw new HotpatchError(
@@ -163,22 +172,27 @@ export class Target {
     return listThreads(this.pid);
   }
 
+  /** The error for this process being gone, saying how it ended when we know. */
+  gone(how?: string): HotpatchError {
+    return processGone(this.pid, this.exitReason ?? how ?? 'exited');
+  }
+
   /** Refuse to act on a pid that now names another process, or one someone else traces. */
   checkIdentity(): void {
-    if (!this.alive) throw new HotpatchError('ESRCH', `process ${this.pid} has exited`, 'attach to another process');
+    if (!this.alive) throw this.gone();
     let stat;
     try {
       stat = readStat(this.pid);
     } catch {
       this.alive = false;
-      throw new HotpatchError('ESRCH', `process ${this.pid} has exited`, 'attach to another process');
+      throw this.gone();
     }
     if (stat.startTime !== this.startTime) {
       this.alive = false;
       throw new HotpatchError('E_PID_REUSED', `pid ${this.pid} now names another process (${stat.comm})`, 'the target exited; attach again');
     }
     // Dead, its exit report not read yet: a zombie's maps are empty, so a name would seem unknown rather than gone.
-    if (stat.state === 'Z' || stat.state === 'X') throw new HotpatchError('ESRCH', `process ${this.pid} has exited`, 'attach to another process');
+    if (stat.state === 'Z' || stat.state === 'X') throw this.gone(ZOMBIE);
   }
 
   /** Start counting the stops of one command; the address ranges the last one chose are in the maps by now, or free. */
@@ -268,10 +282,24 @@ export class Target {
     }
   }
 
+  /**
+   * A native ESRCH names a thread or the whole process: when the process itself is gone (its exit seen, or /proc
+   * says so), say that; a thread that went away keeps the tracer's own message.
+   */
   private explainFailure(err: unknown): HotpatchError {
     const e = toHotpatchError(err);
-    if (e.code === 'ESRCH' && !this.alive) return new HotpatchError('ESRCH', `process ${this.pid} exited`, 'attach to another process');
-    return e;
+    return e.code === 'ESRCH' && !this.stillThere() ? this.gone() : e;
+  }
+
+  /** This very process still runs (not exited, not a zombie, its pid not given to another). */
+  private stillThere(): boolean {
+    if (!this.alive) return false;
+    try {
+      const stat = readStat(this.pid);
+      return stat.startTime === this.startTime && stat.state !== 'Z' && stat.state !== 'X';
+    } catch {
+      return false;
+    }
   }
 
   async stop(): Promise<Pause> {
@@ -282,7 +310,11 @@ export class Target {
 
   async cont(): Promise<void> {
     this.checkIdentity();
-    await this.tracer.resume();
+    try {
+      await this.tracer.resume();
+    } catch (err) {
+      throw this.explainFailure(err);
+    }
     this.frozen = false;
   }
 
@@ -295,6 +327,22 @@ export class Target {
   async allRegisters(): Promise<{ tid: number; regs: Buffer; groupStopped: boolean }[]> {
     const res = await this.run({ stopAll: true, captureThreads: true, ops: [] });
     return res.threads;
+  }
+
+  /**
+   * Registers and the top `stackBytes` of the stack of every thread (or of thread `tid` alone), each read while that
+   * thread is stopped, for a backtrace that is unwound after the threads run on: what the unwinder reads then is the
+   * stack as it was at the stop. Every thread stops at once (one pause), or `tid` alone.
+   */
+  async snapshotThreads(stackBytes: number, tid?: number): Promise<ThreadSnapshot[]> {
+    if (tid !== undefined) {
+      if (!this.threads().includes(tid)) throw new HotpatchError('ESRCH', `process ${this.pid} has no thread ${tid}`, 'see `threads` for the thread ids');
+      const res = await this.run({ stopAll: false, ops: [{ kind: 'stack', tid, len: stackBytes }] });
+      const r = res.results[0];
+      return [{ tid, regs: r.regs ?? Buffer.alloc(0), stack: r.data, groupStopped: false }];
+    }
+    const res = await this.run({ stopAll: true, captureThreads: true, captureStackBytes: stackBytes, ops: [] });
+    return res.threads.map((t) => ({ tid: t.tid, regs: t.regs, stack: t.stack ?? Buffer.alloc(0), groupStopped: t.groupStopped }));
   }
 
   /** Read what is readable: a shorter buffer means memory stops being mapped there. */
@@ -321,7 +369,8 @@ export class Target {
     if (e.code === 'EFAULT' || e.code === 'EIO') {
       return new HotpatchError('EFAULT', `address 0x${address.toString(16)} is not mapped in process ${this.pid}`, 'see `maps` for what is mapped');
     }
-    return e;
+    // Memory is read and written by pid, not by thread: ESRCH there means the process is gone.
+    return e.code === 'ESRCH' ? this.gone() : e;
   }
 
   /** Read exactly `length` bytes or say which part is unmapped. */
@@ -386,6 +435,9 @@ function attachError(pid: number, err: unknown): HotpatchError {
       : process.getuid?.() === 0 ? 'the kernel refused (another tracer, or a protected process)' : 'the process belongs to another user or is protected';
     return new HotpatchError('EPERM', `cannot attach to process ${pid}: ${why}`, 'run as the same user with ptrace_scope 0, or as root / with CAP_SYS_PTRACE');
   }
-  if (e.code === 'ESRCH' || e.code === 'ENOENT') return new HotpatchError('ESRCH', `no process with pid ${pid}`, 'check the pid with ps or pgrep');
+  if (e.code === 'ESRCH' || e.code === 'ENOENT') return processGone(pid, 'no such process');
   return e;
 }
+
+/** How a zombie is gone: dead, its exit status not yet collected (its maps are empty, its threads cannot be traced). */
+const ZOMBIE = 'a zombie: it exited and its parent has not reaped it';

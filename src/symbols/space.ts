@@ -29,6 +29,11 @@ export interface AddressSpace {
    * read (a thread asleep in libc needs libc's few thousand, not node's 107k).
    */
   symbolize(address: bigint): Symbolized;
+  /**
+   * Several addresses named at once, as symbolize would, without reading whole symbol tables: each module's raw
+   * table is scanned once for the addresses in it (a backtrace names a dozen pcs of node's 107k symbols in a few ms).
+   */
+  symbolizeMany(addresses: readonly bigint[]): Symbolized[];
   /** Lookups by exact name without the whole index (each name read from every module once, screened). */
   readonly names: SymbolView;
   /** The symbols of one module alone. */
@@ -207,6 +212,22 @@ export class SpaceCache {
         const m = modules.find((x) => x.start <= address && address < x.end);
         return m ? moduleIndex(m).symbolize(address) : { address, offset: address };
       },
+      symbolizeMany(addresses) {
+        if (index) return addresses.map((a) => index!.symbolize(a));
+        const named = new Map<bigint, Symbolized>();
+        for (const m of modules) {
+          const inside = [...new Set(addresses.filter((a) => m.start <= a && a < m.end))];
+          if (inside.length === 0) continue;
+          const elf = loadElf(m.path);
+          if (!elf?.symbolsHolding || perModule.has(m)) {
+            for (const a of inside) named.set(a, moduleIndex(m).symbolize(a));
+            continue;
+          }
+          const found = elf.symbolsHolding(inside.map((a) => a - m.loadBias));
+          inside.forEach((a, i) => named.set(a, bestHolder(m, a, found[i]!)));
+        }
+        return addresses.map((a) => named.get(a) ?? { address: a, offset: a });
+      },
       names: {
         lookup(name, filter) {
           if (index) return index.lookup(name, filter);
@@ -242,6 +263,15 @@ export class SpaceCache {
     this.signature = signature;
     return space;
   }
+}
+
+/** Of the symbols that hold an address, the one symbolize would pick: the innermost (highest start), then the preferred. */
+function bestHolder(m: Module, address: bigint, holders: readonly ElfSymbol[]): Symbolized {
+  const candidates = holders.filter(isAddressable).map((sym) => toRuntimeSymbol(m, sym)).sort(byAddressThenPreference);
+  if (candidates.length === 0) return { address, module: m.name, offset: address - m.loadBias };
+  const top = candidates[candidates.length - 1]!.address;
+  const symbol = candidates.find((c) => c.address === top)!;
+  return { address, module: m.name, symbol, offset: address - symbol.address };
 }
 
 function threadLocalOf(module: Module, elf: ElfFile, sym: ElfSymbol, executable: boolean): ThreadLocalSymbol {

@@ -94,7 +94,7 @@ const KEYS_SETTLE_MS = 30;
 const FIRST_FRAME_MS = 35;
 
 /** Commands that never look a name or an address up: they need no symbol tables. */
-const WITHOUT_SYMBOLS = new Set(['attach', 'detach', 'stop', 'cont', 'maps', 'symbols', 'libs', 'explain', 'help', 'tour', 'quit']);
+const WITHOUT_SYMBOLS = new Set(['bt', 'attach', 'detach', 'stop', 'cont', 'maps', 'symbols', 'libs', 'explain', 'help', 'tour', 'quit']);
 
 /**
  * Builds the symbol tables a command needs a step at a time, yielding between steps (the spinner turns, Ctrl-C is
@@ -145,7 +145,7 @@ export function useTargetNotices(session: Session, dispatch: Dispatch<Action>): 
     if (!target) return;
     const stop = target.listen((ev) => {
       if (ev.type === 'exit' && ev.pid === target.pid) {
-        dispatch({ type: 'notice', text: `process ${target.pid} (${target.name}) ${exitText(ev.signaled, ev.status)}; no process attached`, tone: 'warn' });
+        dispatch({ type: 'notice', text: `process ${target.pid} (${target.name}) is gone (${exitText(ev.signaled, ev.status)}); no process attached`, tone: 'warn' });
       } else if (ev.type === 'exec') {
         dispatch({ type: 'notice', text: `process ${target.pid} called exec: its symbols are read again`, tone: 'warn' });
       }
@@ -218,7 +218,7 @@ export function useQuit(session: Session, quitting: boolean, left: string | unde
         : detachedByQuit !== undefined
           ? `detached from ${detachedByQuit}; it runs on`
           : t
-            ? `process ${t.pid} (${t.name}) ${t.exitReason ?? 'has ended'}; console closed`
+            ? `process ${t.pid} (${t.name}) is gone (${t.exitReason ?? 'it ended'}); console closed`
             : 'console closed';
       try {
         if (t?.attached) await session.detach();

@@ -183,11 +183,9 @@ function finished(s: ConsoleState, entryId: number, outcome: Outcome | undefined
   return { ...s, entries, queue, tour, nextId, lastPause, running: undefined, revision: s.revision + 1, quitting: s.quitting || outcome?.quit === true };
 }
 
-/** Error codes of a command that stopped because its signal was aborted. */
-const CANCEL_CODES = new Set(['ABORT_ERR', 'E_CANCELLED']);
-
 function cancelOutcome(outcome: Outcome | undefined): Cancel {
-  if (!outcome || (!outcome.ok && CANCEL_CODES.has(outcome.error!.code))) return 'cancelled';
+  // E_CANCELLED: the command stopped because its signal was aborted (a Node AbortError arrives as that code too).
+  if (!outcome || (!outcome.ok && outcome.error!.code === 'E_CANCELLED')) return 'cancelled';
   return 'late';
 }
 

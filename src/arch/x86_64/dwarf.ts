@@ -19,4 +19,6 @@ export const X86_64_DWARF_REGISTERS: DwarfRegisterTable = Object.freeze({
   // The psABI's callee-saved set: a callee that does not save one (no CFI rule) left it as it was.
   calleeSaved: [3, 6, 12, 13, 14, 15],
   addressSize: 8,
+  // rbp: `push rbp; mov rbp, rsp` leaves the caller's rbp at [rbp] and the return address at [rbp+8].
+  framePointer: 6,
 });

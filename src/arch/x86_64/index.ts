@@ -1,7 +1,7 @@
 // The x86-64 implementation of the architecture seam: registers, jumps, disassembly and relocation in one object.
 import type { Arch } from '../types.js';
 import { decodeRegs, encodeRegs, REGISTER_NAMES, USER_REGS_SIZE } from './regs.js';
-import { encodeJmpAbs14, encodeJmpRel32, JMP_REL32_REACH, JMP_REL32_SIZE } from './jump.js';
+import { encodeJmpAbs14, encodeJmpRel32, encodeJmpRel8, ENDBR64, JMP_REL32_REACH, JMP_REL32_SIZE, JMP_REL8_REACH, JMP_REL8_SIZE } from './jump.js';
 import { disassemble } from './disasm.js';
 import { relocate, decodeForPatch } from './relocate.js';
 import { pltSlot } from './plt.js';
@@ -24,6 +24,10 @@ export const x86_64: Arch = {
   // The absolute form is position independent, so where it is placed does not matter.
   encodeAbsoluteJump: (_from, to) => encodeJmpAbs14(to),
   shortJumpReach: JMP_REL32_REACH,
+  tinyJumpSize: JMP_REL8_SIZE,
+  encodeTinyJump: encodeJmpRel8,
+  tinyJumpReach: JMP_REL8_REACH,
+  landingPad: ENDBR64,
   syscallInstruction: Uint8Array.of(0x0f, 0x05),
   returnStub: { code: RETURN_STUB, doneOffset: STUB_DONE_OFFSET, signal: STUB_SIGNAL },
   syscalls: { mmap: 9n, mprotect: 10n, munmap: 11n, getpid: 39n },
@@ -40,7 +44,7 @@ export const x86_64: Arch = {
 
 export { decodeRegs, encodeRegs, readRegisterByName, formatEflags, REG_OFFSET, REGISTER_NAMES, USER_REGS_SIZE } from './regs.js';
 export {
-  encodeJmpRel32, encodeJmpAbs14, jumpTargetOf, rel32Between, JMP_REL32_SIZE, JMP_ABS14_SIZE, JMP_REL32_REACH,
+  encodeJmpRel32, encodeJmpRel8, encodeJmpAbs14, jumpTargetOf, ENDBR64, rel32Between, JMP_REL32_SIZE, JMP_ABS14_SIZE, JMP_REL32_REACH,
   REL32_MIN, REL32_MAX, type DecodedJump,
 } from './jump.js';
 export { disassemble } from './disasm.js';

@@ -1,6 +1,11 @@
 // x86-64 jump encodings the redirect writes (jmp rel32, jmp [rip+0] + address) and a reader for ones already written.
 
 export const JMP_REL32_SIZE = 5;
+export const JMP_REL8_SIZE = 2;
+/** Largest distance (either way, measured from the end of the 2-byte jump) a jmp rel8 reaches. */
+export const JMP_REL8_REACH = 127n;
+/** endbr64: where an indirect branch may land when the CPU enforces IBT (a nop otherwise). */
+export const ENDBR64 = Uint8Array.of(0xf3, 0x0f, 0x1e, 0xfa);
 export const JMP_ABS14_SIZE = 14;
 
 /** rel32 is measured from the end of the 5-byte jump; these are the displacements a signed 32-bit field holds. */
@@ -28,6 +33,13 @@ export function encodeJmpRel32(from: bigint, to: bigint): Uint8Array | undefined
   return bytes;
 }
 
+/** `eb rel8` placed at `from` jumping to `to`, or undefined when `to` is out of its -128..+127 reach. */
+export function encodeJmpRel8(from: bigint, to: bigint): Uint8Array | undefined {
+  const rel = to - (from + BigInt(JMP_REL8_SIZE));
+  if (rel < -128n || rel > 127n) return undefined;
+  return Uint8Array.of(0xeb, Number(rel) & 0xff);
+}
+
 /**
  * `ff 25 00 00 00 00` (jmp [rip+0]) followed by the 8-byte target: reaches anywhere, reads its target from the
  * next 8 bytes, and touches no register, so it is safe at any function entry and position independent.
@@ -41,7 +53,7 @@ export function encodeJmpAbs14(to: bigint): Uint8Array {
 }
 
 export interface DecodedJump {
-  kind: 'rel32' | 'abs14';
+  kind: 'rel32' | 'rel8' | 'abs14';
   /** Bytes the jump instruction occupies, counting the address slot of the absolute form. */
   size: number;
   target: bigint;
@@ -57,6 +69,9 @@ export function jumpTargetOf(bytes: Uint8Array, at: bigint): DecodedJump | undef
   if (bytes.length >= JMP_REL32_SIZE && bytes[0] === 0xe9) {
     const rel = BigInt(view.getInt32(1, true));
     return { kind: 'rel32', size: JMP_REL32_SIZE, target: (at + BigInt(JMP_REL32_SIZE) + rel) & U64_MASK };
+  }
+  if (bytes.length >= JMP_REL8_SIZE && bytes[0] === 0xeb) {
+    return { kind: 'rel8', size: JMP_REL8_SIZE, target: (at + BigInt(JMP_REL8_SIZE) + BigInt(view.getInt8(1))) & U64_MASK };
   }
   if (bytes.length >= JMP_ABS14_SIZE && bytes[0] === 0xff && bytes[1] === 0x25 && view.getInt32(2, true) === 0) {
     return { kind: 'abs14', size: JMP_ABS14_SIZE, target: view.getBigUint64(6, true) };
