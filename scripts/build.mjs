@@ -4,7 +4,9 @@
 //   node scripts/build.mjs --force   everything
 // tsc runs when a TypeScript source (src, commands, test, bench), tsconfig.json or package.json is newer than its last
 // successful run (dist/.tsc-stamp), and then incrementally (dist/.tsbuildinfo); the bundle when a compiled module or
-// scripts/bundle.mjs is newer than it; the fixtures script checks each of its outputs itself.
+// scripts/bundle.mjs is newer than it; the native addon when a file of native/ or binding.gyp is newer than it (a
+// merge that changes the tracer must not leave the old addon in place); the fixtures script checks each of its
+// outputs itself.
 import { execFileSync } from 'node:child_process';
 import { existsSync, readdirSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -68,7 +70,20 @@ if (force || bundles.some((t) => t === 0 || t < compiled)) {
   done.push(`bundle ${Date.now() - t0} ms`);
 }
 
-// 3. The C fixtures (each output checked against its sources by the script), 4. node_modules/.bin/hotpatch.
+// 3. The native addon (npm install builds it first; this rebuilds it when its sources changed since).
+const addon = join(root, 'build', 'Release', 'hotpatch_native.node');
+const nativeSources = Math.max(newest(join(root, 'native'), (n) => /\.(cc|h)$/.test(n)), mtime(join(root, 'binding.gyp')));
+if (force || nativeSources > mtime(addon)) {
+  const t0 = Date.now();
+  try {
+    run([join(root, 'scripts', 'build-native.mjs')]);
+  } catch {
+    process.exit(1);
+  }
+  done.push(`native ${Date.now() - t0} ms`);
+}
+
+// 4. The C fixtures (each output checked against its sources by the script), 5. node_modules/.bin/hotpatch.
 run([join(root, 'scripts', 'build-fixtures.mjs')]);
 run([join(root, 'scripts', 'link-bin.mjs')]);
 
