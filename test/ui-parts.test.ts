@@ -304,7 +304,7 @@ test('the reducer: the status keeps the pause the last command reported; attach 
 test('the hint line: what a running command is busy with, and Ctrl-C, stay in 80 columns', () => {
   const s: ConsoleState = {
     ...initialState(),
-    running: { entryId: 1, line: 'disasm ' + 'a_long_name_'.repeat(8), group: 0, startedMs: 0, cancelling: false, progress: 'reading the symbols of node (1/9)' },
+    running: { entryId: 1, line: 'disasm ' + 'a_long_name_'.repeat(8), group: 0, follow: true, startedMs: 0, cancelling: false, progress: 'reading the symbols of node (1/9)' },
   };
   const text = hintLine(s, 1500, 80).map((seg) => seg.text).join('');
   assert.ok(text.length <= 80, `${text.length}: ${text}`);

@@ -28,8 +28,11 @@ export type Entry =
   | { id: number; kind: 'command'; line: string; outcome?: Outcome; explain: boolean; cancel?: Cancel }
   | { id: number; kind: 'notice'; text: string; tone: 'warn' | 'ok' | 'dim' };
 
-/** Where the output view stands: following the end, or at a line the user paged to. */
-export type Scroll = { kind: 'end' } | { kind: 'top'; line: number };
+/**
+ * Where the output view stands: following the end, at the first line of one entry (a reference page such as help,
+ * asked for at the prompt), or at a line the user paged to.
+ */
+export type Scroll = { kind: 'end' } | { kind: 'entry'; entryId: number } | { kind: 'top'; line: number };
 
 export interface ConsoleState {
   editor: ed.Editor;
@@ -42,7 +45,7 @@ export interface ConsoleState {
   completions?: { items: string[]; more: boolean; paths?: boolean };
   queue: QueuedLine[];
   /** `progress`: what the command is busy with, when it says (reading the symbols of a big binary). */
-  running?: { entryId: number; line: string; group: number; startedMs: number; cancelling: boolean; progress?: string };
+  running?: { entryId: number; line: string; group: number; follow: boolean; startedMs: number; cancelling: boolean; progress?: string };
   entries: Entry[];
   nextId: number;
   scroll: Scroll;
@@ -107,7 +110,7 @@ export function openingState(history: string[], lines: string[], startedLine: st
   return {
     ...addEntry(s, { id, kind: 'command', line: startedLine, explain: false }),
     nextId: id + 1,
-    running: { entryId: id, line: startedLine, group: 0, startedMs: nowMs, cancelling: false },
+    running: { entryId: id, line: startedLine, group: 0, follow: true, startedMs: nowMs, cancelling: false },
   };
 }
 
@@ -157,7 +160,7 @@ function start(s: ConsoleState, nowMs: number): ConsoleState {
     ...withEntry,
     queue: rest,
     nextId: id + 1,
-    running: { entryId: id, line: next!.line, group: next!.group, startedMs: nowMs, cancelling: false },
+    running: { entryId: id, line: next!.line, group: next!.group, follow: next!.follow, startedMs: nowMs, cancelling: false },
     scroll: next!.follow ? { kind: 'end' } : s.scroll,
   };
 }
@@ -178,9 +181,11 @@ function finished(s: ConsoleState, entryId: number, outcome: Outcome | undefined
     queue = [...step.lines.map((line) => ({ line, follow: false, group })), ...queue];
     tour = step.done ? undefined : { next: step.next };
   }
+  // A reference page the user asked for shows from its top, unless they paged away while it ran.
+  const scroll: Scroll = outcome?.ok && outcome.result?.fromTop && running?.follow && s.scroll.kind === 'end' ? { kind: 'entry', entryId } : s.scroll;
   const word = outcome?.line.split(/\s+/)[0];
   const lastPause = outcome?.result?.pause ?? (word === 'attach' || word === 'detach' ? undefined : s.lastPause);
-  return { ...s, entries, queue, tour, nextId, lastPause, running: undefined, revision: s.revision + 1, quitting: s.quitting || outcome?.quit === true };
+  return { ...s, entries, queue, tour, nextId, scroll, lastPause, running: undefined, revision: s.revision + 1, quitting: s.quitting || outcome?.quit === true };
 }
 
 function cancelOutcome(outcome: Outcome | undefined): Cancel {
