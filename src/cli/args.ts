@@ -59,7 +59,7 @@ export function parseCli(argv: string[]): CliOptions {
         break;
       case '--format': {
         const v = needValue(a, i);
-        if (v !== 'table' && v !== 'plain' && v !== 'json') throw new HotpatchError('E_USAGE', `--format must be table, plain or json, not "${v}"`, USAGE.split('\n')[0]);
+        if (v !== 'table' && v !== 'plain' && v !== 'json') throw new HotpatchError('E_USAGE', `--format must be table, plain or json, not "${v}"`, 'plain: one row a line; table: fitted to the terminal; json: one object per command');
         o.format = v;
         i++;
         break;

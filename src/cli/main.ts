@@ -14,7 +14,8 @@ async function main(): Promise<number> {
   try {
     opts = parseCli(process.argv.slice(2));
   } catch (err) {
-    process.stderr.write(errorText(toHotpatchError(err)) + '\n' + USAGE + '\n');
+    // One line, as every error: its hint says where the options are (hotpatch --help).
+    process.stderr.write(errorText(toHotpatchError(err)) + '\n');
     return 2;
   }
   if (opts.help) {
