@@ -63,7 +63,7 @@ export function renderBlock(b: Block, layout: TextLayout = PLAIN): string {
           const mark = l.currentThreads?.length ? `=>` : '  ';
           const where = l.currentThreads?.length ? `   <- thread ${l.currentThreads.join(',')}` : '';
           const comment = l.comment ? `   ; ${l.comment}` : '';
-          return `${mark} 0x${l.address.toString(16)} ${`<${l.location}>`.padEnd(locWidth)}  ${l.bytes.padEnd(bytesWidth)}  ${l.mnemonic.padEnd(7)} ${l.operands}${comment}${where}`;
+          return `${mark} 0x${l.address.toString(16)} ${`<${l.location}>`.padEnd(locWidth)}  ${l.bytes.padEnd(bytesWidth)}  ${l.mnemonic.padEnd(7)} ${l.operands}${comment}${where}`.trimEnd();
         })
         .join('\n');
     }
