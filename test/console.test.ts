@@ -112,6 +112,17 @@ test('tables fitted to 80 columns: a path loses whole directories from its middl
   assert.match(t.rows[0]![0]!, /0x26000\s+\/work\/…\/(.*\/)?demo_fix\.so$/);
   assert.match(t.rows[1]![0]!, /\/usr\/.*libc\.so\.6$/);
   assert.match(t.rows[2]![0]!, /\[heap\]$/);
+  // Beside the vsyscall page's 18-digit addresses the file column is too narrow for ld-linux-x86-64.so.2 itself: the
+  // path goes whole on a line of its own under its row, never broken inside the name.
+  const ld = '/usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2';
+  const narrow = fittedTable(['start', 'end', 'perm', 'size', 'offset', 'file'], [
+    ['0x7f39277b5000', '0x7f39277b6000', 'r--p', '4K', '0x0', ld],
+    ['0xffffffffff600000', '0xffffffffff601000', '--xp', '4K', '0x0', '[vsyscall]'],
+  ], [3], 80);
+  assert.equal(narrow.rows[0]!.length, 2, narrow.rows[0]!.join('\n'));
+  assert.match(narrow.rows[0]![0]!, /^0x7f39277b5000\s+0x7f39277b6000\s+r--p\s+4K\s+0x0$/);
+  assert.equal(narrow.rows[0]![1], `    ${ld}`);
+  for (const rows of narrow.rows) for (const l of rows) assert.ok(l.length <= 80 && !/ld-linux-x86-$/.test(l), l);
   // Text that is not a path wraps where words meet, never inside one.
   const wrapped = wrapWords('a call of rate_limit_fixed through the veneer', 20);
   for (const l of wrapped) assert.ok(l.length <= 20, l);

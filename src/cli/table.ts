@@ -7,6 +7,9 @@ export const PLAIN_PAD_CAP = 40;
 /** No column is narrowed below this (a path keeps `/…/` and the start of its file name). */
 const MIN_COLUMN = 8;
 
+/** Where a path too long for its column starts, on its own line under its row. */
+const OWN_LINE_INDENT = '    ';
+
 /** What plain output shows for an empty cell, so that every row has the same number of fields for awk and cut. */
 const EMPTY_CELL = '-';
 
@@ -35,8 +38,9 @@ export function plainTable(columns: string[], rows: string[][], alignRight: numb
 
 /**
  * Rows of a table fitted to `width`: the heading, then each row on as many lines as its tallest cell needs. Numbers and
- * addresses keep their width; the widest text columns give way; a path loses its middle (`/usr/lib/…/libc.so.6`);
- * other text wraps between words.
+ * addresses keep their width; the widest text columns give way; a path loses its middle (`/usr/lib/…/libc.so.6`), or
+ * in the last column, when even its file name does not fit, goes on a line of its own under the row; other text wraps
+ * between words.
  */
 export function fittedTable(columns: string[], rows: string[][], alignRight: number[], width: number): { heading: string; rows: string[][] } {
   const natural = columns.map((c, i) => rows.reduce((w, r) => Math.max(w, (r[i] ?? '').length), c.length));
@@ -46,11 +50,23 @@ export function fittedTable(columns: string[], rows: string[][], alignRight: num
     cells.map((c, i) => (alignRight.includes(i) ? c.padStart(widths[i]!) : i === cells.length - 1 ? c : c.padEnd(widths[i]!))).join('  ').trimEnd();
   const heading = line(columns.map((c, i) => (c.length <= widths[i]! ? c : c.slice(0, Math.max(0, widths[i]! - 1)) + '…')));
   const out: string[][] = [];
+  const last = columns.length - 1;
   for (const r of rows) {
-    const cells = columns.map((_, i) => fitCell(r[i] ?? '', widths[i]!));
+    // A path in the last column whose file name alone is wider than the column (`ld-linux-x86-64.so.2` beside two
+    // 18-digit addresses at 80 columns) goes whole on a line of its own under the row, rather than broken in its name.
+    let below: string | undefined;
+    const cells = columns.map((_, i) => {
+      const text = r[i] ?? '';
+      if (i === last && isPath(text) && shortenPath(text, widths[i]!).length > widths[i]!) {
+        below = OWN_LINE_INDENT + shortenPath(text, Math.max(MIN_COLUMN, width - OWN_LINE_INDENT.length));
+        return [''];
+      }
+      return fitCell(text, widths[i]!);
+    });
     const height = Math.max(...cells.map((c) => c.length));
     const lines: string[] = [];
     for (let k = 0; k < height; k++) lines.push(line(cells.map((c) => c[k] ?? '')));
+    if (below !== undefined) lines.push(below);
     out.push(lines);
   }
   return { heading, rows: out };

@@ -47,8 +47,9 @@ export function outcomeLines(outcome: Outcome, explain: boolean, width: number):
     omitted += more;
   }
   if (omitted > 0) out.push(plainLine(`… ${omitted.toLocaleString('en-US')} more lines (use --json / batch for all)`, 'warn'));
-  if (result.pause) out.push(plainLine(pauseText(result.pause), 'dim'));
   if (explain && result.explain?.length) out.push(...result.explain.map((l) => plainLine(`  · ${l}`, 'explain')));
+  // Last, under the steps too: the end of the output stays in view, and the pause is what the user looks for there.
+  if (result.pause) out.push(plainLine(pauseText(result.pause), 'dim'));
   return out;
 }
 
