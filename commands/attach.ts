@@ -18,7 +18,7 @@ export const attach: CommandSpec = {
       data: { pid: t.pid, name: t.name, exe: t.exe, threads },
       blocks: [text(`attached to ${t.pid} (${t.name}), ${threads} thread${threads === 1 ? '' : 's'}, still running`, 'ok')],
       explain: [
-        `PTRACE_SEIZE on each of the ${threads} thread(s) listed in /proc/${pid}/task, with options TRACECLONE|TRACEEXEC|TRACEEXIT:`,
+        `PTRACE_SEIZE on ${threads === 1 ? 'the one thread' : `each of the ${threads} threads`} listed in /proc/${pid}/task, with options TRACECLONE|TRACEEXEC|TRACEEXIT:`,
         'unlike PTRACE_ATTACH, SEIZE does not stop the process, so it keeps serving while we look at it.',
         'New threads are followed automatically; signals sent to the process are passed on to it at once.',
       ],

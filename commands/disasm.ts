@@ -12,19 +12,19 @@ const MAX_INSTRUCTION = 15;
 
 export const disasm: CommandSpec = {
   name: 'disasm',
-  aliases: ['dis', 'x/i'],
+  aliases: ['dis', 'disas', 'disassemble', 'x/i'],
   stage: 'explore',
-  usage: 'disasm WHERE [COUNT]',
+  usage: 'disasm [WHERE] [COUNT]',
   summary: 'show machine code: a whole function, or COUNT instructions',
   why: 'read the function before replacing it: its size, its first instructions (what the jump overwrites), what it calls',
   args: [
-    { name: 'where', kind: 'address' },
+    { name: 'where', kind: 'address', optional: true, help: 'a function, or an address (default: $pc, where the main thread is)' },
     { name: 'count', kind: 'number', optional: true, help: 'number of instructions (default: the whole function)' },
   ],
   needsTarget: true,
   async run({ session }, { args }) {
     const target = session.requireTarget();
-    const where = await session.resolve(args.where as string);
+    const where = await session.resolve((args.where as string | undefined) ?? '$pc');
     const count = args.count !== undefined ? parseNumber(args.count as string, 'COUNT') : undefined;
     if (count === 0) throw new HotpatchError('E_USAGE', 'disasm: COUNT must be at least 1');
     const sym = where.symbol;
@@ -46,7 +46,8 @@ export const disasm: CommandSpec = {
       bytes: Buffer.from(ins.bytes).toString('hex').replace(/(..)(?!$)/g, '$1 '),
       mnemonic: ins.mnemonic,
       operands: ins.opStr,
-      comment: ins.target !== undefined ? name(ins.target) : undefined,
+      // A branch's target, or the data a rip-relative operand names (`[rip+0x2db7]  ; count`), as objdump and gdb annotate.
+      comment: ins.target !== undefined ? name(ins.target) : ins.dataAddress !== undefined ? session.describe(ins.dataAddress) : undefined,
       currentThreads: pcs.get(ins.address),
     }));
     return {

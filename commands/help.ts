@@ -28,7 +28,7 @@ export const help: CommandSpec = {
           rows: opts.map((o) => [`--${o.name}${o.kind === 'flag' ? '' : ' ' + (o.valueName ?? (o.values ? o.values.join('|') : 'VALUE'))}`, o.help ?? '']),
         });
       }
-      return { data: { name: spec.name, usage: spec.usage, summary: spec.summary, why: spec.why, aliases: spec.aliases ?? [], options: opts }, blocks };
+      return { data: { name: spec.name, usage: spec.usage, summary: spec.summary, why: spec.why, aliases: spec.aliases ?? [], options: opts }, blocks, fromTop: true };
     }
     const blocks: Block[] = [];
     const data: Record<string, { name: string; usage: string; summary: string }[]> = {};
@@ -42,8 +42,9 @@ export const help: CommandSpec = {
       data[s.stage] = cmds.map((c) => ({ name: c.name, usage: c.usage, summary: c.summary }));
     }
     blocks.push(text('help COMMAND shows one command whole: its options, and why it works as it does', 'dim'));
+    blocks.push(text('gdb habits: x/4xg ADDR, x/8i ADDR, info registers|threads|sharedlibrary, disas, c work too; break says what to do instead', 'dim'));
     blocks.push(text('Addresses: 0x401136 | 4198710 | name | name+0x10 | file.c:name | module!name | module!file.c:name | /path/lib.so!name | #ID!name | $rip', 'dim'));
-    return { data, blocks };
+    return { data, blocks, fromTop: true };
   },
 };
 

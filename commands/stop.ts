@@ -1,6 +1,7 @@
 // stop / cont: freeze the whole process on purpose, and release it.
 import type { CommandSpec } from '../src/command.js';
 import { text } from '../src/result.js';
+import { counted } from '../src/words.js';
 
 export const stop: CommandSpec = {
   name: 'stop',
@@ -15,7 +16,7 @@ export const stop: CommandSpec = {
     const pause = await t.stop();
     return {
       data: { pid: t.pid, threads: pause.threads, stopMicros: pause.micros },
-      blocks: [text(`${t.pid} frozen (${pause.threads} threads stopped in ${pause.micros.toFixed(0)} µs); \`cont\` releases it`, 'warn')],
+      blocks: [text(`${t.pid} frozen (${counted(pause.threads, 'thread')} stopped in ${pause.micros.toFixed(0)} µs); \`cont\` releases it`, 'warn')],
       explain: ['PTRACE_INTERRUPT on every thread, then waitpid until each reports its stop; they stay stopped until `cont`.'],
     };
   },
@@ -23,7 +24,7 @@ export const stop: CommandSpec = {
 
 export const cont: CommandSpec = {
   name: 'cont',
-  aliases: ['continue'],
+  aliases: ['continue', 'c'],
   stage: 'attach',
   usage: 'cont',
   summary: 'release a process frozen with `stop`',

@@ -7,15 +7,17 @@ import type { SymbolType } from '../src/elf/types.js';
 import type { AddressSpace } from '../src/symbols/space.js';
 import type { RuntimeSymbol, ThreadLocalSymbol } from '../src/symbols/types.js';
 import { byAddressThenPreference } from '../src/symbols/index.js';
+import { namePattern } from '../src/symbols/pattern.js';
 
 export const syms: CommandSpec = {
   name: 'syms',
   aliases: ['symbols-list'],
   stage: 'explore',
-  usage: 'syms [GLOB] [--module M] [--type func|object|tls] [--local]',
+  usage: 'syms [NAME|GLOB] [--module M] [--type func|object|tls] [--local]',
   summary: 'find functions and variables by name (locals too, with their source file)',
-  why: 'a patch starts by finding the function to replace; static functions show their file so two of the same name can be told apart',
-  args: [{ name: 'pattern', kind: 'symbol', optional: true, help: 'glob (* ?) or a part of the name' }],
+  why: 'a patch starts by finding the function to replace; static functions show their file so two of the same name can be told apart. ' +
+    'A NAME lists the symbols of exactly that name first, then those whose name contains it; with * ? or [...] it is a glob over the whole name',
+  args: [{ name: 'pattern', kind: 'symbol', optional: true, help: 'exact name first, then names containing it; with * ? [...]: a glob over the whole name' }],
   options: [
     { name: 'module', kind: 'string', valueName: 'M', help: 'only this module (basename, e.g. libc.so.6)' },
     { name: 'type', kind: 'string', values: ['func', 'object', 'tls'], help: 'only functions, variables, or thread-local variables' },
@@ -43,6 +45,12 @@ export const syms: CommandSpec = {
         await checkCancelled(signal, `syms ${pattern} cancelled`);
       }
       found.sort(byAddressThenPreference);
+    }
+    // A word (no glob characters) lists its exact matches first, then the names that contain it.
+    const asked = namePattern(pattern);
+    if (!asked.glob) {
+      found = [...found.filter((s) => asked.exact(s.name)), ...found.filter((s) => !asked.exact(s.name))];
+      threadLocals.sort((a, b) => Number(asked.exact(b.name)) - Number(asked.exact(a.name)));
     }
     const names = demangleAll(found.map((s) => s.name));
     const tlsData = threadLocals.map((t) => ({
@@ -77,12 +85,20 @@ export const syms: CommandSpec = {
           ],
           alignRight: [1],
         }]),
-        { type: 'text', text: `${total} symbol${total === 1 ? '' : 's'}${threadLocals.length > 0 ? ` (${threadLocals.length} thread-local: an offset in each thread's TLS block, not an address)` : ''}`, tone: 'dim' },
+        { type: 'text', text: countText(total, threadLocals.length, asked.glob ? undefined : [...found, ...threadLocals].filter((s) => asked.exact(s.name)).length, pattern), tone: 'dim' },
         ...(total === 0 ? [{ type: 'text' as const, text: nothingFound(space, (args.pattern as string | undefined) ?? '*', module, options.local === true), tone: 'dim' as const }] : []),
       ],
     };
   },
 };
+
+/** `12 symbols (2 named tick, then 10 containing it)`; `exact` only for a word, not a glob. */
+function countText(total: number, threadLocal: number, exact: number | undefined, word: string): string {
+  const parts: string[] = [];
+  if (exact !== undefined && total > 0) parts.push(exact === total ? `named ${word}` : exact === 0 ? `none named ${word}; all contain it` : `${exact} named ${word}, then ${total - exact} containing it`);
+  if (threadLocal > 0) parts.push(`${threadLocal} thread-local: an offset in each thread's TLS block, not an address`);
+  return `${total} symbol${total === 1 ? '' : 's'}${parts.length ? ` (${parts.join('; ')})` : ''}`;
+}
 
 /** Why nothing matched, and what to try: close names, or a module without its full symbol table. */
 function nothingFound(space: AddressSpace, pattern: string, module: string | undefined, localOnly: boolean): string {
@@ -90,7 +106,7 @@ function nothingFound(space: AddressSpace, pattern: string, module: string | und
   if (module !== undefined && stripped.length > 0) {
     return `${module} is stripped (no .symtab, no debug file found): only its exported symbols are known${localOnly ? ', so no locals' : ''}; name a debug file with \`symbols ${module} FILE\``;
   }
-  const word = pattern.replace(/[*?]/g, '');
+  const word = pattern.replace(/[*?[\]]/g, '');
   const similar = word.length >= 3 ? space.index.suggest(word, 5) : [];
   const close = similar.length > 0 ? `did you mean: ${similar.join(', ')}?` : 'no similar names are loaded';
   return stripped.length > 0 ? `${close} (stripped, exported symbols only: ${stripped.join(', ')})` : close;

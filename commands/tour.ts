@@ -5,6 +5,9 @@ import type { CommandSpec } from '../src/command.js';
 import { text, type Block } from '../src/result.js';
 import { HotpatchError } from '../src/errors.js';
 import type { Session } from '../src/session.js';
+import type { Pause } from '../src/process/target.js';
+import { outputFile } from '../src/process/procfs.js';
+import { counted } from '../src/words.js';
 
 /** What `tour` returns as data: the console runs `lines`, then waits for the user before `tour next`. */
 export interface TourStep {
@@ -25,13 +28,30 @@ interface Stage {
   name: string;
   title: string;
   lines: string[];
-  /** One paragraph: what the stage does to the process, and why. */
-  explanation: string;
+  /**
+   * One paragraph: what the stage does to the process, and why. Figures come from what was measured (the pause of the
+   * stage before), never promised ahead: `facts` holds them.
+   */
+  explanation: string | ((facts: TourFacts) => string);
+}
+
+/** What the tour knows of this run when it shows a stage: measured pauses, where the demo writes. */
+interface TourFacts {
+  pauses: ReadonlyMap<string, Pause>;
+  log?: string;
 }
 
 // dist/commands/tour.js → the repository root is two levels up.
 const DEMO_FIX = join(packageRoot(), 'fixtures', 'build', 'patches', 'demo_fix.so');
-const LOG = '/tmp/hotpatch-demo.log';
+
+/** `Measured just now: the load held the demo still for 13.0 ms (1 thread). `, or nothing when it was not measured. */
+function measured(facts: TourFacts, command: string, what: string): string {
+  const p = facts.pauses.get(command);
+  if (!p) return '';
+  const ms = (micros: number) => (micros / 1000).toFixed(micros < 10_000 ? 2 : 1);
+  const stops = p.stops && p.stops > 1 ? `, in ${p.stops} stops, the longest ${ms(p.longestMicros ?? p.micros)} ms` : '';
+  return `Measured just now: ${what} ${ms(p.micros)} ms (${counted(p.threads, 'thread')}${stops}). `;
+}
 
 export const TOUR_STAGES: Stage[] = [
   {
@@ -64,15 +84,15 @@ export const TOUR_STAGES: Stage[] = [
     explanation: [
       'The fix is an ordinary shared library (fixtures/demo_fix.c) with rate_limit_fixed: return calls < 8.',
       'load borrows one thread of the demo, makes it call dlopen() on the library, and gives the thread back with',
-      'its registers as they were. The process is stopped only for that call, well under a millisecond.',
-      'Nothing calls the new code yet: loading changes no behaviour.',
+      'its registers as they were. The demo has one thread, so it does no work of its own meanwhile: the `paused`',
+      'line under the result says for how long. Nothing calls the new code yet: loading changes no behaviour.',
     ].join(' '),
   },
   {
     name: 'redirect',
     title: 'send calls to the new code',
     lines: ['redirect rate_limit rate_limit_fixed'],
-    explanation: [
+    explanation: (facts) => measured(facts, 'load', 'the load held the demo still for') + [
       'redirect stops every thread, checks that none is executing the first bytes of rate_limit, and overwrites',
       'them with a jump to rate_limit_fixed. The executable lives near 0x55… and the library near 0x7f…: more than',
       '2 GiB apart, out of reach of a 5-byte jmp rel32, so the jump goes through a veneer placed nearby.',
@@ -83,10 +103,10 @@ export const TOUR_STAGES: Stage[] = [
     name: 'watch',
     title: 'watch the behaviour change',
     lines: ['peek s_dropped --as i32'],
-    explanation: [
+    explanation: (facts) => measured(facts, 'redirect', 'the redirect stopped the demo for') + [
       'From now on each window admits 8 calls and drops 4, so s_dropped grows by 4 per half second instead of 3.',
-      'Run `peek s_dropped --as i32` again in a moment and compare. The demo writes its own view to',
-      `${LOG}: routed=8/12 … OK instead of routed=9/12 … OVERLOAD (tail -f it in another terminal).`,
+      'Run `peek s_dropped --as i32` again in a moment and compare. The demo writes its own view',
+      `${facts.log ? `to ${facts.log}` : 'to its output'}: routed=8/12 … OK instead of routed=9/12 … OVERLOAD (tail -f it in another terminal).`,
     ].join(' '),
   },
   {
@@ -123,6 +143,7 @@ export const tour: CommandSpec = {
     }
     if (action !== 'start' && action !== 'next') throw new HotpatchError('E_USAGE', `tour: say next or stop, not "${action}"`, 'usage: tour [next|stop]');
     if (action === 'next' && at === undefined) throw new HotpatchError('E_NO_TOUR', 'no tour running', 'type tour to start it');
+    requireDemo(session);
     const index = action === 'start' ? 0 : at! + 1;
     const stage = TOUR_STAGES[index]!;
     const last = index === TOUR_STAGES.length - 1;
@@ -141,13 +162,19 @@ export const tour: CommandSpec = {
   },
 };
 
+/** The tour patches the demo and nothing else: without it attached, its commands would only fail. */
+function requireDemo(session: Session): void {
+  const t = session.target;
+  if (t?.attached && t.name === 'demo') return;
+  const now = t?.attached ? `attached to ${t.pid} (${t.name}), not the demo` : 'no process attached';
+  throw new HotpatchError('E_NO_TARGET', `the tour patches the demo target; ${now}`, 'npm start runs the demo and opens the console on it (or: attach to a running fixtures/build/demo)');
+}
+
 function stageBlocks(session: Session, stage: Stage, step: TourStep): Block[] {
   const blocks: Block[] = [text(`Tour ${step.stage}/${step.stages} · ${stage.name}: ${stage.title}`, 'heading')];
-  if (step.stage === 1 && session.target?.name !== 'demo') {
-    const attached = session.target?.attached ? `attached to ${session.target.pid} (${session.target.name})` : 'no process attached';
-    blocks.push(text(`The tour is written for the demo target (npm start runs it); ${attached}.`, 'warn'));
-  }
-  blocks.push(text(wrapWords(stage.explanation, TEXT_WIDTH)));
+  const facts: TourFacts = { pauses: session.lastPauses, log: session.target ? outputFile(session.target.pid) : undefined };
+  const explanation = typeof stage.explanation === 'string' ? stage.explanation : stage.explanation(facts);
+  blocks.push(text(wrapWords(explanation, TEXT_WIDTH)));
   blocks.push(text(`runs: ${stage.lines.join('  ·  ')}`, 'dim'));
   blocks.push(text(step.next ? `next: ${step.next} (Enter at an empty prompt, or tour next; tour stop ends)` : 'end of the tour', 'dim'));
   return blocks;

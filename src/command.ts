@@ -58,7 +58,11 @@ export interface CommandSpec {
   run(ctx: CommandContext, input: ParsedArgs): Promise<CommandResult>;
 }
 
-/** Split a command line into words; single or double quotes keep spaces, backslash escapes one character. */
+/**
+ * Split a command line into words; single or double quotes keep spaces, backslash escapes one character. A `#` that
+ * starts a word begins a comment to the end of the line, unless a digit follows it (`#3!fix` names a library by its
+ * number from `libs`).
+ */
 export function splitWords(line: string): string[] {
   const words: string[] = [];
   let cur = '';
@@ -72,6 +76,7 @@ export function splitWords(line: string): string[] {
       else cur += c;
       continue;
     }
+    if (c === '#' && !inWord && !/[0-9]/.test(line[i + 1] ?? '')) break;
     if (c === '"' || c === "'") {
       quote = c;
       inWord = true;

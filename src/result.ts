@@ -31,6 +31,11 @@ export interface CommandResult {
   explain?: string[];
   /** What the command took the input to mean, when it had to choose (a name with several definitions). */
   notes?: string[];
+  /**
+   * A reference page (help): the console shows it from its first line, where other results keep their end (the
+   * `paused` line) in view. Either way the rest is a PgUp or PgDn away.
+   */
+  fromTop?: boolean;
 }
 
 export { notesOf } from './symbols/resolve.js';

@@ -1,6 +1,6 @@
 // The state of one console: the target, its address space, settings, and what we loaded and patched.
 import { HotpatchError } from './errors.js';
-import { Target } from './process/target.js';
+import { Target, exitText, type Pause } from './process/target.js';
 import { ElfCache, SpaceCache, type AddressSpace, type ExtraModule } from './symbols/space.js';
 import { resolveAddress, resolveModuleName, threadLocalError, type NamingContext, type ResolvedAddress } from './symbols/resolve.js';
 import { parseAddress } from './symbols/expr.js';
@@ -26,6 +26,11 @@ export class Session implements PatchContext {
   explain = false;
   /** The stage the `tour` stands at (commands/tour.ts). */
   tourStage?: number;
+  /**
+   * The whole pause of the last run of each command (by name) on the process attached now, as the runner measured it:
+   * the tour quotes these instead of promising a figure. Emptied on attach and detach.
+   */
+  readonly lastPauses = new Map<string, Pause>();
   readonly elves = new ElfCache();
   private spaces = new SpaceCache(this.elves);
   /** The dynamic linker's scope of each address space: its link map changes only with the mappings. */
@@ -67,10 +72,11 @@ export class Session implements PatchContext {
     const target = await Target.attach(pid, this.arch);
     const attachment: Attachment = { target };
     this.current = attachment;
+    this.lastPauses.clear();
     this.spaces.invalidate();
     target.listen((ev) => {
       if (ev.type === 'exit') {
-        this.events.notice?.(`process ${target.pid} ${ev.signaled ? `was killed by signal ${ev.status}` : `exited with status ${ev.status}`}; no process attached`);
+        this.events.notice?.(`process ${target.pid} is gone (${exitText(ev.signaled, ev.status)}); no process attached`);
         this.spaces.invalidate();
       } else if (ev.type === 'exec') {
         this.spaces.invalidate();
@@ -85,6 +91,7 @@ export class Session implements PatchContext {
   async detach(): Promise<number | undefined> {
     const t = this.current?.target;
     this.current = undefined;
+    this.lastPauses.clear();
     this.spaces.invalidate();
     if (t) await t.detach();
     return t?.pid;

@@ -218,7 +218,8 @@ test('errors: one line, errno names kept, exit 1, target unharmed', async () => 
     [['-p', String(f.pid), '-e', 'peek 0x10 16'], 'EFAULT', /not mapped/],
     [['-p', String(f.pid), '-e', 'peek main --as bogus'], 'E_USAGE', /must be one of/],
     [['-p', String(f.pid), '-e', 'frobnicate'], 'E_UNKNOWN_COMMAND', /unknown command/],
-    [['-p', String(f.pid), '-e', 'disasm'], 'E_USAGE', /missing where/],
+    // (`disasm` alone is gdb's `disas`: the code at the main thread's pc; `peek` has no such default.)
+    [['-p', String(f.pid), '-e', 'peek'], 'E_USAGE', /missing where/],
     [['-p', String(f.pid), '-e', 'poke main zz'], 'E_USAGE', /not hex bytes/],
     [['-p', String(f.pid), '-e', 'regs 1'], 'ESRCH', /not a thread/],
   ];

@@ -87,10 +87,17 @@ test('batch runs, with and without a target, work with Ink and React made unload
   assert.notEqual(probe.status, 0);
   assert.match(probe.stderr, /UI package loaded: ink|UI package loaded: react/);
 
-  const plain = run(['-e', 'help', '-e', 'explain on', '-e', 'tour']);
+  const plain = run(['-e', 'help', '-e', 'explain on']);
   assert.equal(plain.status, 0, plain.stderr);
   assert.match(plain.stdout, /Attach: take hold/);
-  assert.match(plain.stdout, /Tour 1\/6/);
+  // The tour patches the demo: without it, one error line that says how to start it.
+  const noDemo = run(['-e', 'tour']);
+  assert.equal(noDemo.status, 1, noDemo.stderr);
+  assert.match(noDemo.stdout + noDemo.stderr, /the tour patches the demo target; no process attached/);
+  const demo = await startFixture('demo');
+  const toured = run(['-p', String(demo.pid), '-e', 'tour']);
+  assert.equal(toured.status, 0, toured.stderr + toured.stdout);
+  assert.match(toured.stdout, /Tour 1\/6/);
 
   const f = await startFixture('counter');
   const attached = run(['-p', String(f.pid), '-e', 'syms tick', '-e', 'disasm tick', '-e', 'peek g_scale --as u32']);

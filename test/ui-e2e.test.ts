@@ -120,21 +120,25 @@ test('colour terminal: coloured disassembly; long output stays above the prompt 
   await until(() => /<tick>/.test(c.screen()), 'the disassembly of tick', c.screen);
   assert.notDeepEqual(colourCodes(c.styled()), [], 'colours on a terminal without NO_COLOR');
 
-  // Every symbol of the process and libc: far more lines than the screen has.
+  // Every symbol of the process and libc: far more lines than the screen has. The end of the result stays in view
+  // (the line that says how many more there are), its start is above.
   c.keys('syms *', 'Enter');
-  const below = await until(() => /↓ (\d+) more lines below · PgDn/.exec(c.screen()), 'the marker of lines below', c.screen);
+  const above = await until(() => /more lines \(use --json/.test(c.screen()) && /↑ (\d+) more lines above · PgUp/.exec(c.screen()), 'the end of the result, a marker of lines above', c.screen);
   let screen = c.lines();
   assert.match(screen[screen.length - 3]!, /pid \d+ counter/, 'the status line stays');
   assert.match(screen[screen.length - 2]!, /^hotpatch>/, 'the prompt stays');
-  assert.match(screen.join('\n'), /address\s+size\s+type\s+bind\s+name/, 'the result is shown from its start');
+  assert.doesNotMatch(screen.join('\n'), /more lines below/, 'nothing hidden below the end');
 
+  c.keys('PageUp');
+  const below = await until(() => {
+    const now = /↑ (\d+) more lines? above/.exec(c.screen());
+    return now && Number(now[1]) < Number(above![1]) && /↓ (\d+) more lines below · PgDn/.exec(c.screen());
+  }, 'PgUp to show earlier lines, a marker of lines below', c.screen);
   c.keys('PageDown');
   await until(() => {
     const now = /↓ (\d+) more lines below/.exec(c.screen());
-    return now && Number(now[1]) < Number(below![1]);
-  }, 'PgDn to show later lines', c.screen);
-  screen = c.lines();
-  assert.match(screen.join('\n'), /↑ \d+ more lines? above · PgUp/, 'a marker for the lines above');
+    return (!now || Number(now[1]) < Number(below![1])) && /more lines \(use --json/.test(c.screen());
+  }, 'PgDn back to the end', c.screen);
 
   c.keys('Up');
   await until(() => c.prompt().trimEnd() === 'hotpatch> syms *', '↑ to bring back the last line', c.screen);
@@ -191,13 +195,15 @@ test('Ctrl-C twice while a command holds the console: the command answers for it
 });
 
 test('npm start (scripts/demo.mjs): the console on the demo; the tour patches it stage by stage; quit stops the demo', { skip }, async () => {
-  const log = '/tmp/hotpatch-demo.log';
   // Tall enough for a whole stage (its explanation and its commands' output) on one screen.
   const c = openConsole('demo', 100, 50, 'NO_COLOR=1', `${process.execPath} scripts/demo.mjs`);
   const attached = await until(() => /pid (\d+) demo/.exec(c.screen()), 'the console attached to the demo', c.screen);
   const pid = Number(attached![1]);
   assert.ok(isAlive(pid));
+  // A log of its own per run, named after the demo's pid, where the state of hotpatch lives (not one fixed /tmp path).
+  const log = join(stateDir, 'hotpatch', `demo-${pid}.log`);
   assert.match(c.screen(), new RegExp(`demo target running: pid ${pid}; its output goes to ${log}`), 'npm start says where the demo writes');
+  assert.match(readFileSync(log, 'utf8'), new RegExp(`^ready pid=${pid}$`, 'm'), 'the demo writes there');
   assert.notEqual(readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')[1], String(process.pid), 'the demo is not our child');
   const logLines = () => readFileSync(log, 'utf8').trim().split('\n');
 
@@ -226,4 +232,34 @@ test('npm start (scripts/demo.mjs): the console on the demo; the tour patches it
   c.keys('quit', 'Enter');
   await until(() => c.exited(), 'the console to exit', c.screen);
   await until(() => !isAlive(pid), 'npm start to stop the demo it started', c.screen);
+  assert.match(c.screen(), new RegExp(`stopped the demo target \\(pid ${pid}\\); its output: ${log}`));
+});
+
+test('npm start twice: each demo has its own log; quit after the demo crashed says so, not that it stopped it', { skip }, async () => {
+  const first = openConsole('demo-a', 100, 30, 'NO_COLOR=1', `${process.execPath} scripts/demo.mjs`);
+  const second = openConsole('demo-b', 100, 30, 'NO_COLOR=1', `${process.execPath} scripts/demo.mjs`);
+  const pidOf = async (c: ReturnType<typeof openConsole>) => Number((await until(() => /pid (\d+) demo/.exec(c.screen()), 'the console attached to the demo', c.screen))![1]);
+  const a = await pidOf(first);
+  const b = await pidOf(second);
+  assert.notEqual(a, b);
+  const logA = join(stateDir, 'hotpatch', `demo-${a}.log`);
+  const logB = join(stateDir, 'hotpatch', `demo-${b}.log`);
+  assert.match(readFileSync(logA, 'utf8'), new RegExp(`^ready pid=${a}$`, 'm'));
+  assert.match(readFileSync(logB, 'utf8'), new RegExp(`^ready pid=${b}$`, 'm'));
+  assert.doesNotMatch(readFileSync(logA, 'utf8'), new RegExp(`pid=${b}`), 'the second demo does not write into the first one\'s log');
+
+  // The first demo crashes (a SIGSEGV sent by us stands for one): the console says it is gone, quit says how it ended.
+  process.kill(a, 'SIGSEGV');
+  await until(() => first.screen().includes(`process ${a} (demo) is gone`), 'the console to see the demo gone', first.screen);
+  first.keys('quit', 'Enter');
+  await until(() => first.exited(), 'the first console to exit', first.screen);
+  // The farewell wraps at the pane's width: read it as one line.
+  const farewell = await until(() => /the demo target \(pid \d+\) .*before the console closed.*/.exec(first.lines().join('')), 'the farewell', first.screen);
+  assert.match(farewell![0], new RegExp(`the demo target \\(pid ${a}\\) crashed \\(SIGSEGV\\) before the console closed; its output: ${logA}`));
+  assert.doesNotMatch(first.screen(), /stopped the demo target/);
+
+  second.keys('quit', 'Enter');
+  await until(() => second.exited(), 'the second console to exit', second.screen);
+  await until(() => !isAlive(b), 'npm start to stop the second demo', second.screen);
+  assert.match(second.screen(), new RegExp(`stopped the demo target \\(pid ${b}\\)`));
 });

@@ -1,5 +1,5 @@
 // The console's pure parts, table-driven: completion, the line editor, history search, the output window, tables, status, tour.
-import { test } from 'node:test';
+import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, mkdirSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -18,9 +18,12 @@ import { combinePauses } from '../src/process/target.js';
 import { Session } from '../src/session.js';
 import { tourStepOf, TOUR_STAGES } from '../commands/tour.js';
 import { HotpatchError, toHotpatchError } from '../src/errors.js';
+import { startDetachedFixture, killAllFixtures } from './helpers/fixtures.js';
 import { shortUsage } from '../commands/help.js';
 import { hintLine } from '../src/ui/components/HintLine.js';
 import { completionRows } from '../src/ui/components/CompletionList.js';
+
+after(killAllFixtures);
 
 const SYMBOLS = ['compute', 'main', 'malloc', 'malloc_trim', 'rate_limit', 'rate_limit_fixed', 'tick'];
 const source: CompletionSource = {
@@ -214,8 +217,31 @@ test('the reducer: Ctrl-C cancels a running command and drops what was queued', 
   assert.doesNotMatch(shown, /cancelled \(Ctrl-C\)/);
 });
 
-test('tour: start, next through every stage, and the end; next without a tour is an error', async () => {
+test('tour: refused without the demo; on the demo: start, next through every stage, and the end; next without a tour is an error', async () => {
   const session = new Session();
+  // Without its demo target the tour would only run failing commands: it refuses, and says how to start the demo.
+  const refused = await runLine(session, 'tour');
+  assert.equal(refused!.error?.code, 'E_NO_TARGET');
+  assert.match(refused!.error!.message, /the tour patches the demo target; no process attached/);
+  assert.match(refused!.error!.hint ?? '', /npm start/);
+  assert.equal(session.tourStage, undefined, 'no tour started');
+  const counter = await startDetachedFixture('counter');
+  const demo = await startDetachedFixture('demo');
+  try {
+    assert.equal((await runLine(session, `attach ${counter}`))!.error, undefined);
+    const other = await runLine(session, 'tour');
+    assert.equal(other!.error?.code, 'E_NO_TARGET');
+    assert.match(other!.error!.message, new RegExp(`attached to ${counter} \\(counter\\), not the demo`));
+    await runLine(session, 'detach');
+    assert.equal((await runLine(session, `attach ${demo}`))!.error, undefined);
+    await walkTheTour(session);
+  } finally {
+    await session.detach();
+    await killAllFixtures();
+  }
+});
+
+async function walkTheTour(session: Session) {
   const names: string[] = [];
   let step = tourStepOf((await runLine(session, 'tour'))!.result!.data)!;
   names.push(step.name);
@@ -230,7 +256,7 @@ test('tour: start, next through every stage, and the end; next without a tour is
   assert.equal(after!.error?.code, 'E_NO_TOUR');
   const load = TOUR_STAGES.find((s) => s.name === 'load')!.lines[0]!;
   assert.match(load, /^load \/.*\/fixtures\/build\/patches\/demo_fix\.so$/);
-});
+}
 
 test('wrapping: a space right at the width ends the row (never one column over); continuation rows keep the bullet indent', () => {
   // The space falls at column 80: the row is exactly 80 wide and the next one starts with the next word.
@@ -278,7 +304,7 @@ test('the reducer: the status keeps the pause the last command reported; attach 
 test('the hint line: what a running command is busy with, and Ctrl-C, stay in 80 columns', () => {
   const s: ConsoleState = {
     ...initialState(),
-    running: { entryId: 1, line: 'disasm ' + 'a_long_name_'.repeat(8), group: 0, startedMs: 0, cancelling: false, progress: 'reading the symbols of node (1/9)' },
+    running: { entryId: 1, line: 'disasm ' + 'a_long_name_'.repeat(8), group: 0, follow: true, startedMs: 0, cancelling: false, progress: 'reading the symbols of node (1/9)' },
   };
   const text = hintLine(s, 1500, 80).map((seg) => seg.text).join('');
   assert.ok(text.length <= 80, `${text.length}: ${text}`);

@@ -157,18 +157,47 @@ test('a pasted chunk with newlines runs line by line', async () => {
   c.ui.unmount();
 });
 
-test('tour: stage by stage on Enter, and tour stop ends it', async () => {
+test('tour: refused without the demo; on the demo, stage by stage on Enter, and tour stop ends it', async () => {
   const c = consoleFor(undefined, { rows: 40, columns: 120 });
   await c.type('tour', KEYS.enter);
+  // Without its demo target the tour would run failing commands: one error that says how to start it, and no tour.
+  await c.waitFor((f) => f.includes('E_NO_TARGET') && f.includes('the tour patches the demo target'), 'the refusal');
+  assert.doesNotMatch(c.frame(), /Tour 1\/6|hotpatch> syms rate_limit|Enter runs the next stage/);
+  const pid = await startDetached('demo');
+  await c.type(`attach ${pid}`, KEYS.enter);
+  await c.waitFor((f) => f.includes(`attached to ${pid} (demo)`), 'attached');
+  await c.type('tour', KEYS.enter);
   await c.waitFor((f) => f.includes('Tour 1/6 · find'), 'first stage');
-  // Without a target the stage's command fails, and the tour waits all the same.
-  await c.waitFor((f) => f.includes('hotpatch> syms rate_limit') && f.includes('E_NO_TARGET'), 'the stage ran its line');
+  await c.waitFor((f) => f.includes('hotpatch> syms rate_limit') && f.includes('demo.c'), 'the stage ran its line');
   await c.waitFor((f) => f.includes('Enter runs the next stage: read'), 'the tour hint');
   await c.type(KEYS.enter);
   await c.waitFor((f) => f.includes('Tour 2/6 · read') && f.includes('hotpatch> tour next'), 'second stage');
+  await c.waitFor((f) => f.includes('hotpatch> peek s_dropped --as i32') && /setle/.test(f), 'the stage ran its lines');
   await c.type('tour stop', KEYS.enter);
   await c.waitFor((f) => f.includes('tour stopped') && !f.includes('Enter runs the next stage'), 'tour over');
   c.ui.unmount();
+  await c.session.detach();
+});
+
+test('at 80x24 the end of a long result stays in view, its paused line included; PgUp reaches its top', async () => {
+  const pid = await startDetached('demo');
+  const session = new Session();
+  const c = consoleFor(session, { initialLines: [`attach ${pid}`], columns: 80, rows: 24 });
+  await c.waitFor((f) => f.includes(`pid ${pid} demo`), 'attached');
+  await c.type('disasm main', KEYS.enter);
+  let f = await c.waitFor((f) => /^paused \d+\.\d+ ms/m.test(f), 'the paused line under the result');
+  assert.match(f, /more lines above · PgUp/, 'the top of the result is above');
+  assert.doesNotMatch(f, /more lines below/, 'nothing hidden below');
+  assert.doesNotMatch(f, /hotpatch> disasm main/, 'the result is longer than the screen: its echo is above');
+  for (let i = 0; i < 10 && !/hotpatch> disasm main/.test(c.frame()); i++) await c.type(KEYS.pageUp);
+  f = await c.waitFor((f) => /hotpatch> disasm main/.test(f), 'the top of the result, a few PgUp away');
+  assert.match(f, /more lines below · PgDn/);
+  // help, a reference page, shows from its top; its end is a PgDn away.
+  await c.type('help', KEYS.enter);
+  f = await c.waitFor((f) => f.includes('hotpatch> help') && f.includes('Attach: take hold'), 'help from its top');
+  assert.match(f, /more lines below · PgDn/);
+  c.ui.unmount();
+  await session.detach();
 });
 
 test('attached to a live process: status, symbol completion, explain lines, and the exit notice', async () => {
@@ -185,7 +214,7 @@ test('attached to a live process: status, symbol completion, explain lines, and 
   f = await c.waitFor((f) => /setle/.test(f), 'the disassembly');
   assert.match(f, /paused \d+\.\d+ ms/);
   kill(pid);
-  await c.waitFor((f) => f.includes(`process ${pid} (demo) was killed by signal 9`), 'the exit notice');
+  await c.waitFor((f) => f.includes(`process ${pid} (demo) is gone (killed by signal 9 (SIGKILL)); no process attached`), 'the exit notice');
   await c.waitFor((f) => f.includes(`no process attached (${pid} is gone)`), 'the status line after the exit');
   c.ui.unmount();
   await session.detach();

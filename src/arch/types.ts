@@ -8,6 +8,8 @@ export interface Instruction {
   opStr: string;
   /** Direct branch/call target, when the instruction has one. */
   target?: bigint;
+  /** The address a pc-relative memory operand names (`[rip + 0x2db7]`): data, a GOT slot, a jump table. */
+  dataAddress?: bigint;
   isCall: boolean;
   isBranch: boolean;
   isReturn: boolean;

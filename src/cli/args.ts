@@ -1,22 +1,27 @@
 // The command line of the hotpatch binary: a contract scripts rely on.
 import { HotpatchError } from '../errors.js';
+import type { OutputFormat } from './render-plain.js';
 
 export interface CliOptions {
   pid?: number;
   commands: string[];
   files: string[];
   json: boolean;
+  /** --format; undefined: json with --json, else table on a terminal and plain otherwise (see outputFormat). */
+  format?: OutputFormat;
   help: boolean;
   version: boolean;
   color: boolean;
 }
 
-export const USAGE = `usage: hotpatch [-p PID | PID] [-e CMD]... [-x FILE] [--json] [--no-color]
+export const USAGE = `usage: hotpatch [-p PID | PID] [-e CMD]... [-x FILE] [--format table|plain|json] [--no-color]
   hotpatch PID               interactive console attached to PID (hotpatch alone: no target yet)
   hotpatch -p PID -e CMD …   run each command in order, detach, exit
   hotpatch -p PID -x FILE    commands from FILE, one a line, # comments
   cmd | hotpatch -p PID      commands from standard input when it is not a terminal
-  --json                     one JSON object per command: {"command","ok","result"|"error"}
+  --format plain             one row a line, no rules (the default when stdout is not a terminal)
+  --format table             tables fitted to the terminal (the default on a terminal)
+  --format json, --json      one JSON object per command: {"command","ok","result"|"error"}
 exit status: 0 all commands succeeded, 1 one failed (the rest is not run), 2 usage error`;
 
 export function parseCli(argv: string[]): CliOptions {
@@ -52,6 +57,13 @@ export function parseCli(argv: string[]): CliOptions {
       case '--json':
         o.json = true;
         break;
+      case '--format': {
+        const v = needValue(a, i);
+        if (v !== 'table' && v !== 'plain' && v !== 'json') throw new HotpatchError('E_USAGE', `--format must be table, plain or json, not "${v}"`, 'plain: one row a line; table: fitted to the terminal; json: one object per command');
+        o.format = v;
+        i++;
+        break;
+      }
       case '--no-color':
         o.color = false;
         break;
@@ -69,4 +81,9 @@ export function parseCli(argv: string[]): CliOptions {
     }
   }
   return o;
+}
+
+/** The batch output's format: as asked, else JSON for --json, else a table on a terminal and plain text in a pipe. */
+export function outputFormat(o: CliOptions, stdoutIsTerminal: boolean): OutputFormat {
+  return o.format ?? (o.json ? 'json' : stdoutIsTerminal ? 'table' : 'plain');
 }

@@ -3,19 +3,29 @@ import { readFileSync } from 'node:fs';
 import { Session } from '../session.js';
 import { HotpatchError, toHotpatchError } from '../errors.js';
 import { runLine, type Outcome } from './runner.js';
-import { renderResult, errorText } from './render-plain.js';
+import { renderResult, errorText, type OutputFormat } from './render-plain.js';
 import { jsonLine } from './render-json.js';
+
+/** A line of a -x file, with where it comes from: an error in it names the file and line (`explore.hp:3: …`). */
+export interface SourcedLine {
+  text: string;
+  source: string;
+}
+
+export type BatchLine = string | SourcedLine;
 
 export interface BatchInput {
   pid?: number;
   /** Lines run one by one as they arrive (stdin streams: a line runs before the next is read). */
-  lines: Iterable<string> | AsyncIterable<string>;
-  json: boolean;
+  lines: Iterable<BatchLine> | AsyncIterable<BatchLine>;
+  format: OutputFormat;
+  /** The terminal's width, for the table format. */
+  width?: number;
 }
 
-export function readCommandFile(path: string): string[] {
+export function readCommandFile(path: string): SourcedLine[] {
   try {
-    return readFileSync(path, 'utf8').split('\n');
+    return readFileSync(path, 'utf8').split('\n').map((text, i) => ({ text, source: `${path}:${i + 1}` }));
   } catch (err) {
     const e = toHotpatchError(err);
     throw new HotpatchError(e.code, `cannot read command file ${path}: ${e.message}`, 'check the path given to -x');
@@ -23,12 +33,13 @@ export function readCommandFile(path: string): string[] {
 }
 
 export async function runBatch(input: BatchInput, session: Session, write: (s: string) => void): Promise<number> {
-  const emit = (o: Outcome) => {
-    if (input.json) write(jsonLine(o) + '\n');
+  const layout = { format: input.format === 'table' ? ('table' as const) : ('plain' as const), width: input.width };
+  const emit = (o: Outcome, source?: string) => {
+    if (input.format === 'json') write(jsonLine(o, source) + '\n');
     else if (o.ok) {
-      const out = renderResult(o.result!, session.explain);
+      const out = renderResult(o.result!, session.explain, layout);
       if (out) write(out + '\n');
-    } else write(errorText(o.error!) + '\n');
+    } else write((source ? `${source}: ` : '') + errorText(o.error!) + '\n');
   };
   if (input.pid !== undefined) {
     const attach = await runLine(session, `attach ${input.pid}`);
@@ -39,9 +50,10 @@ export async function runBatch(input: BatchInput, session: Session, write: (s: s
   }
   try {
     for await (const line of input.lines) {
-      const outcome = await runLine(session, line);
+      const text = typeof line === 'string' ? line : line.text;
+      const outcome = await runLine(session, text);
       if (!outcome) continue;
-      emit(outcome);
+      emit(outcome, typeof line === 'string' ? undefined : line.source);
       if (!outcome.ok) return 1;
       if (outcome.quit) break;
     }

@@ -3,8 +3,8 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { packageRoot } from '../paths.js';
-import { parseCli, USAGE } from './args.js';
-import { runBatch, readCommandFile } from './batch.js';
+import { parseCli, outputFormat, USAGE } from './args.js';
+import { runBatch, readCommandFile, type BatchLine } from './batch.js';
 import { errorText } from './render-plain.js';
 import { Session } from '../session.js';
 import { toHotpatchError } from '../errors.js';
@@ -14,7 +14,8 @@ async function main(): Promise<number> {
   try {
     opts = parseCli(process.argv.slice(2));
   } catch (err) {
-    process.stderr.write(errorText(toHotpatchError(err)) + '\n' + USAGE + '\n');
+    // One line, as every error: its hint says where the options are (hotpatch --help).
+    process.stderr.write(errorText(toHotpatchError(err)) + '\n');
     return 2;
   }
   if (opts.help) {
@@ -32,7 +33,7 @@ async function main(): Promise<number> {
 
   const batch = opts.commands.length > 0 || opts.files.length > 0 || !process.stdin.isTTY;
   if (batch) {
-    let lines: string[] | AsyncIterable<string> = [];
+    let lines: BatchLine[] | AsyncIterable<BatchLine> = [];
     try {
       for (const f of opts.files) lines.push(...readCommandFile(f));
     } catch (err) {
@@ -49,7 +50,7 @@ async function main(): Promise<number> {
       lines = { [Symbol.asyncIterator]: () => iterator };
     }
     const out = (s: string) => process.stdout.write(s);
-    const code = await runBatch({ pid: opts.pid, lines, json: opts.json }, session, out);
+    const code = await runBatch({ pid: opts.pid, lines, format: outputFormat(opts, process.stdout.isTTY === true), width: process.stdout.columns }, session, out);
     // A failed command ends the batch: stop reading stdin, or an open pipe would keep the process alive.
     if (rl) {
       rl.close();

@@ -1,8 +1,10 @@
 // One JSON object per command on its own line; bigints as "0x…" strings, buffers as hex.
 import type { Outcome } from './runner.js';
 
-export function jsonLine(o: Outcome): string {
+/** `source`: where the command came from (`explore.hp:3`), for one read from a -x file. */
+export function jsonLine(o: Outcome, source?: string): string {
   const obj: Record<string, unknown> = { command: o.command, ok: o.ok };
+  if (source) obj.source = source;
   if (o.ok) {
     obj.result = o.result?.data ?? null;
     if (o.result?.notes) obj.notes = o.result.notes;

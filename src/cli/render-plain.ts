@@ -1,13 +1,26 @@
-// Plain text output for batch runs and pipes: tables, hexdumps, disassembly, one-line errors. No colour.
-import Table from 'cli-table3';
+// Text output for batch runs: plain for pipes (one row a line), or tables fitted to a terminal; hexdumps, disassembly,
+// one-line errors. No colour.
 import type { Block, CommandResult } from '../result.js';
 import type { HotpatchError } from '../errors.js';
 import type { Pause } from '../process/target.js';
+import { fittedTable, plainTable } from './table.js';
 
-const FAST_TABLE_ROWS = 200;
+/**
+ * How batch output looks: `plain` (stdout is not a terminal) is one row a line, for grep and cut; `table` (a terminal)
+ * fits tables to its width; `json` is one object per command (render-json.ts).
+ */
+export type OutputFormat = 'table' | 'plain' | 'json';
 
-export function renderResult(result: CommandResult, explain: boolean): string {
-  const parts = [...(result.notes ?? []).map((n) => `note: ${n}`), ...result.blocks.map(renderBlock).filter((s) => s.length > 0)];
+export interface TextLayout {
+  format: 'table' | 'plain';
+  /** The terminal's columns, for `table`. */
+  width?: number;
+}
+
+const PLAIN: TextLayout = { format: 'plain' };
+
+export function renderResult(result: CommandResult, explain: boolean, layout: TextLayout = PLAIN): string {
+  const parts = [...(result.notes ?? []).map((n) => `note: ${n}`), ...result.blocks.map((b) => renderBlock(b, layout)).filter((s) => s.length > 0)];
   if (result.pause) parts.push(pauseText(result.pause));
   if (explain && result.explain?.length) parts.push(result.explain.map((l) => `  · ${l}`).join('\n'));
   return parts.join('\n');
@@ -29,7 +42,7 @@ export function errorText(e: HotpatchError): string {
   return `error ${e.code}: ${e.message}${e.hint ? ` (${e.hint})` : ''}`;
 }
 
-export function renderBlock(b: Block): string {
+export function renderBlock(b: Block, layout: TextLayout = PLAIN): string {
   switch (b.type) {
     case 'text':
       return b.text;
@@ -38,7 +51,7 @@ export function renderBlock(b: Block): string {
       return b.pairs.map(([k, v]) => `${k.padEnd(w)}  ${v}`).join('\n');
     }
     case 'table':
-      return b.rows.length > FAST_TABLE_ROWS ? alignedTable(b.columns, b.rows, b.alignRight) : boxedTable(b.columns, b.rows, b.alignRight);
+      return layout.format === 'table' ? terminalTable(b.columns, b.rows, b.alignRight, layout.width ?? 80) : plainTable(b.columns, b.rows, b.alignRight);
     case 'hexdump':
       return hexdump(b.address, b.bytes);
     case 'disasm': {
@@ -50,31 +63,19 @@ export function renderBlock(b: Block): string {
           const mark = l.currentThreads?.length ? `=>` : '  ';
           const where = l.currentThreads?.length ? `   <- thread ${l.currentThreads.join(',')}` : '';
           const comment = l.comment ? `   ; ${l.comment}` : '';
-          return `${mark} 0x${l.address.toString(16)} ${`<${l.location}>`.padEnd(locWidth)}  ${l.bytes.padEnd(bytesWidth)}  ${l.mnemonic.padEnd(7)} ${l.operands}${comment}${where}`;
+          return `${mark} 0x${l.address.toString(16)} ${`<${l.location}>`.padEnd(locWidth)}  ${l.bytes.padEnd(bytesWidth)}  ${l.mnemonic.padEnd(7)} ${l.operands}${comment}${where}`.trimEnd();
         })
         .join('\n');
     }
   }
 }
 
-function boxedTable(columns: string[], rows: string[][], alignRight: number[] = []): string {
-  const t = new Table({
-    head: columns,
-    style: { head: [], border: [] },
-    colAligns: columns.map((_, i) => (alignRight.includes(i) ? 'right' : 'left')),
-  });
-  for (const r of rows) t.push(r);
-  return t.toString();
-}
-
-/** Big tables (100k symbols) as aligned columns: a boxed table of that size takes seconds to lay out. */
-function alignedTable(columns: string[], rows: string[][], alignRight: number[] = []): string {
-  const widths = columns.map((c, i) => Math.max(c.length, ...rows.map((r) => (r[i] ?? '').length)));
-  const fmt = (cells: string[]) =>
-    cells.map((c, i) => (alignRight.includes(i) ? (c ?? '').padStart(widths[i]) : i === cells.length - 1 ? c ?? '' : (c ?? '').padEnd(widths[i]))).join('  ');
-  const out = [fmt(columns)];
-  for (const r of rows) out.push(fmt(r));
-  return out.join('\n');
+/** A table for a terminal: the heading, a rule under it, then the rows fitted to the width (no rules between them). */
+function terminalTable(columns: string[], rows: string[][], alignRight: number[] = [], width: number): string {
+  const t = fittedTable(columns, rows, alignRight, width);
+  const lines = t.rows.flat();
+  const longest = lines.reduce((m, l) => Math.max(m, l.length), t.heading.length);
+  return [t.heading, '─'.repeat(Math.min(width, longest)), ...lines].join('\n');
 }
 
 export function hexdump(address: bigint, bytes: Buffer): string {

@@ -5,6 +5,7 @@ import type { CommandResult } from '../result.js';
 import type { Session } from '../session.js';
 import type { Pause } from '../process/target.js';
 import { findCommand, allCommands } from '../../commands/index.js';
+import { gdbHabit } from '../../commands/gdb.js';
 
 export interface Outcome {
   line: string;
@@ -20,9 +21,18 @@ export async function runLine(session: Session, line: string, signal?: AbortSign
   const trimmed = line.trim();
   if (trimmed === '' || trimmed.startsWith('#')) return undefined;
   try {
-    const words = splitWords(trimmed);
-    const spec = findCommand(words[0]);
-    if (!spec) throw unknownCommand(words[0]);
+    let words = splitWords(trimmed);
+    let spec = findCommand(words[0]);
+    // A gdb habit (`x/4xg $rsp`, `info threads`) runs as the hotpatch line it stands for, which a note gives.
+    let asGdb: string | undefined;
+    if (!spec) {
+      const habit = gdbHabit(words, findCommand);
+      if (!habit) throw unknownCommand(words[0]);
+      if ('error' in habit) throw habit.error;
+      asGdb = habit.line;
+      words = splitWords(habit.line);
+      spec = findCommand(words[0])!;
+    }
     const input = parseArgs(spec, words.slice(1));
     if (spec.needsTarget) session.requireTarget();
     const target = session.target;
@@ -32,6 +42,8 @@ export async function runLine(session: Session, line: string, signal?: AbortSign
     // The pause is what the tracer measured over the whole command, every stop of it, and nothing else: no command
     // reports one of its own (`stop` says in its result how long stopping took; the process stays stopped).
     result = { ...result, pause: whole && spec.name !== 'stop' ? whole : undefined };
+    if (result.pause) session.lastPauses.set(spec.name, result.pause);
+    if (asGdb) result.notes = [`gdb's "${trimmed}" is \`${asGdb}\` in hotpatch`, ...(result.notes ?? [])];
     return { line: trimmed, command: trimmed, ok: true, result, quit: spec.name === 'quit' };
   } catch (err) {
     return { line: trimmed, command: trimmed, ok: false, error: toHotpatchError(err) };

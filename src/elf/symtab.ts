@@ -54,6 +54,26 @@ export class StringTable {
     return offset < this.bytes.length && loose.test(this.name(offset));
   }
 
+  /**
+   * Marks of the name offsets whose name contains `text`: marks[o] is 1 when the name that starts at byte o holds it.
+   * A match at p lies in every name that starts after the NUL before p and at or before p (names may share their
+   * tails, so a name can start in the middle of another).
+   */
+  namesContaining(text: string): Uint8Array {
+    const needle = Buffer.from(text, 'utf8');
+    const b = this.bytes;
+    const marks = new Uint8Array(b.length + 1);
+    for (let at = b.indexOf(needle); at >= 0; at = b.indexOf(needle, at + 1)) marks.fill(1, b.lastIndexOf(0, at) + 1, at + 1);
+    return marks;
+  }
+
+  /** The name at `offset`, decoded alone (for the few names a screen lets through). */
+  nameAlone(offset: number): string {
+    if (offset >= this.bytes.length) return this.name(offset);
+    const end = this.bytes.indexOf(0, offset);
+    return this.bytes.toString('utf8', offset, end < 0 ? this.bytes.length : end);
+  }
+
   private prefixBytes(prefix: string): Uint8Array {
     if (this.prefix?.text !== prefix) this.prefix = { text: prefix, bytes: Buffer.from(prefix, 'utf8') };
     return this.prefix.bytes;
@@ -135,12 +155,19 @@ export interface NameScreen {
   loose: RegExp;
   /** Literal text every passing name starts with: checked before the expression runs. */
   prefix: string;
+  /**
+   * Literal text every passing name contains (used without a prefix): found by a byte search over the whole string
+   * table, so that only the names holding it are decoded and tested (`*Heap*` over node's 7 MB of names).
+   */
+  contains?: string;
 }
 
 /** A screen from a regular-expression source for one whole name (no anchors); "name@VER" forms pass too. */
-export function nameScreen(source: string, prefix = ''): NameScreen {
+export function nameScreen(source: string, prefix = '', contains = ''): NameScreen {
   const body = `(?:${source})(?:@[^\\0]*)?`;
-  return { sticky: new RegExp(`${body}(?:\\0|$)`, 'ys'), loose: new RegExp(`^${body}$`, 's'), prefix };
+  const screen: NameScreen = { sticky: new RegExp(`${body}(?:\\0|$)`, 'ys'), loose: new RegExp(`^${body}$`, 's'), prefix };
+  if (contains) screen.contains = contains;
+  return screen;
 }
 
 const TWO_TO_32 = 0x1_0000_0000;
@@ -183,10 +210,10 @@ export class SymbolEntries {
   size(index: number): number { return this.words[index * 6 + 4] + this.words[index * 6 + 5] * TWO_TO_32; }
 }
 
-export function symbolAt(input: SymbolTableInput, entries: SymbolEntries, index: number): ElfSymbol {
+export function symbolAt(input: SymbolTableInput, entries: SymbolEntries, index: number, name?: string): ElfSymbol {
   const shndx = entries.shndx(index);
   const symbol: ElfSymbol = {
-    name: input.names.name(entries.nameOffset(index)),
+    name: name ?? input.names.name(entries.nameOffset(index)),
     value: entries.value(index),
     size: entries.size(index),
     type: TYPES[entries.kind(index)] ?? 'other',
@@ -231,6 +258,8 @@ export function parseNamedSymbols(input: SymbolTableInput,
   const words = entries.words;
   const strings = input.names.bytes;
   const first = screen?.prefix ? Buffer.from(screen.prefix, 'utf8')[0]! : -1;
+  // Without a prefix, a literal the names must contain turns away all the others before anything is decoded.
+  const marks = screen?.contains && first < 0 ? input.names.namesContaining(screen.contains) : undefined;
   for (let index = 1; index < entries.count; index++) {
     const kind = raw[index * SYMBOL_ENTRY_SIZE + 4]! & 0xf;
     const nameOffset = words[index * 6]!;
@@ -240,8 +269,13 @@ export function parseNamedSymbols(input: SymbolTableInput,
     }
     if (kind === STT_SECTION) continue;
     if (first >= 0 && strings[nameOffset] !== first) continue;
-    if (screen && !input.names.mayMatchAt(nameOffset, screen.sticky, screen.loose, screen.prefix)) continue;
-    const symbol = symbolAt(input, entries, index);
+    let name: string | undefined;
+    if (marks) {
+      if (marks[nameOffset] !== 1) continue;
+      name = input.names.nameAlone(nameOffset);
+      if (!screen!.loose.test(name)) continue;
+    } else if (screen && !input.names.mayMatchAt(nameOffset, screen.sticky, screen.loose, screen.prefix)) continue;
+    const symbol = symbolAt(input, entries, index, name);
     if (symbol.bind === 'local' && fileOffset >= 0) {
       if (fileNamed !== fileOffset) {
         fileName = input.names.name(fileOffset) || undefined;

@@ -1,4 +1,5 @@
 // Bringing a patch library into the target: by its own dlopen, or mapped and relocated by us; then bound to its statics.
+import { counted } from '../words.js';
 import { realpathSync, statSync } from 'node:fs';
 import { dirname, resolve as resolvePath, basename } from 'node:path';
 import { HotpatchError, toHotpatchError } from '../errors.js';
@@ -223,7 +224,7 @@ async function loadByDlopen(session: PatchContext, path: string, elf: ElfFile, r
       `Called ${dlopen.name}("${path}", RTLD_NOW) at ${hex(dlopen.address)}: the path copied below its stack's red zone (pwrite to /proc/${target.pid}/mem), rip and the arguments set (PTRACE_SETREGS), every signal but SIGURG blocked (PTRACE_SETSIGMASK), then PTRACE_CONT, with ${stubWords(back)}`,
       'The other threads kept running, so a lock they hold (malloc, the loader) is released as usual.',
       `Put the thread back as it was (PTRACE_SETREGS, PTRACE_SETREGSET, PTRACE_SETSIGMASK) and let it go (PTRACE_CONT); its interrupted system call restarts as if nothing happened. Handle ${hex(handle)}, load bias ${hex(loadBias)} (read from the link_map dlopen returned).`,
-      ...(written.length ? [`Wrote ${written.length} GOT slot(s) for symbols the dynamic linker cannot see: ${written.map((b) => `${b.name} -> ${b.description}`).join(', ')}.`] : []),
+      ...(written.length ? [`Wrote ${counted(written.length, 'GOT slot')} for symbols the dynamic linker cannot see: ${written.map((b) => `${b.name} -> ${b.description}`).join(', ')}.`] : []),
     ],
   };
 }
@@ -307,8 +308,8 @@ async function loadByMapping(session: PatchContext, path: string, elf: ElfFile, 
     steps: [
       `Chose ${hex(at)} for ${plan.size} bytes${near ? ', within ±2 GiB of the executable so a 5-byte jump reaches it' : ''}, clear of every other page this command places.`,
       `Borrowed thread ${tid} (PTRACE_INTERRUPT) for remote system calls: first the patch record listing the library as pending with its planned segments, then one mmap(MAP_FIXED_NOREPLACE) per segment with its final protection (never writable and executable at once). Each: ${syscallWords(target)}`,
-      `Applied the library's ${elf.relocations().length} relocation(s) (RELATIVE, GLOB_DAT, JUMP_SLOT, 64, and the TLS ones against the executable's thread-local variables) in hotpatch's memory and wrote the finished segments with pwrite to /proc/${target.pid}/mem, which writes read-only pages too; then PTRACE_CONT.`,
-      opts.init ? `Ran ${plan.initFunctions.length} constructor(s).` : 'Constructors were not run (pass --init to run them).',
+      `Applied the library's ${counted(elf.relocations().length, 'relocation')} (RELATIVE, GLOB_DAT, JUMP_SLOT, 64, and the TLS ones against the executable's thread-local variables) in hotpatch's memory and wrote the finished segments with pwrite to /proc/${target.pid}/mem, which writes read-only pages too; then PTRACE_CONT.`,
+      opts.init ? `Ran ${counted(plan.initFunctions.length, 'constructor')}.` : 'Constructors were not run (pass --init to run them).',
     ],
   };
 }
@@ -416,5 +417,5 @@ export async function removeInterruptedLoad(session: PatchContext, lib: LoadedLi
   const there = (lib.segments ?? []).filter((s) => maps.some((m) => m.start === s.start && m.end === s.start + s.size && m.path === ''));
   if (there.length === 0) return `none of ${lib.name}'s segments got in`;
   await unmapPages(target, target.borrowThread(), there.map((s) => ({ address: s.start, size: s.size, what: 'segment' })));
-  return `unmapped ${there.length} segment(s) of ${lib.name}`;
+  return `unmapped ${counted(there.length, 'segment')} of ${lib.name}`;
 }

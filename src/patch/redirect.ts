@@ -1,4 +1,5 @@
 // Redirect a function to new code with a jump at its entry (or its GOT slots), keep a trampoline to the original, undo it.
+import { counted } from '../words.js';
 import { notesOf } from '../symbols/resolve.js';
 import { spellingFor } from '../symbols/resolve.js';
 import { belongsTo } from '../symbols/scope.js';
@@ -118,8 +119,8 @@ async function redirectOnce(session: PatchContext, fromText: string, toText: str
     site = { at: plan.at, before: plan.code.subarray(0, plan.jumpSize), hop: plan.hop, trampoline: room.address, trampolineBytes: hexBytes(trampolineBytes) };
     if (plan.landingPad) steps.push(`${fromName} starts with endbr64, which indirect calls must land on under CET: it stays, and the jump goes after it.`);
     steps.push(
-      `${fromName} has ${plan.available} byte${plan.available === 1 ? '' : 's'} to work with${plan.padding ? ` (${plan.size} of code + ${plan.padding} of padding)` : ''}; ${plan.hop ? `a ${arch.shortJumpSize}-byte jump does not fit, so a ${plan.jumpSize}-byte jmp rel8 goes to a hop at ${hex(plan.hop.address)}, in ${plan.hopSearch}` : `the jump needs ${plan.jumpSize}`}.`,
-      `Copied its first ${moved.consumed} byte${moved.consumed === 1 ? '' : 's'} (${moved.instructions} whole instruction${moved.instructions === 1 ? '' : 's'}) to a trampoline at ${hex(room.address)}, re-encoded for the new address (iced-x86)${pad.length ? ' after an endbr64' : ''}, ending with a jump back: calling the trampoline runs the original.`,
+      `${fromName} has ${counted(plan.available, 'byte')} to work with${plan.padding ? ` (${plan.size} of code + ${plan.padding} of padding)` : ''}; ${plan.hop ? `a ${arch.shortJumpSize}-byte jump does not fit, so a ${plan.jumpSize}-byte jmp rel8 goes to a hop at ${hex(plan.hop.address)}, in ${plan.hopSearch}` : `the jump needs ${plan.jumpSize}`}.`,
+      `Copied its first ${counted(moved.consumed, 'byte')} (${counted(moved.instructions, 'whole instruction')}) to a trampoline at ${hex(room.address)}, re-encoded for the new address (iced-x86)${pad.length ? ' after an endbr64' : ''}, ending with a jump back: calling the trampoline runs the original.`,
     );
   }
 
@@ -198,16 +199,16 @@ async function redirectOnce(session: PatchContext, fromText: string, toText: str
   await writePatch(session, tid, pages, code, [rec.write(), ...writes], guard, () => (record.patches = previous));
   const pause = target.lastPause!;
   const made = pages.filter((p) => p.steps.length).length;
-  if (made) steps.push(`Mapped ${made} page(s) of ours (read+exec, never writable) with a remote mmap on borrowed thread ${tid} alone: ${syscallWords(target)}`);
+  if (made) steps.push(`Mapped ${counted(made, 'page')} of ours (read+exec, never writable) with a remote mmap on borrowed thread ${tid} alone: ${syscallWords(target)}`);
   if (code.length) steps.push(`Wrote ${code.map((c) => c.what).join(', ')} while the process ran (pwrite to /proc/${target.pid}/mem, which writes read-only pages too): nothing can reach them before the jump exists.`);
-  steps.push(`Stopped all ${pause.threads} thread(s) (PTRACE_INTERRUPT each, then waitpid until every one reported its stop), read every pc (PTRACE_GETREGS) to check none lies inside the bytes written, wrote the patch record and last the ${top && site.hop ? 'hop' : 'jump'}, and let them all go (PTRACE_CONT).`);
+  steps.push(`Stopped ${pause.threads === 1 ? 'the one thread' : `all ${pause.threads} threads`} (PTRACE_INTERRUPT each, then waitpid until every one reported its stop), read every pc (PTRACE_GETREGS) to check none lies inside the bytes written, wrote the patch record and last the ${top && site.hop ? 'hop' : 'jump'}, and let them all go (PTRACE_CONT).`);
   // Does anything reach the entry? Said after the patch is in (the scan reads files, not the process).
   const warnings: string[] = [];
   const module = session.space().modules.find((m) => m.start <= fromAddress && fromAddress < m.end);
   if (!top && module && !opts.force) {
     const reach = whatReaches(session, module, fromAddress, entrySym && isEntry ? entrySym : undefined);
     warnings.push(...reachWarnings(fromName, module.name, reach));
-    steps.push(`Looked for what reaches ${fromName} in ${module.name}: ${reach.directCalls} direct call(s), ${reach.directJumps} jump(s), ${reach.addressTaken} place(s) taking its address, ${reach.slots} GOT slot(s) or pointer(s) by name${reach.inlined.length ? `; the debug info says it was inlined into ${reach.inlined.map((i) => i.caller).join(', ')}` : ''}.`);
+    steps.push(`Looked for what reaches ${fromName} in ${module.name}: ${counted(reach.directCalls, 'direct call')}, ${counted(reach.directJumps, 'jump')}, ${counted(reach.addressTaken, 'place')} taking its address, ${counted(reach.slots, 'GOT slot or pointer', 'GOT slots or pointers')} by name${reach.inlined.length ? `; the debug info says it was inlined into ${reach.inlined.map((i) => i.caller).join(', ')}` : ''}.`);
   }
   return { patch: entry, replaced: false, stackedOn: top?.id, pauseMicros: pause.micros, threads: pause.threads, steps, notes: notes.length ? notes : undefined, warnings };
 }
@@ -285,7 +286,7 @@ async function redirectGot(session: PatchContext, sym: RuntimeSymbol | undefined
     replaced: !!existing,
     pauseMicros: pause.micros,
     threads: pause.threads,
-    steps: [...steps, `Rewrote ${slots.length} GOT slot(s) importing ${sym.name} (${[...new Set(slots.map((s) => s.module))].join(', ')}) to ${toName}; the code of ${sym.name} is untouched.`],
+    steps: [...steps, `Rewrote ${counted(slots.length, 'GOT slot')} importing ${sym.name} (${[...new Set(slots.map((s) => s.module))].join(', ')}) to ${toName}; the code of ${sym.name} is untouched.`],
   };
 }
 

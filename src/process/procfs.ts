@@ -90,3 +90,13 @@ export function yamaScope(): number | undefined {
     return undefined;
   }
 }
+
+/** The file a descriptor of the process writes to (its stdout: fd 1), when it is a file and not a pipe or terminal. */
+export function outputFile(pid: number, fd = 1): string | undefined {
+  try {
+    const path = readlinkSync(`/proc/${pid}/fd/${fd}`);
+    return path.startsWith('/') && !path.startsWith('/dev/') ? path.replace(/ \(deleted\)$/, '') : undefined;
+  } catch {
+    return undefined;
+  }
+}

@@ -1,4 +1,5 @@
 // The live process: attach without stopping it, pause it only inside one plan, read and write its memory.
+import { constants as osConstants } from 'node:os';
 import { native, type NativeOp, type NativePlan, type NativePlanResult, type NativeTracer, type NativeEvent } from '../native.js';
 import { HotpatchError, processGone, toHotpatchError } from '../errors.js';
 import { hex } from '../hex.js';
@@ -19,6 +20,17 @@ export interface Pause {
   longestMicros?: number;
   /** Times every thread was let go again because one stood inside the bytes to change (guarded plans). */
   retries?: number;
+}
+
+/** Signals that mean the program itself failed, not that someone stopped it. */
+const CRASH_SIGNALS = new Set(['SIGSEGV', 'SIGBUS', 'SIGILL', 'SIGFPE', 'SIGABRT', 'SIGTRAP', 'SIGSYS']);
+
+/** How a process ended, after its pid: `exited with status 0`, `crashed: killed by signal 11 (SIGSEGV)`. */
+export function exitText(signaled: boolean, status: number): string {
+  if (!signaled) return `exited with status ${status}`;
+  const name = Object.entries(osConstants.signals).find(([, n]) => n === status)?.[0];
+  const killed = `killed by signal ${status}${name ? ` (${name})` : ''}`;
+  return name && CRASH_SIGNALS.has(name) ? `crashed: ${killed}` : killed;
 }
 
 /** The stops of one command as one pause: their sum, how many, the longest; threads, the most stopped at once. */
@@ -144,7 +156,7 @@ export class Target {
     }
     if (ev.type === 'exit') {
       this.alive = false;
-      this.exitReason = ev.signaled ? `killed by signal ${ev.status}` : `exited with status ${ev.status}`;
+      this.exitReason = exitText(ev.signaled, ev.status);
       // Release the tracer thread outside this callback: nothing is left to trace.
       setImmediate(() => this.tracer.close());
     }

@@ -1,6 +1,7 @@
 // The symbol index over every loaded module: name → symbols, address → symbol, globs, suggestions and completions.
 import type { ElfSymbol, SymbolType } from '../elf/types.js';
 import type { Module, RuntimeSymbol, Symbolized } from './types.js';
+import { namePattern } from './pattern.js';
 
 const SHN_ABS = 0xfff1;
 /** How far back symbolize looks for a sized symbol that holds the address, past smaller symbols nested inside it. */
@@ -145,11 +146,11 @@ export class SymbolIndex {
   }
 
   /**
-   * Symbols whose name matches, in address order. A pattern with `*` or `?` is a glob over the whole name; a pattern
-   * without them matches names that contain it, as `nm | grep` would.
+   * Symbols whose name matches, in address order. A pattern with `*`, `?` or `[` is a glob over the whole name; a
+   * pattern without them matches names that contain it, as `nm | grep` would (symbols/pattern.ts).
    */
   match(pattern: string, filter: MatchFilter = {}): RuntimeSymbol[] {
-    const test = /[*?]/.test(pattern) ? globTester(pattern) : (name: string) => name.includes(pattern);
+    const { test } = namePattern(pattern);
     // Filter first, sort the few that match: sorting all 100k symbols costs more than the whole search.
     return this.symbols
       .filter((s) =>
@@ -303,11 +304,6 @@ function lowerBoundString(sorted: readonly string[], key: string): number {
   return lo;
 }
 
-export function globTester(pattern: string): (name: string) => boolean {
-  const source = pattern.replace(/[.+^${}()|[\]\\*?]/g, (c) => (c === '*' ? '.*' : c === '?' ? '.' : '\\' + c));
-  const re = new RegExp(`^${source}$`, 's');
-  return (name) => re.test(name);
-}
 
 /** The characters a string holds, folded into 32 bits (two characters may share a bit). */
 function charMask(text: string): number {

@@ -8,7 +8,8 @@ import { findDebugFile, mergeDebugSymbols } from '../elf/debugfile.js';
 import { PT_TLS } from '../elf/constants.js';
 import type { ElfFile, ElfSymbol } from '../elf/types.js';
 import { readMaps, modulesFromMaps } from './maps.js';
-import { SymbolIndex, globTester, isAddressable, toRuntimeSymbol, byAddressThenPreference, type LookupFilter, type MatchFilter } from './index.js';
+import { namePattern } from './pattern.js';
+import { SymbolIndex, isAddressable, toRuntimeSymbol, byAddressThenPreference, type LookupFilter, type MatchFilter } from './index.js';
 import type { MapEntry, Module, RuntimeSymbol, Symbolized, ThreadLocalSymbol } from './types.js';
 
 /** A module the kernel's maps cannot name: a library we mapped ourselves into anonymous memory. */
@@ -98,18 +99,10 @@ export class ElfCache {
   }
 }
 
-const NOT_NUL = '[^\\0]';
-
 const escape = (text: string) => text.replace(/[.+^${}()|[\]\\*?]/g, '\\$&');
 
 /** What an index holds of a module: its symbol tables, and a name for each PLT stub. */
 const indexedSymbols = (elf: ElfFile) => [...elf.symbols(), ...pltSymbols(elf, archForMachine(elf.machine)?.pltSlot)];
-
-/** The pattern of `syms` (a glob, or a substring without * and ?) as a regular expression that cannot run past a name's end. */
-function screenSource(pattern: string): string {
-  if (!/[*?]/.test(pattern)) return `${NOT_NUL}*?${escape(pattern)}${NOT_NUL}*`;
-  return pattern.split('').map((c) => (c === '*' ? `${NOT_NUL}*` : c === '?' ? NOT_NUL : escape(c))).join('');
-}
 
 export class SpaceCache {
   private space?: AddressSpace;
@@ -197,8 +190,7 @@ export class SpaceCache {
       },
       match(pattern, filter = {}) {
         if (index) return index.match(pattern, filter);
-        const test = /[*?]/.test(pattern) ? globTester(pattern) : (name: string) => name.includes(pattern);
-        const screen = nameScreen(screenSource(pattern), /[*?]/.test(pattern) ? pattern.split(/[*?]/)[0] : '');
+        const { test, screen } = namePattern(pattern);
         const out: RuntimeSymbol[] = [];
         for (const m of modules) {
           if (filter.module !== undefined && m.name !== filter.module) continue;
@@ -260,8 +252,7 @@ export class SpaceCache {
           .filter((t) => file === undefined || (t.file !== undefined && t.file.slice(t.file.lastIndexOf('/') + 1) === file));
       },
       matchThreadLocals(pattern, filter = {}) {
-        const test = /[*?]/.test(pattern) ? globTester(pattern) : (name: string) => name.includes(pattern);
-        const screen = nameScreen(screenSource(pattern), /[*?]/.test(pattern) ? pattern.split(/[*?]/)[0] : '');
+        const { test, screen } = namePattern(pattern);
         return modules
           .filter((m) => filter.module === undefined || m.name === filter.module)
           .flatMap((m) => threadLocalsIn(m, screen, test))

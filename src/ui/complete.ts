@@ -6,12 +6,21 @@ import type { ArgSpec, CommandSpec, OptionSpec } from '../command.js';
 /** Where names come from; the console builds one over the live session (see source.ts). */
 export interface CompletionSource {
   commands: readonly CommandSpec[];
-  /** Distinct symbol names starting with prefix, sorted, at most limit. */
-  symbols(prefix: string, limit: number): string[];
+  /**
+   * Distinct symbol names starting with prefix, sorted, at most limit; with `scope`, only those of that module
+   * (`libc.so.6!`) and source file (`loop.c:`, its statics).
+   */
+  symbols(prefix: string, limit: number, scope?: SymbolScope): string[];
   modules(): string[];
   registers(): string[];
   /** Paths starting with prefix; directories end with '/'. */
   files(prefix: string, limit: number): string[];
+}
+
+/** What a word typed before the name restricts it to: `module!`, `file.c:`, or both. */
+export interface SymbolScope {
+  module?: string;
+  file?: string;
 }
 
 export interface Completion {
@@ -129,12 +138,26 @@ function argValues(spec: CommandSpec, arg: ArgSpec, index: number, word: string,
 function symbolWords(word: string, src: CompletionSource): string[] {
   if (word.startsWith('$')) return src.registers().filter((r) => r.startsWith(word.slice(1))).map((r) => '$' + r);
   if (/^(0x|\d)/i.test(word) || word.includes('+')) return [];
-  const cut = Math.max(word.lastIndexOf('!'), word.lastIndexOf(':'));
+  // `module!file.c:name`, as the address parser reads it: the module ends at '!', the file at a lone ':' ('::' is C++).
+  const bang = word.indexOf('!');
+  const colon = loneColon(word, bang + 1);
+  const cut = Math.max(bang, colon);
   const head = word.slice(0, cut + 1);
-  const names = src.symbols(word.slice(cut + 1), COMPLETION_LIMIT + 1).map((n) => head + n);
+  const scope = cut < 0 ? undefined : { module: bang >= 0 ? word.slice(0, bang) : undefined, file: colon >= 0 ? word.slice(bang + 1, colon) : undefined };
+  const names = src.symbols(word.slice(cut + 1), COMPLETION_LIMIT + 1, scope).map((n) => head + n);
   if (cut >= 0 || word === '') return names;
   // A word that may be a module name also offers `module!`, after the symbols.
   return [...names, ...src.modules().filter((m) => m.startsWith(word)).sort().map((m) => m + '!')];
+}
+
+/** The first ':' at or after `from` that is not half of '::', or -1. */
+function loneColon(text: string, from: number): number {
+  for (let i = from; i < text.length; i++) {
+    if (text[i] !== ':') continue;
+    if (text[i + 1] === ':') i++;
+    else return i;
+  }
+  return -1;
 }
 
 /** Choices written into the usage line, as `explain on|off` or `tour [next|stop]`, for positional `index`. */

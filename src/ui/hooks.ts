@@ -4,6 +4,7 @@ import { useApp, useStdout } from 'ink';
 import type { Session } from '../session.js';
 import { runLine, type Outcome } from '../cli/runner.js';
 import { toHotpatchError } from '../errors.js';
+import { exitText } from '../process/target.js';
 import type { Action, ConsoleState } from './state.js';
 import type { HistoryStore } from './history.js';
 import { targetStatus, type TargetStatus } from './status.js';
@@ -144,8 +145,7 @@ export function useTargetNotices(session: Session, dispatch: Dispatch<Action>): 
     if (!target) return;
     const stop = target.listen((ev) => {
       if (ev.type === 'exit' && ev.pid === target.pid) {
-        const how = ev.signaled ? `was killed by signal ${ev.status}` : `exited with status ${ev.status}`;
-        dispatch({ type: 'notice', text: `process ${target.pid} (${target.name}) ${how}; no process attached`, tone: 'warn' });
+        dispatch({ type: 'notice', text: `process ${target.pid} (${target.name}) is gone (${exitText(ev.signaled, ev.status)}); no process attached`, tone: 'warn' });
       } else if (ev.type === 'exec') {
         dispatch({ type: 'notice', text: `process ${target.pid} called exec: its symbols are read again`, tone: 'warn' });
       }
@@ -217,7 +217,9 @@ export function useQuit(session: Session, quitting: boolean, left: string | unde
         ? `detached from ${t.pid} (${t.name}); it runs on`
         : detachedByQuit !== undefined
           ? `detached from ${detachedByQuit}; it runs on`
-          : 'console closed';
+          : t
+            ? `process ${t.pid} (${t.name}) is gone (${t.exitReason ?? 'it ended'}); console closed`
+            : 'console closed';
       try {
         if (t?.attached) await session.detach();
       } catch (err) {

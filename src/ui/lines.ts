@@ -3,6 +3,7 @@ import type { Block, DisasmLine } from '../result.js';
 import type { HotpatchError } from '../errors.js';
 import type { Outcome } from '../cli/runner.js';
 import { pauseText } from '../cli/render-plain.js';
+import { fittedTable } from '../cli/table.js';
 
 /** What a segment means; the theme decides how it looks (or that it looks plain). */
 export type Role =
@@ -46,8 +47,9 @@ export function outcomeLines(outcome: Outcome, explain: boolean, width: number):
     omitted += more;
   }
   if (omitted > 0) out.push(plainLine(`… ${omitted.toLocaleString('en-US')} more lines (use --json / batch for all)`, 'warn'));
-  if (result.pause) out.push(plainLine(pauseText(result.pause), 'dim'));
   if (explain && result.explain?.length) out.push(...result.explain.map((l) => plainLine(`  · ${l}`, 'explain')));
+  // Last, under the steps too: the end of the output stays in view, and the pause is what the user looks for there.
+  if (result.pause) out.push(plainLine(pauseText(result.pause), 'dim'));
   return out;
 }
 
@@ -94,61 +96,15 @@ export function blockLines(b: Block, width: number, budget: number): { lines: St
 }
 
 /**
- * Aligned columns with a bold heading, fitted to the width: the widest text columns give way, and their cells wrap onto
- * more lines (at spaces where they can) rather than lose text: a cut name or summary would say something else.
+ * Aligned columns with a bold heading, fitted to the width (cli/table.ts): the widest text columns give way; a path
+ * loses directories from its middle, other cells wrap onto more lines between words rather than lose text.
  */
 function tableLines(columns: string[], rows: string[][], alignRight: number[], width: number): StyledLine[] {
-  const natural = columns.map((c, i) => Math.max(c.length, ...rows.map((r) => (r[i] ?? '').length)));
-  // Numbers and addresses are never narrowed: they stay whole on one line.
-  const numeric = columns.map((_, i) => rows.length > 0 && rows.every((r) => /^(0x[0-9a-f]+|-?[\d.]+)?$/i.test(r[i] ?? '')));
-  const widths = fitColumns(natural, numeric, width);
-  const line = (r: string[]) =>
-    r
-      .map((c, i) => (alignRight.includes(i) ? c.padStart(widths[i]!) : i === r.length - 1 ? c : c.padEnd(widths[i]!)))
-      .join('  ')
-      .trimEnd();
-  const out: StyledLine[] = [plainLine(line(columns.map((c, i) => cut(c, widths[i]!))), 'tableHead')];
-  for (const r of rows) {
-    const cells = columns.map((_, i) => wrapCell(r[i] ?? '', widths[i]!));
-    const height = Math.max(...cells.map((c) => c.length));
-    for (let k = 0; k < height; k++) out.push(plainLine(line(cells.map((c) => c[k] ?? ''))));
-  }
+  const t = fittedTable(columns, rows, alignRight, width);
+  const out: StyledLine[] = [plainLine(t.heading, 'tableHead')];
+  for (const r of t.rows) for (const l of r) out.push(plainLine(l));
   return out;
 }
-
-/** A cell's text in lines of at most `width`: broken after a space in the line's second half, else at the width. */
-function wrapCell(text: string, width: number): string[] {
-  if (text.length <= width) return [text];
-  const lines: string[] = [];
-  let rest = text;
-  while (rest.length > width) {
-    const space = rest.lastIndexOf(' ', width);
-    const at = space > width / 2 ? space : width;
-    lines.push(rest.slice(0, at).trimEnd());
-    rest = rest.slice(at).trimStart();
-  }
-  if (rest) lines.push(rest);
-  return lines;
-}
-
-/** Column widths that fit in `width` with two spaces between, narrowing the widest text column first, none below 8. */
-function fitColumns(widths: number[], fixed: boolean[], width: number): number[] {
-  const MIN_COLUMN = 8;
-  const fitted = [...widths];
-  const total = () => fitted.reduce((a, b) => a + b, 0) + 2 * (fitted.length - 1);
-  while (total() > width) {
-    const order = fitted.map((_, i) => i).filter((i) => !fixed[i] && fitted[i]! > MIN_COLUMN).sort((a, b) => fitted[b]! - fitted[a]!);
-    if (order.length === 0) break;
-    const widest = order[0]!;
-    const second = order.length > 1 ? fitted[order[1]!]! : MIN_COLUMN;
-    // Down to the next widest at most, so that wide columns share the cut.
-    const to = Math.max(second, fitted[widest]! - (total() - width));
-    fitted[widest] = Math.max(MIN_COLUMN, Math.min(fitted[widest]! - 1, to));
-  }
-  return fitted;
-}
-
-const cut = (s: string, width: number): string => (s.length <= width ? s : s.slice(0, Math.max(0, width - 1)) + '…');
 
 /** A hexdump row as render-plain lays it out: 82 columns. One space less on each side of the bytes makes 80. */
 const HEXDUMP_WIDTH = 82;

@@ -2,17 +2,21 @@
 import type { Session } from '../session.js';
 import type { AddressSpace } from '../symbols/space.js';
 import { allCommands } from '../../commands/index.js';
-import { filePaths, type CompletionSource } from './complete.js';
+import { basename } from 'node:path';
+import { resolveModuleName } from '../symbols/resolve.js';
+import { filePaths, type CompletionSource, type SymbolScope } from './complete.js';
 
 export function sessionSource(session: Session): CompletionSource {
   const space = () => (session.target?.attached ? session.space() : undefined);
   return {
     commands: allCommands(),
-    symbols(prefix, limit) {
+    symbols(prefix, limit, scope) {
       try {
-        return space()?.index.completions(prefix, limit) ?? [];
+        const now = space();
+        if (!now) return [];
+        return scope ? scopedSymbols(now, prefix, limit, scope) : now.index.completions(prefix, limit);
       } catch {
-        return [];
+        return [];  // an unknown module: nothing to offer
       }
     },
     modules() {
@@ -25,6 +29,23 @@ export function sessionSource(session: Session): CompletionSource {
     registers: () => session.arch.registerNames,
     files: filePaths,
   };
+}
+
+/**
+ * Names of one module (`libc.so.6!`, `/path/lib.so!`, `#3!`) and/or one source file (`loop.c:`: its statics, compared
+ * by file name, or by the end of the recorded path when a directory is typed), sorted.
+ */
+function scopedSymbols(space: AddressSpace, prefix: string, limit: number, scope: SymbolScope): string[] {
+  const module = scope.module !== undefined ? resolveModuleName(scope.module, space.modules) : undefined;
+  const file = scope.file;
+  const fileMatches = (recorded: string) => (file!.includes('/') ? recorded === file || recorded.endsWith('/' + file) : basename(recorded) === file);
+  const names = new Set<string>();
+  for (const sym of space.index.all()) {
+    if (module !== undefined && sym.module !== module) continue;
+    if (file !== undefined && (sym.file === undefined || !fileMatches(sym.file))) continue;
+    if (sym.name.startsWith(prefix)) names.add(sym.name);
+  }
+  return [...names].sort().slice(0, limit);
 }
 
 /** One piece of the symbol tables' preparation: short enough that keys, the spinner and Ctrl-C get a turn in between. */

@@ -8,12 +8,13 @@ import { remember, searchBack } from './history.js';
 import { commonPrefix, continuesWord, type Completion } from './complete.js';
 
 /**
- * A line waiting to run. `anchor`: the output view starts at its result (a line the user asked for when idle).
+ * A line waiting to run. `follow`: the output view goes back to the end when it starts (a line the user asked for when
+ * idle), so the end of its result (the `paused` line) is in view when it is done; its top is a PgUp away.
  * `group`: lines that came together (a tour stage); a failure drops the rest of its group, as batch mode stops.
  */
 export interface QueuedLine {
   line: string;
-  anchor: boolean;
+  follow: boolean;
   group: number;
 }
 
@@ -27,8 +28,11 @@ export type Entry =
   | { id: number; kind: 'command'; line: string; outcome?: Outcome; explain: boolean; cancel?: Cancel }
   | { id: number; kind: 'notice'; text: string; tone: 'warn' | 'ok' | 'dim' };
 
-/** Where the output view stands: following the end, at the start of one entry, or at a line the user paged to. */
-export type Scroll = { kind: 'end' } | { kind: 'anchor'; entryId: number } | { kind: 'top'; line: number };
+/**
+ * Where the output view stands: following the end, at the first line of one entry (a reference page such as help,
+ * asked for at the prompt), or at a line the user paged to.
+ */
+export type Scroll = { kind: 'end' } | { kind: 'entry'; entryId: number } | { kind: 'top'; line: number };
 
 export interface ConsoleState {
   editor: ed.Editor;
@@ -41,7 +45,7 @@ export interface ConsoleState {
   completions?: { items: string[]; more: boolean; paths?: boolean };
   queue: QueuedLine[];
   /** `progress`: what the command is busy with, when it says (reading the symbols of a big binary). */
-  running?: { entryId: number; line: string; group: number; startedMs: number; cancelling: boolean; progress?: string };
+  running?: { entryId: number; line: string; group: number; follow: boolean; startedMs: number; cancelling: boolean; progress?: string };
   entries: Entry[];
   nextId: number;
   scroll: Scroll;
@@ -96,17 +100,17 @@ export function initialState(history: string[] = []): ConsoleState {
 
 /**
  * The state the console opens with: `greeting` lines first, then `startedLine`, already running (its entry shows the
- * spinner), then `lines` run in order, the first of them anchoring the view.
+ * spinner), then `lines` run in order, the view following the end.
  */
 export function openingState(history: string[], lines: string[], startedLine: string | undefined, nowMs: number, greeting: string[] = []): ConsoleState {
-  let s: ConsoleState = { ...initialState(history), queue: lines.map((line, i) => ({ line, anchor: i === 0 && startedLine === undefined, group: 0 })) };
+  let s: ConsoleState = { ...initialState(history), queue: lines.map((line, i) => ({ line, follow: i === 0 && startedLine === undefined, group: 0 })) };
   for (const text of greeting) s = { ...addEntry(s, { id: s.nextId, kind: 'notice', text, tone: 'ok' }), nextId: s.nextId + 1 };
   if (startedLine === undefined) return s;
   const id = s.nextId;
   return {
     ...addEntry(s, { id, kind: 'command', line: startedLine, explain: false }),
     nextId: id + 1,
-    running: { entryId: id, line: startedLine, group: 0, startedMs: nowMs, cancelling: false },
+    running: { entryId: id, line: startedLine, group: 0, follow: true, startedMs: nowMs, cancelling: false },
   };
 }
 
@@ -139,7 +143,7 @@ const idle = (s: ConsoleState) => !s.running && s.queue.length === 0;
 function enqueue(s: ConsoleState, lines: string[]): ConsoleState {
   const first = idle(s);
   const group = s.nextId;
-  return { ...s, nextId: s.nextId + 1, queue: [...s.queue, ...lines.map((line, i) => ({ line, anchor: first && i === 0, group }))] };
+  return { ...s, nextId: s.nextId + 1, queue: [...s.queue, ...lines.map((line, i) => ({ line, follow: first && i === 0, group }))] };
 }
 
 function addEntry(s: ConsoleState, e: Entry): ConsoleState {
@@ -156,8 +160,8 @@ function start(s: ConsoleState, nowMs: number): ConsoleState {
     ...withEntry,
     queue: rest,
     nextId: id + 1,
-    running: { entryId: id, line: next!.line, group: next!.group, startedMs: nowMs, cancelling: false },
-    scroll: next!.anchor ? { kind: 'anchor', entryId: id } : s.scroll,
+    running: { entryId: id, line: next!.line, group: next!.group, follow: next!.follow, startedMs: nowMs, cancelling: false },
+    scroll: next!.follow ? { kind: 'end' } : s.scroll,
   };
 }
 
@@ -174,12 +178,14 @@ function finished(s: ConsoleState, entryId: number, outcome: Outcome | undefined
   if (step) {
     // The stage's lines run next, before anything typed ahead.
     const group = nextId++;
-    queue = [...step.lines.map((line) => ({ line, anchor: false, group })), ...queue];
+    queue = [...step.lines.map((line) => ({ line, follow: false, group })), ...queue];
     tour = step.done ? undefined : { next: step.next };
   }
+  // A reference page the user asked for shows from its top, unless they paged away while it ran.
+  const scroll: Scroll = outcome?.ok && outcome.result?.fromTop && running?.follow && s.scroll.kind === 'end' ? { kind: 'entry', entryId } : s.scroll;
   const word = outcome?.line.split(/\s+/)[0];
   const lastPause = outcome?.result?.pause ?? (word === 'attach' || word === 'detach' ? undefined : s.lastPause);
-  return { ...s, entries, queue, tour, nextId, lastPause, running: undefined, revision: s.revision + 1, quitting: s.quitting || outcome?.quit === true };
+  return { ...s, entries, queue, tour, nextId, scroll, lastPause, running: undefined, revision: s.revision + 1, quitting: s.quitting || outcome?.quit === true };
 }
 
 function cancelOutcome(outcome: Outcome | undefined): Cancel {

@@ -48,7 +48,8 @@ export interface Viewport {
 
 /**
  * The window of `total` lines in `height` rows. A marker row takes the place of a line when some are hidden above or
- * below. Wanted top: an anchor shows its entry from its first line, unless what follows it fits, then the end shows.
+ * below. Wanted top: where the user paged to, or a reference page's first line, unless what follows it fits, then the
+ * end shows.
  */
 export function layoutViewport(total: number, height: number, wantedTop: number): Viewport {
   if (total <= height) return { start: 0, end: total, above: 0, below: 0 };
@@ -64,6 +65,6 @@ export function layoutViewport(total: number, height: number, wantedTop: number)
 
 export function wantedTop(scroll: Scroll, flat: Flattened): number {
   if (scroll.kind === 'top') return scroll.line;
-  if (scroll.kind === 'anchor') return flat.startOf.get(scroll.entryId) ?? Number.MAX_SAFE_INTEGER;
+  if (scroll.kind === 'entry') return flat.startOf.get(scroll.entryId) ?? Number.MAX_SAFE_INTEGER;
   return Number.MAX_SAFE_INTEGER;
 }

@@ -1,5 +1,5 @@
 // Test helpers for the C fixtures: paths, starting a fixture and reading its stdout, stopping it, /proc status.
-import { spawn, type ChildProcess } from "node:child_process";
+import { execFileSync, spawn, type ChildProcess } from "node:child_process";
 import { existsSync, readFileSync, readdirSync } from "node:fs";
 import { dirname, extname, join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -191,13 +191,50 @@ function readState(statPath: string): string | undefined {
   }
 }
 
-/** Stops every fixture started through startFixture and not yet stopped; for an after() hook. */
+const detachedPids = new Set<number>();
+
+/**
+ * Starts fixtures/build/<name> through sh and setsid, so that it is not our child (a tracer cannot trace its own
+ * children here: Node reaps their wait statuses): for tests that attach from this process. Resolves with its pid
+ * once /proc names it; killAllFixtures kills it (by that pid).
+ */
+export async function startDetachedFixture(name: string, arg = ""): Promise<number> {
+  const out = execFileSync("sh", ["-c", `setsid "$0" ${arg} >/dev/null 2>&1 </dev/null & echo $!`, fixturePath(name)], { encoding: "utf8" });
+  const pid = Number(out.trim());
+  detachedPids.add(pid);
+  for (let i = 0; i < 200; i++) {
+    try {
+      if (readFileSync(`/proc/${pid}/comm`, "utf8").trim() === name) return pid;
+    } catch {
+      // not there yet
+    }
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  throw new Error(`${name} (pid ${pid}) did not start`);
+}
+
+/** Stops every fixture started through startFixture or startDetachedFixture and not yet stopped; for an after() hook. */
 export async function killAllFixtures(): Promise<void> {
+  for (const pid of detachedPids) {
+    try {
+      process.kill(pid, "SIGKILL");
+    } catch {
+      // already gone
+    }
+  }
+  detachedPids.clear();
   await Promise.all([...running].map((f) => f.stop()));
 }
 
 // Last resort if a test run ends without after() hooks running: never leave a fixture behind.
 process.on("exit", () => {
+  for (const pid of detachedPids) {
+    try {
+      process.kill(pid, "SIGKILL");
+    } catch {
+      // already gone
+    }
+  }
   for (const f of running) {
     if (!f.exit() && f.child.pid !== undefined) {
       try {

@@ -61,6 +61,16 @@ function parseTarget(opStr: string): bigint | undefined {
   return undefined;
 }
 
+/** `[rip + 0x2db7]` in Intel syntax: relative to the end of the instruction, as the CPU computes it. */
+const RIP_RELATIVE = /\[rip ([+-]) (0x[0-9a-f]+|\d+)\]/i;
+
+function ripRelative(opStr: string, next: bigint): bigint | undefined {
+  const m = RIP_RELATIVE.exec(opStr);
+  if (!m) return undefined;
+  const disp = BigInt(m[2]!);
+  return (m[1] === '+' ? next + disp : next - disp) & U64_MASK;
+}
+
 function toInstruction(code: Uint8Array, offset: number, address: bigint, insn: CapstoneInsn): Instruction {
   const base = baseMnemonic(insn.mnemonic);
   const isCall = CALLS.has(base);
@@ -69,6 +79,7 @@ function toInstruction(code: Uint8Array, offset: number, address: bigint, insn: 
   // Multi-byte nops come out as "nop word ptr cs:[rax + rax]"; some builds spell the 66 prefixes as "data16".
   const isPadding = base === 'nop' || base === 'int3' || (insn.mnemonic.includes('data16') && insn.opStr.includes('nop'));
   const target = isCall || isBranch ? parseTarget(insn.opStr) : undefined;
+  const dataAddress = ripRelative(insn.opStr, address + BigInt(insn.size));
   return {
     address,
     size: insn.size,
@@ -76,6 +87,7 @@ function toInstruction(code: Uint8Array, offset: number, address: bigint, insn: 
     mnemonic: insn.mnemonic,
     opStr: insn.opStr,
     ...(target !== undefined ? { target } : {}),
+    ...(dataAddress !== undefined ? { dataAddress } : {}),
     isCall,
     isBranch,
     isReturn,
