@@ -288,7 +288,8 @@ export class Target {
    */
   private explainFailure(err: unknown): HotpatchError {
     const e = toHotpatchError(err);
-    return e.code === 'ESRCH' && !this.stillThere() ? this.gone() : e;
+    // The tracer says E_NO_TARGET when every thread went away before the plan ran: the process died just now.
+    return (e.code === 'ESRCH' || e.code === 'E_NO_TARGET') && !this.stillThere() ? this.gone() : e;
   }
 
   /** This very process still runs (not exited, not a zombie, its pid not given to another). */
