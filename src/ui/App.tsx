@@ -52,7 +52,7 @@ export function App({ session, history, color, initialLines = [], started, size,
   const reducer = useMemo(() => createReducer((text, cursor) => complete(text, cursor, sessionSource(session))), [session]);
   const [state, dispatch] = useReducer(reducer, undefined, () => openingState(history.load(), initialLines, started?.line, Date.now(), greeting));
 
-  useCommandRunner(session, state, dispatch, started?.outcome, frames);
+  const abortRunning = useCommandRunner(session, state, dispatch, started?.outcome, frames);
   useHistoryFile(history, state.history);
   useTargetNotices(session, dispatch);
   useIdleSymbolPreparation(session, state);
@@ -69,7 +69,11 @@ export function App({ session, history, color, initialLines = [], started, size,
   // The view as last drawn, read when a key comes: Ink may deliver a key before it re-subscribes a newer handler.
   const view = useRef<ViewInfo>({ top: 0, height, total: 0 });
   view.current = { top: port.start, height, total: flat.lines.length };
+  // Whether a command runs, as last drawn: Ctrl-C then aborts it at once, besides what the reducer shows.
+  const running = useRef(false);
+  running.current = state.running !== undefined;
   useInput((input, key) => {
+    if (key.ctrl && input === 'c' && running.current) abortRunning();
     dispatch({ type: 'key', input, key, view: view.current });
   });
 
