@@ -56,7 +56,7 @@ export function App({ session, history, color, initialLines = [], started, size,
   useHistoryFile(history, state.history);
   useTargetNotices(session, dispatch);
   useIdleSymbolPreparation(session, state);
-  useQuit(session, state.quitting && !state.running, state.left, dispatch, detachedByQuit(state));
+  useQuit(session, state.quitting && !state.running, state.left, dispatch, doneByQuit(state));
   const targetNow = useTargetStatus(session, state.revision);
   const status = targetNow.attached && state.lastPause ? { ...targetNow, pause: state.lastPause } : targetNow;
   const now = useClock(state.running !== undefined, 100);
@@ -90,10 +90,13 @@ export function App({ session, history, color, initialLines = [], started, size,
   );
 }
 
-/** The pid the last command detached from, when it was `quit` (its data says `detached`). */
-function detachedByQuit(state: ConsoleState): number | undefined {
+/** What the last command did, when it was `quit`: the pid it detached from, or stopped (one hotpatch started). */
+function doneByQuit(state: ConsoleState): { detached?: number; stopped?: number } {
   const last = state.entries[state.entries.length - 1];
-  if (last?.kind !== 'command' || !last.outcome?.quit) return undefined;
-  const pid = (last.outcome.result?.data as { detached?: unknown } | undefined)?.detached;
-  return typeof pid === 'number' ? pid : undefined;
+  if (last?.kind !== 'command' || !last.outcome?.quit) return {};
+  const data = last.outcome.result?.data as { detached?: unknown; stopped?: unknown } | undefined;
+  return {
+    detached: typeof data?.detached === 'number' ? data.detached : undefined,
+    stopped: typeof data?.stopped === 'number' ? data.stopped : undefined,
+  };
 }

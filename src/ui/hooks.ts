@@ -149,7 +149,7 @@ export function useTargetNotices(session: Session, dispatch: Dispatch<Action>): 
     const stop = target.listen((ev) => {
       if (ev.type === 'exit' && ev.pid === target.pid) {
         dispatch({ type: 'notice', text: `process ${target.pid} (${target.name}) is gone (${exitText(ev.signaled, ev.status)}); no process attached`, tone: 'warn' });
-      } else if (ev.type === 'exec') {
+      } else if (ev.type === 'exec' && !session.starting) {
         dispatch({ type: 'notice', text: `process ${target.pid} called exec: its symbols are read again`, tone: 'warn' });
       }
     });
@@ -211,10 +211,11 @@ export function useIdleSymbolPreparation(session: Session, state: ConsoleState):
 }
 
 /**
- * Quitting: detach (the process runs on), say so, then leave Ink once that last frame is drawn. `detachedByQuit`: the
- * pid the `quit` command has just detached from itself.
+ * Quitting: detach (the process runs on; one hotpatch started is stopped), say so, then leave Ink once that last frame
+ * is drawn. `byQuit`: what the `quit` command has just done itself (detached from a pid, or stopped the one we started).
  */
-export function useQuit(session: Session, quitting: boolean, left: string | undefined, dispatch: Dispatch<Action>, detachedByQuit?: number): void {
+export function useQuit(session: Session, quitting: boolean, left: string | undefined, dispatch: Dispatch<Action>, byQuit: { detached?: number; stopped?: number } = {}): void {
+  const detachedByQuit = byQuit.detached;
   const { exit } = useApp();
   useEffect(() => {
     if (!quitting) return;
@@ -222,12 +223,17 @@ export function useQuit(session: Session, quitting: boolean, left: string | unde
       const t = session.target;
       let text = t?.attached
         ? `detached from ${t.pid} (${t.name}); it runs on`
-        : detachedByQuit !== undefined
+        : byQuit.stopped !== undefined
+          ? `stopped ${byQuit.stopped}, which hotpatch started`
+          : detachedByQuit !== undefined
           ? `detached from ${detachedByQuit}; it runs on`
           : t
             ? `process ${t.pid} (${t.name}) is gone (${t.exitReason ?? 'it ended'}); console closed`
             : 'console closed';
       try {
+        // A program hotpatch started is stopped (detached first), as gdb and Frida do.
+        const stopped = await session.stopSpawned();
+        if (stopped) text = stopped;
         if (t?.attached) await session.detach();
       } catch (err) {
         // startUi tries again; the kernel detaches us anyway when this process ends

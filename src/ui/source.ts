@@ -6,6 +6,7 @@ import { HotpatchError } from '../errors.js';
 import { allCommands } from '../../commands/index.js';
 import { basename } from 'node:path';
 import { resolveModuleName } from '../symbols/resolve.js';
+import { listProcesses } from '../process/find.js';
 import { filePaths, type CompletionSource, type SymbolScope } from './complete.js';
 
 export function sessionSource(session: Session): CompletionSource {
@@ -30,6 +31,7 @@ export function sessionSource(session: Session): CompletionSource {
     },
     registers: () => session.arch.registerNames,
     files: filePaths,
+    processes: listProcesses,
   };
 }
 
