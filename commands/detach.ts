@@ -10,10 +10,13 @@ export const detach: CommandSpec = {
   args: [],
   needsTarget: true,
   async run({ session }) {
+    // A program hotpatch started is ours no longer: it runs on after we leave, its output still going to its log.
+    const log = session.spawned?.pid === session.target?.pid ? session.spawned?.log : undefined;
+    session.spawned = undefined;
     const pid = await session.detach();
     return {
-      data: { pid },
-      blocks: [text(`detached from ${pid}; it runs on`, 'ok')],
+      data: { pid, ...(log ? { log } : {}) },
+      blocks: [text(`detached from ${pid}; it runs on`, 'ok'), ...(log ? [text(`its output still goes to ${log}`, 'dim')] : [])],
       explain: ['Every thread is stopped for a moment and released with PTRACE_DETACH; a thread that was job-control stopped stays stopped, as we found it.'],
     };
   },

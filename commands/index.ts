@@ -2,6 +2,7 @@
 import type { CommandSpec } from '../src/command.js';
 import { attach } from './attach.js';
 import { detach } from './detach.js';
+import { spawn } from './spawn.js';
 import { stop, cont } from './stop.js';
 import { syms } from './syms.js';
 import { symbols } from './symbols.js';
@@ -23,7 +24,7 @@ import { redirect, revert, patches } from './redirect.js';
 import { cleanup } from './cleanup.js';
 import { patch } from './patch.js';
 
-const COMMANDS: CommandSpec[] = [attach, detach, stop, cont, syms, symbols, disasm, peek, regs, threads, bt, maps, load, libs, unload, poke, redirect, patch, revert, patches, cleanup, call, explain, help, tour, quit];
+const COMMANDS: CommandSpec[] = [attach, spawn, detach, stop, cont, syms, symbols, disasm, peek, regs, threads, bt, maps, load, libs, unload, poke, redirect, patch, revert, patches, cleanup, call, explain, help, tour, quit];
 
 export function allCommands(): CommandSpec[] {
   return COMMANDS;

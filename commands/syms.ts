@@ -1,12 +1,12 @@
 // syms: symbols of the executable and every loaded library, at their run-time addresses.
 import { checkCancelled, type CommandSpec } from '../src/command.js';
 import { hex } from '../src/result.js';
-import { demangleAll } from '../src/symbols/demangle.js';
+import { demangleAll, demangleAllAsync } from '../src/symbols/demangle.js';
+import { inSlices } from '../src/slices.js';
 import { resolveModuleName } from '../src/symbols/resolve.js';
 import type { SymbolType } from '../src/elf/types.js';
 import type { AddressSpace } from '../src/symbols/space.js';
 import type { RuntimeSymbol, ThreadLocalSymbol } from '../src/symbols/types.js';
-import { byAddressThenPreference } from '../src/symbols/index.js';
 import { namePattern } from '../src/symbols/pattern.js';
 
 export const syms: CommandSpec = {
@@ -38,13 +38,12 @@ export const syms: CommandSpec = {
       if (wantAddressed) found = space.match(pattern, { ...filter, module });
       if (wantThreadLocal) threadLocals.push(...space.matchThreadLocals(pattern, { module, localOnly: filter.localOnly }));
     } else {
-      // In the console, one module at a time with a look at Ctrl-C between them (node alone has 107k symbols).
+      // In the console, in slices with a look at Ctrl-C between them (node alone has 107k symbols).
+      if (wantAddressed) found = await inSlices(space.matching(pattern, filter), signal, `syms ${pattern} cancelled`);
       for (const name of new Set(space.modules.map((m) => m.name))) {
-        if (wantAddressed) found.push(...space.match(pattern, { ...filter, module: name }));
         if (wantThreadLocal) threadLocals.push(...space.matchThreadLocals(pattern, { module: name, localOnly: filter.localOnly }));
         await checkCancelled(signal, `syms ${pattern} cancelled`);
       }
-      found.sort(byAddressThenPreference);
     }
     // A word (no glob characters) lists its exact matches first, then the names that contain it.
     const asked = namePattern(pattern);
@@ -52,7 +51,7 @@ export const syms: CommandSpec = {
       found = [...found.filter((s) => asked.exact(s.name)), ...found.filter((s) => !asked.exact(s.name))];
       threadLocals.sort((a, b) => Number(asked.exact(b.name)) - Number(asked.exact(a.name)));
     }
-    const names = demangleAll(found.map((s) => s.name));
+    const names = signal ? await demangleAllAsync(found.map((s) => s.name), signal, `syms ${pattern} cancelled`) : demangleAll(found.map((s) => s.name));
     const tlsData = threadLocals.map((t) => ({
       name: t.name,
       tlsOffset: hex(t.offset),

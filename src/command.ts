@@ -13,7 +13,7 @@ export const STAGES: { stage: Stage; title: string; why: string }[] = [
   { stage: 'console', title: 'Console', why: 'settings, help and leaving' },
 ];
 
-export type ArgKind = 'address' | 'number' | 'string' | 'path' | 'symbol' | 'module';
+export type ArgKind = 'address' | 'number' | 'string' | 'path' | 'symbol' | 'module' | 'process';
 
 export interface ArgSpec {
   name: string;
@@ -95,6 +95,12 @@ export function splitWords(line: string): string[] {
   if (quote) throw new HotpatchError('E_USAGE', `unterminated ${quote} quote`, 'close the quote');
   if (inWord) words.push(cur);
   return words;
+}
+
+/** A word as splitWords reads it back: quoted when it holds spaces, quotes, backslashes or a leading #. */
+export function quoteWord(word: string): string {
+  if (word !== '' && !/[\s'"\\]/.test(word) && !word.startsWith('#')) return word;
+  return '"' + word.replace(/["\\]/g, '\\$&') + '"';
 }
 
 export function usageError(spec: CommandSpec, what: string): HotpatchError {

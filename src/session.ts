@@ -1,6 +1,7 @@
 // The state of one console: the target, its address space, settings, and what we loaded and patched.
 import { HotpatchError } from './errors.js';
 import { Target, exitText, type Pause } from './process/target.js';
+import { startStopped, killStarted, type StartedProgram } from './process/spawn.js';
 import { ElfCache, SpaceCache, type AddressSpace, type ExtraModule } from './symbols/space.js';
 import { resolveAddress, resolveModuleName, threadLocalError, type NamingContext, type ResolvedAddress } from './symbols/resolve.js';
 import { parseAddress } from './symbols/expr.js';
@@ -14,6 +15,9 @@ export type { Attachment } from './patch/context.js';
 import type { Arch } from './arch/types.js';
 import type { Module, RuntimeSymbol, Symbolized } from './symbols/types.js';
 
+
+/** How long a started program may take from SIGCONT to its exec. */
+const SPAWN_EXEC_TIMEOUT_MS = 5000;
 
 export interface SessionEvents {
   /** Something happened to the target on its own (it exited, exec'd). */
@@ -80,12 +84,72 @@ export class Session implements PatchContext {
         this.spaces.invalidate();
       } else if (ev.type === 'exec') {
         this.spaces.invalidate();
+        // The exec of a program we start is how it starts: `spawn` says so itself.
+        if (this.starting) return;
         // The old image is gone, and with it its patch record (the Target drops its own stub and libc addresses).
         if (this.current?.target === target) this.current = { target };
         this.events.notice?.(`process ${target.pid} called exec: symbols reloaded`);
       }
     });
     return target;
+  }
+
+  /** The program hotpatch started (hotpatch -- PROG, `spawn`): stopped when the console or the batch ends. */
+  spawned?: StartedProgram;
+  /** While `spawn` waits for the exec of the program it started (not news to report). */
+  starting = false;
+
+  /**
+   * Starts a program and attaches to it before its first instruction (it is stopped before its exec, attached, then
+   * let go: the exec is the first thing we see), then lets it run. Its output goes to a log file (`spawned.log`).
+   */
+  async spawn(program: string, args: readonly string[], logDir: string): Promise<Target> {
+    if (this.target?.attached) {
+      throw new HotpatchError('E_ATTACHED', `already attached to ${this.target.pid} (${this.target.name})`, 'detach first');
+    }
+    const started = await startStopped(program, args, logDir);
+    let target: Target;
+    try {
+      target = await this.attach(started.pid);
+    } catch (err) {
+      killStarted(started.pid, started.startTime);
+      throw err;
+    }
+    this.spawned = started;
+    this.starting = true;
+    // Continued, the shell execs the program: wait for that exec (or its end: not found, not executable).
+    const outcome = await new Promise<'exec' | 'exit' | 'timeout'>((resolve) => {
+      const timer = setTimeout(() => finish('timeout'), SPAWN_EXEC_TIMEOUT_MS);
+      const stop = target.listen((ev) => {
+        if (ev.type === 'exec' || ev.type === 'exit') finish(ev.type);
+      });
+      function finish(how: 'exec' | 'exit' | 'timeout') {
+        clearTimeout(timer);
+        stop();
+        resolve(how);
+      }
+      process.kill(started.pid, 'SIGCONT');
+    }).finally(() => {
+      this.starting = false;
+    });
+    if (outcome !== 'exec') {
+      await this.stopSpawned();
+      throw new HotpatchError('E_SPAWN', outcome === 'exit' ? `${program} could not be run (pid ${started.pid} ended before its exec)` : `${program} did not start within ${SPAWN_EXEC_TIMEOUT_MS / 1000} s; it was killed`,
+        `see ${started.log}`);
+    }
+    return target;
+  }
+
+  /**
+   * Ends the program hotpatch started, as gdb and Frida do on quit: detached first (never left stopped or traced), then
+   * killed by its pid. Says what happened, or undefined when there was none or it is gone already.
+   */
+  async stopSpawned(): Promise<string | undefined> {
+    const started = this.spawned;
+    if (!started) return undefined;
+    this.spawned = undefined;
+    if (this.target?.attached && this.target.pid === started.pid) await this.detach();
+    return killStarted(started.pid, started.startTime) ? `stopped ${started.pid}, which hotpatch started (its output: ${started.log})` : undefined;
   }
 
   async detach(): Promise<number | undefined> {

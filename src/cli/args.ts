@@ -1,9 +1,14 @@
 // The command line of the hotpatch binary: a contract scripts rely on.
 import { HotpatchError } from '../errors.js';
+import { quoteWord } from '../command.js';
 import type { OutputFormat } from './render-plain.js';
 
 export interface CliOptions {
   pid?: number;
+  /** A process name to attach to (`hotpatch NAME`), as pgrep matches it. */
+  name?: string;
+  /** A program to start and attach to (`hotpatch -- PROG ARGS`): the program, then its arguments. */
+  spawn?: string[];
   commands: string[];
   files: string[];
   json: boolean;
@@ -14,8 +19,11 @@ export interface CliOptions {
   color: boolean;
 }
 
-export const USAGE = `usage: hotpatch [-p PID | PID] [-e CMD]... [-x FILE] [--format table|plain|json] [--no-color]
+export const USAGE = `usage: hotpatch [-p PID | PID | NAME | -- PROG ARGS...] [-e CMD]... [-x FILE] [--format table|plain|json] [--no-color]
   hotpatch PID               interactive console attached to PID (hotpatch alone: no target yet)
+  hotpatch NAME              the same for the process named NAME, as pgrep NAME finds it (exact name first)
+  hotpatch -- PROG ARGS…     start PROG, attached from its first instruction; its output goes to a log file
+                             ($XDG_STATE_HOME/hotpatch/logs); quitting, or the end of a batch, kills it
   hotpatch -p PID -e CMD …   run each command in order, detach, exit
   hotpatch -p PID -x FILE    commands from FILE, one a line, # comments
   cmd | hotpatch -p PID      commands from standard input when it is not a terminal
@@ -31,13 +39,26 @@ export function parseCli(argv: string[]): CliOptions {
     if (v === undefined) throw new HotpatchError('E_USAGE', `${flag} needs a value`, USAGE.split('\n')[0]);
     return v;
   };
+  const oneTarget = () => {
+    if (o.pid !== undefined || o.name !== undefined || o.spawn !== undefined) {
+      throw new HotpatchError('E_USAGE', 'give one process: a pid, a name, or -- PROG ARGS', USAGE.split('\n')[0]);
+    }
+  };
   const setPid = (text: string) => {
     if (!/^\d+$/.test(text) || Number(text) <= 0) throw new HotpatchError('E_USAGE', `"${text}" is not a process id`, 'give a positive number');
-    if (o.pid !== undefined) throw new HotpatchError('E_USAGE', 'give one process id', USAGE.split('\n')[0]);
+    oneTarget();
     o.pid = Number(text);
   };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
+    if (a === '--') {
+      // Everything after -- is the program and its arguments, options included.
+      const program = argv.slice(i + 1);
+      if (program.length === 0) throw new HotpatchError('E_USAGE', '-- needs a program to start', 'e.g. hotpatch -- ./fixtures/build/counter');
+      oneTarget();
+      o.spawn = program;
+      break;
+    }
     switch (a) {
       case '-p':
       case '--pid':
@@ -77,7 +98,11 @@ export function parseCli(argv: string[]): CliOptions {
         break;
       default:
         if (a.startsWith('-')) throw new HotpatchError('E_USAGE', `unknown option ${a}`, 'hotpatch --help shows the options');
-        setPid(a);
+        if (/^\d+$/.test(a)) setPid(a);
+        else {
+          oneTarget();
+          o.name = a;
+        }
     }
   }
   return o;
@@ -86,4 +111,12 @@ export function parseCli(argv: string[]): CliOptions {
 /** The batch output's format: as asked, else JSON for --json, else a table on a terminal and plain text in a pipe. */
 export function outputFormat(o: CliOptions, stdoutIsTerminal: boolean): OutputFormat {
   return o.format ?? (o.json ? 'json' : stdoutIsTerminal ? 'table' : 'plain');
+}
+
+/** The line the console or batch opens with: attach to the pid or name given, or start the program; none without. */
+export function openingLine(o: CliOptions): string | undefined {
+  if (o.spawn) return ['spawn', '--', ...o.spawn].map(quoteWord).join(' ');  // -- : the program's own options are its
+  if (o.pid !== undefined) return `attach ${o.pid}`;
+  if (o.name !== undefined) return `attach ${quoteWord(o.name)}`;
+  return undefined;
 }

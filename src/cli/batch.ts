@@ -15,7 +15,10 @@ export interface SourcedLine {
 export type BatchLine = string | SourcedLine;
 
 export interface BatchInput {
-  pid?: number;
+  /** The opening line: `attach PID|NAME`, or `spawn PROG ARGS` (hotpatch -- PROG ARGS). */
+  opening?: string;
+  /** What is said besides the output (a started program stopped at the end): standard error, as `note:` lines. */
+  notice?: (text: string) => void;
   /** Lines run one by one as they arrive (stdin streams: a line runs before the next is read). */
   lines: Iterable<BatchLine> | AsyncIterable<BatchLine>;
   format: OutputFormat;
@@ -41,12 +44,14 @@ export async function runBatch(input: BatchInput, session: Session, write: (s: s
       if (out) write(out + '\n');
     } else write((source ? `${source}: ` : '') + errorText(o.error!) + '\n');
   };
-  if (input.pid !== undefined) {
-    const attach = await runLine(session, `attach ${input.pid}`);
+  if (input.opening !== undefined) {
+    const attach = await runLine(session, input.opening);
     if (!attach!.ok) {
       emit(attach!);
       return 1;
     }
+    // Said where a started program's output goes, on standard error: standard output stays the commands' results.
+    if (session.spawned) input.notice?.(`started ${session.spawned.pid}; its output goes to ${session.spawned.log}`);
   }
   try {
     for await (const line of input.lines) {
@@ -59,6 +64,9 @@ export async function runBatch(input: BatchInput, session: Session, write: (s: s
     }
     return 0;
   } finally {
+    // A program hotpatch started ends with the batch (detached first), as with gdb -batch.
+    const stopped = await session.stopSpawned();
+    if (stopped) input.notice?.(stopped);
     if (session.target?.attached) await session.detach();
   }
 }

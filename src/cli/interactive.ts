@@ -2,7 +2,7 @@
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { Session } from '../session.js';
-import type { CliOptions } from './args.js';
+import { openingLine, type CliOptions } from './args.js';
 import type { startUi } from '../ui/start.js';
 import { runLine } from './runner.js';
 
@@ -12,7 +12,7 @@ export async function runInteractive(session: Session, opts: CliOptions): Promis
   const raw = process.stdin.isTTY === true;
   if (raw) process.stdin.setRawMode(true);
   // Attaching and loading the UI need nothing from each other: do both at once.
-  const line = opts.pid !== undefined ? `attach ${opts.pid}` : undefined;
+  const line = openingLine(opts);
   const attaching = line !== undefined ? { line, outcome: runLine(session, line) } : undefined;
   let ui;
   try {

@@ -3,7 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { packageRoot } from '../paths.js';
-import { parseCli, outputFormat, USAGE } from './args.js';
+import { parseCli, outputFormat, openingLine, USAGE } from './args.js';
 import { runBatch, readCommandFile, type BatchLine } from './batch.js';
 import { errorText } from './render-plain.js';
 import { Session } from '../session.js';
@@ -50,7 +50,7 @@ async function main(): Promise<number> {
       lines = { [Symbol.asyncIterator]: () => iterator };
     }
     const out = (s: string) => process.stdout.write(s);
-    const code = await runBatch({ pid: opts.pid, lines, format: outputFormat(opts, process.stdout.isTTY === true), width: process.stdout.columns }, session, out);
+    const code = await runBatch({ opening: openingLine(opts), notice: (m) => notices.push(m), lines, format: outputFormat(opts, process.stdout.isTTY === true), width: process.stdout.columns }, session, out);
     // A failed command ends the batch: stop reading stdin, or an open pipe would keep the process alive.
     if (rl) {
       rl.close();
@@ -92,6 +92,7 @@ function installExitGuards(session: Session): void {
     leaving = true;
     setTimeout(() => process.exit(code), DETACH_GRACE_MS).unref();
     try {
+      await session.stopSpawned();
       if (session.target?.attached) await session.detach();
     } finally {
       process.exit(code);

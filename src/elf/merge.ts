@@ -1,7 +1,8 @@
 // Merging .symtab with .dynsym: a symbol in both is reported once, as .symtab's entry carrying .dynsym's version.
 import { STT_FILE, STT_SECTION } from './constants.js';
 import type { ElfSymbol } from './types.js';
-import { parseNamedSymbols, symbolAt, SymbolEntries, type NameScreen, type StringTable, type SymbolTableInput } from './symtab.js';
+import { finish, ENTRIES_PER_YIELD, type Sliced } from '../slices.js';
+import { namedSymbols, symbolAt, SymbolEntries, type NameScreen, type StringTable, type SymbolTableInput } from './symtab.js';
 
 /*
  * ld writes a versioned symbol into .symtab as "printf@GLIBC_2.2.5" (or "name@@VER" for the default
@@ -61,7 +62,14 @@ class RawDynsymIndex {
     this.hashShift = 32 - bucketBits;
     this.firstInBucket = new Int32Array(1 << bucketBits).fill(-1);
     this.nextInBucket = new Int32Array(this.entries.count).fill(-1);
-    for (let position = 1; position < this.entries.count; position++) this.add(position);
+  }
+
+  /** Indexes every entry (75k for node): in slices, as the merge that needs it. */
+  *fill(): Sliced<void> {
+    for (let position = 1; position < this.entries.count; position++) {
+      if ((position & (ENTRIES_PER_YIELD - 1)) === 0) yield;
+      this.add(position);
+    }
   }
 
   private bucketOf(entries: SymbolEntries, position: number): number {
@@ -138,10 +146,16 @@ function adoptTwin(symbol: ElfSymbol, dynsym: RawDynsymIndex, twin: Twin): void 
  * are made into symbols (a .dynsym twin passes whenever its .symtab entry does: same name, or name@VER).
  */
 export function parseMergedSymbols(symtab: SymbolTableInput, dynsym: SymbolTableInput | undefined, screen?: NameScreen): ElfSymbol[] {
-  if (!dynsym) return parseNamedSymbols(symtab, undefined, screen);
+  return finish(mergedSymbols(symtab, dynsym, screen));
+}
+
+/** parseMergedSymbols in slices (see slices.ts). */
+export function* mergedSymbols(symtab: SymbolTableInput, dynsym: SymbolTableInput | undefined, screen?: NameScreen): Sliced<ElfSymbol[]> {
+  if (!dynsym) return yield* namedSymbols(symtab, undefined, screen);
   const index = new RawDynsymIndex(dynsym);
+  yield* index.fill();
   const covered = new Uint8Array(index.entries.count);
-  const merged = parseNamedSymbols(symtab, (symbol, entries, position) => {
+  const merged = yield* namedSymbols(symtab, (symbol, entries, position) => {
     // Only global and weak symbols are exported; a local has no .dynsym twin.
     if (symbol.bind === 'local') return;
     const twin = symbol.defined
@@ -152,6 +166,7 @@ export function parseMergedSymbols(symtab: SymbolTableInput, dynsym: SymbolTable
     adoptTwin(symbol, index, twin);
   }, screen);
   for (let position = 1; position < index.entries.count; position++) {
+    if ((position & (ENTRIES_PER_YIELD - 1)) === 0) yield;
     const kind = index.entries.kind(position);
     if (covered[position] || kind === STT_SECTION || kind === STT_FILE) continue;
     if (screen && !index.mayMatch(position, screen)) continue;

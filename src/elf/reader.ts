@@ -8,7 +8,8 @@ import { locateDynsym, readDynamicTable, type DynamicTable } from './dynamic.js'
 import { readRelocations } from './relocations.js';
 import { readBuildId, readDebugLink } from './notes.js';
 import { parseAllSymbols, parseNamedSymbols, symbolsHolding, StringTable, StringsAtOffsets, type NameScreen, type SymbolTableInput } from './symtab.js';
-import { mergeSymbolTables, parseMergedSymbols } from './merge.js';
+import { mergeSymbolTables, mergedSymbols } from './merge.js';
+import { finish, type Sliced } from '../slices.js';
 
 /** Computes on first call, then answers from the cache; a failure is not cached, so it repeats the same way. */
 function once<T>(compute: () => T): () => T {
@@ -51,13 +52,19 @@ function buildElfFile(source: ByteSource, layout: ElfLayout): ElfFile {
     const input = dynsymInput();
     return input ? parseAllSymbols(input) : [];
   });
-  const symbols = once((): ElfSymbol[] => source.batch(() => {
-    const symtab = symtabInput(source, sections);
-    const dynsym = dynsymInput();
-    if (symtab) return parseMergedSymbols(symtab, dynsym);
+  // Kept only once whole: a reading dropped half-way (Ctrl-C in the console) leaves nothing behind.
+  let symbolList: ElfSymbol[] | undefined;
+  function* readSymbols(): Sliced<ElfSymbol[]> {
+    if (symbolList) return symbolList;
+    // The tables' bytes are read at once (the file open once); turning them into symbols is the long part.
+    const { symtab, dynsym } = source.batch(() => ({ symtab: symtabInput(source, sections), dynsym: dynsymInput() }));
     // Stripped: the .dynsym entries themselves, shared with dynamicSymbols().
-    return dynamicSymbols().filter((s, index) => index > 0 && s.type !== 'section' && s.type !== 'file');
-  }));
+    const list = symtab ? yield* mergedSymbols(symtab, dynsym)
+      : dynamicSymbols().filter((s, index) => index > 0 && s.type !== 'section' && s.type !== 'file');
+    symbolList ??= list;
+    return symbolList;
+  }
+  const symbols = (): ElfSymbol[] => symbolList ?? finish(readSymbols());
   // A one-off screened parse for a name pattern: nothing cached, the full table is not made.
   const symbolsMatching = (screen: NameScreen): ElfSymbol[] => {
     const symtab = symtabInput(source, sections);
@@ -102,6 +109,7 @@ function buildElfFile(source: ByteSource, layout: ElfLayout): ElfFile {
     sections,
     hasSymtab: sections.some((s) => s.type === SHT_SYMTAB),
     symbols,
+    symbolsSliced: readSymbols,
     symbolsMatching,
     symbolsHolding: holding,
     dynamicSymbols,

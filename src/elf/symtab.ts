@@ -6,6 +6,7 @@ import {
 } from './constants.js';
 import type { ElfSymbol, SymbolBind, SymbolType } from './types.js';
 import { elfBad } from './source.js';
+import { finish, ENTRIES_PER_YIELD, type Sliced } from '../slices.js';
 
 /**
  * Names out of a string table. Most tables are pure ASCII: when many names are wanted (a whole index), the table is
@@ -245,6 +246,12 @@ export function parseAllSymbols(input: SymbolTableInput): ElfSymbol[] {
  */
 export function parseNamedSymbols(input: SymbolTableInput,
   onSymbol?: (symbol: ElfSymbol, entries: SymbolEntries, index: number) => void, screen?: NameScreen): ElfSymbol[] {
+  return finish(namedSymbols(input, onSymbol, screen));
+}
+
+/** parseNamedSymbols in slices (see slices.ts): it yields every ENTRIES_PER_YIELD entries. */
+export function* namedSymbols(input: SymbolTableInput,
+  onSymbol?: (symbol: ElfSymbol, entries: SymbolEntries, index: number) => void, screen?: NameScreen): Sliced<ElfSymbol[]> {
   const entries = new SymbolEntries(input.entries);
   const symbols: ElfSymbol[] = [];
   // The STT_FILE entry locals belong to: its name is decoded only when a local of it is kept (a screened pass keeps
@@ -261,6 +268,7 @@ export function parseNamedSymbols(input: SymbolTableInput,
   // Without a prefix, a literal the names must contain turns away all the others before anything is decoded.
   const marks = screen?.contains && first < 0 ? input.names.namesContaining(screen.contains) : undefined;
   for (let index = 1; index < entries.count; index++) {
+    if ((index & (ENTRIES_PER_YIELD - 1)) === 0) yield;
     const kind = raw[index * SYMBOL_ENTRY_SIZE + 4]! & 0xf;
     const nameOffset = words[index * 6]!;
     if (kind === STT_FILE) {

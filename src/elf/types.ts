@@ -1,5 +1,6 @@
 // The shapes the ELF reader returns: plain data, addresses as bigint (file virtual addresses, no load bias).
 import type { NameScreen } from './symtab.js';
+import type { Sliced } from '../slices.js';
 
 export type SymbolType = 'func' | 'object' | 'notype' | 'section' | 'file' | 'tls' | 'ifunc' | 'common' | 'other';
 export type SymbolBind = 'local' | 'global' | 'weak' | 'unique' | 'other';
@@ -99,6 +100,8 @@ export interface ElfFile {
   debugFile?: string;
   /** .symtab and .dynsym merged (each symbol once), STT_FILE locals labelled. Parsed on first call, cached. */
   symbols(): ElfSymbol[];
+  /** The same in slices (see slices.ts), for the console; the result is kept for symbols() only once whole. */
+  symbolsSliced?(): Sliced<ElfSymbol[]>;
   /**
    * Only the symbols whose names may pass `screen` (a superset: callers still test each name), made without
    * parsing the whole table; absent where that shortcut does not apply (debug-file merges).

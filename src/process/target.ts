@@ -73,8 +73,9 @@ export type StubKnowledge = { known: false } | { known: true; entries?: StubEntr
 
 export class Target {
   readonly pid: number;
-  readonly name: string;
-  readonly exe: string | undefined;
+  /** Its name and executable: read again when it calls exec (a program we started is a shell until then). */
+  name: string;
+  exe: string | undefined;
   readonly startTime: bigint;
   private tracer: NativeTracer;
   private alive = true;
@@ -153,6 +154,8 @@ export class Target {
       this.stub = { known: false };
       this.libcSyscall = undefined;
       this.reservations = [];
+      this.name = processName(this.pid);
+      this.exe = executablePath(this.pid);
     }
     if (ev.type === 'exit') {
       this.alive = false;

@@ -2,6 +2,7 @@
 import type { ElfSymbol, SymbolType } from '../elf/types.js';
 import type { Module, RuntimeSymbol, Symbolized } from './types.js';
 import { namePattern } from './pattern.js';
+import { finish, sortInSlices, ENTRIES_PER_YIELD, type Sliced } from '../slices.js';
 
 const SHN_ABS = 0xfff1;
 /** How far back symbolize looks for a sized symbol that holds the address, past smaller symbols nested inside it. */
@@ -36,6 +37,8 @@ export class SymbolIndex {
   private sortedNames: string[] | undefined;
   private lowerNames: string[] | undefined;
   private nameMasks: Int32Array | undefined;
+  /** Bumped by every change: a sliced preparation that sees it move drops what it made. */
+  private generation = 0;
 
   get size(): number {
     return this.symbols.length;
@@ -50,8 +53,16 @@ export class SymbolIndex {
    * STT_FILE/STT_SECTION entries, and TLS symbols (their value is an offset in the thread's TLS block, not an address).
    */
   addModule(module: Module, symbols: readonly ElfSymbol[]): void {
+    finish(this.adding(module, symbols));
+  }
+
+  /** addModule in slices (see slices.ts), for an index that is published only once it is whole. */
+  *adding(module: Module, symbols: readonly ElfSymbol[]): Sliced<void> {
+    this.changed();
     if (!this.moduleList.includes(module)) this.moduleList.push(module);
+    let seen = 0;
     for (const sym of symbols) {
+      if (++seen % ENTRIES_PER_YIELD === 0) yield;
       if (!isAddressable(sym)) continue;
       const address = runtimeAddress(module, sym);
       // Lists per name are short, so finding the same (module, address, name) there is cheaper than a keyed set.
@@ -83,6 +94,12 @@ export class SymbolIndex {
       if (sameName) sameName.push(runtime);
       else this.byName.set(sym.name, [runtime]);
     }
+    this.changed();
+  }
+
+  /** The symbols changed: the sorted tables are made again when next needed, and a preparation under way is dropped. */
+  private changed(): void {
+    this.generation++;
     this.sortedByAddress = undefined;
     this.sortedNames = undefined;
     this.lowerNames = undefined;
@@ -91,8 +108,42 @@ export class SymbolIndex {
 
   /** Builds the sorted tables now (the first query would otherwise pay for them): call it when the console is idle. */
   prepare(): void {
-    this.byAddress();
-    this.lowercaseNames();
+    finish(this.preparing());
+  }
+
+  /**
+   * prepare in slices: the two sorts of 150k entries (node) alone hold the event loop for hundreds of ms. Each table is
+   * kept only once whole, and only if no module was added meanwhile.
+   */
+  *preparing(): Sliced<void> {
+    const generation = this.generation;
+    if (!this.sortedByAddress) {
+      const sorted = yield* sortInSlices(this.symbols, byAddressThenPreference);
+      if (generation !== this.generation) return;
+      this.sortedByAddress = sorted;
+    }
+    yield* this.naming();
+    if (!this.lowerNames) {
+      const names = this.sortedNames!;
+      const lower = new Array<string>(names.length);
+      const masks = new Int32Array(names.length);
+      for (let i = 0; i < names.length; i++) {
+        if (i % ENTRIES_PER_YIELD === 0) yield;
+        lower[i] = names[i]!.toLowerCase();
+        masks[i] = charMask(lower[i]!);
+      }
+      if (generation !== this.generation) return;
+      this.lowerNames = lower;
+      this.nameMasks = masks;
+    }
+  }
+
+  /** The sorted names (what Tab searches) in slices; kept only if no module was added meanwhile. */
+  *naming(): Sliced<void> {
+    if (this.sortedNames) return;
+    const generation = this.generation;
+    const sorted = yield* sortInSlices([...this.byName.keys()], byCodeUnits);
+    if (generation === this.generation) this.sortedNames = sorted;
   }
 
   /** Exact-name lookup; `name@VERSION` (or `name@@VERSION`) picks a versioned symbol. */
@@ -150,15 +201,24 @@ export class SymbolIndex {
    * pattern without them matches names that contain it, as `nm | grep` would (symbols/pattern.ts).
    */
   match(pattern: string, filter: MatchFilter = {}): RuntimeSymbol[] {
+    return finish(this.matching(pattern, filter));
+  }
+
+  /** match in slices (see slices.ts): a glob such as `*a*` keeps most of node's 150k symbols, and sorts them. */
+  *matching(pattern: string, filter: MatchFilter = {}): Sliced<RuntimeSymbol[]> {
     const { test } = namePattern(pattern);
-    // Filter first, sort the few that match: sorting all 100k symbols costs more than the whole search.
-    return this.symbols
-      .filter((s) =>
-        (filter.module === undefined || s.module === filter.module) &&
+    const kept: RuntimeSymbol[] = [];
+    const all = this.symbols;
+    for (let i = 0; i < all.length; i++) {
+      if (i % ENTRIES_PER_YIELD === 0) yield;
+      const s = all[i]!;
+      if ((filter.module === undefined || s.module === filter.module) &&
         (filter.type === undefined || s.type === filter.type) &&
         (!filter.localOnly || s.bind === 'local') &&
-        test(s.name))
-      .sort(byAddressThenPreference);
+        test(s.name)) kept.push(s);
+    }
+    // Filter first, sort the few that match: sorting all 100k symbols costs more than the whole search.
+    return yield* sortInSlices(kept, byAddressThenPreference);
   }
 
   /**
@@ -256,6 +316,9 @@ export class SymbolIndex {
     return this.lowerNames;
   }
 }
+
+/** The order of the default sort (UTF-16 code units), which the binary searches over names rely on. */
+const byCodeUnits = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);
 
 function basename(path: string): string {
   return path.slice(path.lastIndexOf('/') + 1);

@@ -7,6 +7,7 @@ import { archForMachine } from '../arch/index.js';
 import { findDebugFile, mergeDebugSymbols } from '../elf/debugfile.js';
 import { PT_TLS } from '../elf/constants.js';
 import type { ElfFile, ElfSymbol } from '../elf/types.js';
+import { finish, type Sliced } from '../slices.js';
 import { readMaps, modulesFromMaps } from './maps.js';
 import { namePattern } from './pattern.js';
 import { SymbolIndex, isAddressable, toRuntimeSymbol, byAddressThenPreference, type LookupFilter, type MatchFilter } from './index.js';
@@ -22,8 +23,12 @@ export interface AddressSpace {
   modules: Module[];
   /** Built on first use: a lookup by name or address needs it, a one-off search does not. */
   readonly index: SymbolIndex;
+  /** The index built in slices (see slices.ts), for the console; kept only once whole. */
+  indexing(): Sliced<SymbolIndex>;
   /** Symbols matching a glob (or containing a text), in address order, without building the index when it is not there. */
   match(pattern: string, filter?: MatchFilter): RuntimeSymbol[];
+  /** match in slices once the index is built (the console builds it first); before that, at once. */
+  matching(pattern: string, filter?: MatchFilter): Sliced<RuntimeSymbol[]>;
   /**
    * The symbol an address falls in. Without the whole index, only the symbols of the module the address lies in are
    * read (a thread asleep in libc needs libc's few thousand, not node's 107k).
@@ -165,14 +170,19 @@ export class SpaceCache {
       }
       return one;
     };
-    const buildIndex = () => {
+    // The index is published only once whole: one dropped half-way (Ctrl-C) is built again by the next command.
+    function* indexing(): Sliced<SymbolIndex> {
+      if (index) return index;
       const built = new SymbolIndex();
       for (const m of modules) {
         const elf = loadElf(m.path);
-        if (elf) built.addModule(m, indexedSymbols(elf));
+        if (!elf) continue;
+        const symbols = elf.symbolsSliced ? yield* elf.symbolsSliced() : elf.symbols();
+        yield* built.adding(m, [...symbols, ...pltSymbols(elf, archForMachine(elf.machine)?.pltSlot)]);
       }
-      return built;
-    };
+      index ??= built;
+      return index;
+    }
     const main = modules.find((m) => m.path === exe) ?? modules[0];
     const threadLocalsIn = (m: Module, screen: ReturnType<typeof nameScreen>, test: (name: string) => boolean): ThreadLocalSymbol[] => {
       const elf = loadElf(m.path);
@@ -185,9 +195,9 @@ export class SpaceCache {
       maps,
       modules,
       get index() {
-        index ??= buildIndex();
-        return index;
+        return index ?? finish(indexing());
       },
+      indexing,
       match(pattern, filter = {}) {
         if (index) return index.match(pattern, filter);
         const { test, screen } = namePattern(pattern);
@@ -206,6 +216,9 @@ export class SpaceCache {
           }
         }
         return out.sort(byAddressThenPreference);
+      },
+      *matching(pattern, filter = {}) {
+        return index ? yield* index.matching(pattern, filter) : space.match(pattern, filter);
       },
       symbolize(address) {
         if (index) return index.symbolize(address);

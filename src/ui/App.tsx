@@ -52,11 +52,11 @@ export function App({ session, history, color, initialLines = [], started, size,
   const reducer = useMemo(() => createReducer((text, cursor) => complete(text, cursor, sessionSource(session))), [session]);
   const [state, dispatch] = useReducer(reducer, undefined, () => openingState(history.load(), initialLines, started?.line, Date.now(), greeting));
 
-  useCommandRunner(session, state, dispatch, started?.outcome, frames);
+  const abortRunning = useCommandRunner(session, state, dispatch, started?.outcome, frames);
   useHistoryFile(history, state.history);
   useTargetNotices(session, dispatch);
   useIdleSymbolPreparation(session, state);
-  useQuit(session, state.quitting && !state.running, state.left, dispatch, detachedByQuit(state));
+  useQuit(session, state.quitting && !state.running, state.left, dispatch, doneByQuit(state));
   const targetNow = useTargetStatus(session, state.revision);
   const status = targetNow.attached && state.lastPause ? { ...targetNow, pause: state.lastPause } : targetNow;
   const now = useClock(state.running !== undefined, 100);
@@ -69,7 +69,11 @@ export function App({ session, history, color, initialLines = [], started, size,
   // The view as last drawn, read when a key comes: Ink may deliver a key before it re-subscribes a newer handler.
   const view = useRef<ViewInfo>({ top: 0, height, total: 0 });
   view.current = { top: port.start, height, total: flat.lines.length };
+  // Whether a command runs, as last drawn: Ctrl-C then aborts it at once, besides what the reducer shows.
+  const running = useRef(false);
+  running.current = state.running !== undefined;
   useInput((input, key) => {
+    if (key.ctrl && input === 'c' && running.current) abortRunning();
     dispatch({ type: 'key', input, key, view: view.current });
   });
 
@@ -86,10 +90,13 @@ export function App({ session, history, color, initialLines = [], started, size,
   );
 }
 
-/** The pid the last command detached from, when it was `quit` (its data says `detached`). */
-function detachedByQuit(state: ConsoleState): number | undefined {
+/** What the last command did, when it was `quit`: the pid it detached from, or stopped (one hotpatch started). */
+function doneByQuit(state: ConsoleState): { detached?: number; stopped?: number } {
   const last = state.entries[state.entries.length - 1];
-  if (last?.kind !== 'command' || !last.outcome?.quit) return undefined;
-  const pid = (last.outcome.result?.data as { detached?: unknown } | undefined)?.detached;
-  return typeof pid === 'number' ? pid : undefined;
+  if (last?.kind !== 'command' || !last.outcome?.quit) return {};
+  const data = last.outcome.result?.data as { detached?: unknown; stopped?: unknown } | undefined;
+  return {
+    detached: typeof data?.detached === 'number' ? data.detached : undefined,
+    stopped: typeof data?.stopped === 'number' ? data.stopped : undefined,
+  };
 }

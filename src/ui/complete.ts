@@ -15,6 +15,8 @@ export interface CompletionSource {
   registers(): string[];
   /** Paths starting with prefix; directories end with '/'. */
   files(prefix: string, limit: number): string[];
+  /** The processes one could attach to (not the console's own), for `attach PID|NAME`. */
+  processes?(): { pid: number; comm: string }[];
 }
 
 /** What a word typed before the name restricts it to: `module!`, `file.c:`, or both. */
@@ -124,6 +126,8 @@ function argValues(spec: CommandSpec, arg: ArgSpec, index: number, word: string,
       return symbolWords(word, src);
     case 'module':
       return src.modules().filter((m) => m.startsWith(word)).sort();
+    case 'process':
+      return processWords(word, src);
     case 'path':
       return src.files(word, COMPLETION_LIMIT + 1);
     case 'string':
@@ -132,6 +136,13 @@ function argValues(spec: CommandSpec, arg: ArgSpec, index: number, word: string,
     default:
       return [];
   }
+}
+
+/** Digits: the pids that start with them; else the process names that start with the word (each once). */
+function processWords(word: string, src: CompletionSource): string[] {
+  const all = src.processes?.() ?? [];
+  if (/^\d+$/.test(word)) return all.map((p) => String(p.pid)).filter((p) => p.startsWith(word));
+  return [...new Set(all.map((p) => p.comm).filter((c) => c.startsWith(word)))].sort();
 }
 
 /** `name`, `module!name`, `file.c:name`, `$reg`; numbers and `name+off` have nothing to complete. */

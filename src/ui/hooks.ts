@@ -8,7 +8,7 @@ import { exitText } from '../process/target.js';
 import type { Action, ConsoleState } from './state.js';
 import type { HistoryStore } from './history.js';
 import { targetStatus, type TargetStatus } from './status.js';
-import { preparationSteps, runStep, type PreparationStep } from './source.js';
+import { preparationSteps, runStep } from './source.js';
 import type { Frames } from './frames.js';
 import { findCommand } from '../../commands/index.js';
 
@@ -36,6 +36,9 @@ export function useTerminalSize(fixed?: TerminalSize): TerminalSize {
 /**
  * Takes the next queued line when nothing runs, runs it with a signal that Ctrl-C aborts, and reports the outcome.
  * `started`: the outcome of the command the console opened with, already running (see openingState).
+ * Returns what aborts the running command's signal at once: the key handler calls it on Ctrl-C, since the state's
+ * `cancelling` reaches the effect below only after a render, a few turns of the event loop later, and a command
+ * working in slices looks at its signal at every turn.
  */
 export function useCommandRunner(
   session: Session,
@@ -43,7 +46,7 @@ export function useCommandRunner(
   dispatch: Dispatch<Action>,
   started?: Promise<Outcome | undefined>,
   frames?: Frames,
-): void {
+): () => void {
   const controller = useRef<AbortController | undefined>(undefined);
   const opening = useRef(started);
   // What the terminal had been sent when the next command was started: the frame after that one shows it running.
@@ -83,6 +86,7 @@ export function useCommandRunner(
   useEffect(() => {
     if (state.running?.cancelling) controller.current?.abort();
   }, [state.running?.cancelling]);
+  return () => controller.current?.abort();
 }
 
 /** A command running this long may have held the event loop while keys came in. */
@@ -111,8 +115,7 @@ export async function prepareThenRun(session: Session, line: string, signal: Abo
     for (const [i, step] of steps.entries()) {
       progress(`${step.label} (${i + 1}/${steps.length})`);
       await nextTurn();
-      if (signal.aborted) return undefined;
-      runStep(step);
+      if (signal.aborted || !(await runStep(step, signal))) return undefined;
     }
     if (steps.length > 0) {
       progress('');
@@ -146,7 +149,7 @@ export function useTargetNotices(session: Session, dispatch: Dispatch<Action>): 
     const stop = target.listen((ev) => {
       if (ev.type === 'exit' && ev.pid === target.pid) {
         dispatch({ type: 'notice', text: `process ${target.pid} (${target.name}) is gone (${exitText(ev.signaled, ev.status)}); no process attached`, tone: 'warn' });
-      } else if (ev.type === 'exec') {
+      } else if (ev.type === 'exec' && !session.starting) {
         dispatch({ type: 'notice', text: `process ${target.pid} called exec: its symbols are read again`, tone: 'warn' });
       }
     });
@@ -190,24 +193,29 @@ export function useIdleSymbolPreparation(session: Session, state: ConsoleState):
   const idle = !state.running && state.queue.length === 0;
   useEffect(() => {
     if (!idle || !session.target?.attached) return;
-    let steps: PreparationStep[] | undefined;
-    let step = 0;
-    const next = () => {
-      steps ??= preparationSteps(session);
-      if (step >= steps.length) return;
-      runStep(steps[step++]!);
-      timer = setTimeout(next, 20);
+    // Stopped when a command starts (the console is no longer idle): a step dropped half-way is begun again later.
+    const stop = new AbortController();
+    const prepare = async () => {
+      for (const step of preparationSteps(session)) {
+        if (!(await runStep(step, stop.signal))) return;
+        await new Promise((resolve) => setTimeout(resolve, 20));
+        if (stop.signal.aborted) return;
+      }
     };
-    let timer = setTimeout(next, 50);
-    return () => clearTimeout(timer);
+    const timer = setTimeout(() => void prepare(), 50);
+    return () => {
+      clearTimeout(timer);
+      stop.abort();
+    };
   }, [idle, state.revision]);
 }
 
 /**
- * Quitting: detach (the process runs on), say so, then leave Ink once that last frame is drawn. `detachedByQuit`: the
- * pid the `quit` command has just detached from itself.
+ * Quitting: detach (the process runs on; one hotpatch started is stopped), say so, then leave Ink once that last frame
+ * is drawn. `byQuit`: what the `quit` command has just done itself (detached from a pid, or stopped the one we started).
  */
-export function useQuit(session: Session, quitting: boolean, left: string | undefined, dispatch: Dispatch<Action>, detachedByQuit?: number): void {
+export function useQuit(session: Session, quitting: boolean, left: string | undefined, dispatch: Dispatch<Action>, byQuit: { detached?: number; stopped?: number } = {}): void {
+  const detachedByQuit = byQuit.detached;
   const { exit } = useApp();
   useEffect(() => {
     if (!quitting) return;
@@ -215,12 +223,17 @@ export function useQuit(session: Session, quitting: boolean, left: string | unde
       const t = session.target;
       let text = t?.attached
         ? `detached from ${t.pid} (${t.name}); it runs on`
-        : detachedByQuit !== undefined
+        : byQuit.stopped !== undefined
+          ? `stopped ${byQuit.stopped}, which hotpatch started`
+          : detachedByQuit !== undefined
           ? `detached from ${detachedByQuit}; it runs on`
           : t
             ? `process ${t.pid} (${t.name}) is gone (${t.exitReason ?? 'it ended'}); console closed`
             : 'console closed';
       try {
+        // A program hotpatch started is stopped (detached first), as gdb and Frida do.
+        const stopped = await session.stopSpawned();
+        if (stopped) text = stopped;
         if (t?.attached) await session.detach();
       } catch (err) {
         // startUi tries again; the kernel detaches us anyway when this process ends

@@ -1,9 +1,12 @@
 // The completion source over a live session: names from the attached process, nothing (not an error) without one.
 import type { Session } from '../session.js';
 import type { AddressSpace } from '../symbols/space.js';
+import { inSlices, type Sliced } from '../slices.js';
+import { HotpatchError } from '../errors.js';
 import { allCommands } from '../../commands/index.js';
 import { basename } from 'node:path';
 import { resolveModuleName } from '../symbols/resolve.js';
+import { listProcesses } from '../process/find.js';
 import { filePaths, type CompletionSource, type SymbolScope } from './complete.js';
 
 export function sessionSource(session: Session): CompletionSource {
@@ -28,6 +31,7 @@ export function sessionSource(session: Session): CompletionSource {
     },
     registers: () => session.arch.registerNames,
     files: filePaths,
+    processes: listProcesses,
   };
 }
 
@@ -48,11 +52,14 @@ function scopedSymbols(space: AddressSpace, prefix: string, limit: number, scope
   return [...names].sort().slice(0, limit);
 }
 
-/** One piece of the symbol tables' preparation: short enough that keys, the spinner and Ctrl-C get a turn in between. */
+/**
+ * One piece of the symbol tables' preparation, in slices (see slices.ts): keys, the spinner and Ctrl-C get a turn
+ * between slices, and a step dropped half-way leaves nothing half-built.
+ */
 export interface PreparationStep {
   /** What it does, for the hint line: `reading the symbols of node`. */
   label: string;
-  run(): void;
+  run(): Sliced<void>;
 }
 
 /** Address spaces whose index (or every table) is built: nothing to prepare again until the mappings change (a new space). */
@@ -77,32 +84,46 @@ export function preparationSteps(session: Session, full = true): PreparationStep
   if (prepared.has(space) || (!full && indexed.has(space))) return [];
   const steps: PreparationStep[] = [];
   if (!indexed.has(space)) {
-    for (const m of space.modules) steps.push({ label: `reading the symbols of ${m.name}`, run: () => void space.elfOf(m)?.symbols() });
+    for (const m of space.modules) {
+      steps.push({
+        label: `reading the symbols of ${m.name}`,
+        *run() {
+          const elf = space.elfOf(m);
+          if (elf?.symbolsSliced) yield* elf.symbolsSliced();
+          else elf?.symbols();
+        },
+      });
+    }
     steps.push({
       label: 'indexing the symbols',
-      run: () => {
-        void space.index;
+      *run() {
+        yield* space.indexing();
         indexed.add(space);
       },
     });
   }
   if (!full) return steps;
-  steps.push({ label: 'sorting the symbol names', run: () => void space.index.completions('', 1) });
+  steps.push({ label: 'sorting the symbol names', *run() { yield* space.index.naming(); } });
   steps.push({
     label: 'sorting the symbols by address',
-    run: () => {
-      space.index.prepare();
+    *run() {
+      yield* space.index.preparing();
       prepared.add(space);
     },
   });
   return steps;
 }
 
-/** Runs one preparation step; a target that went away or maps that cannot be read are for the next command to report. */
-export function runStep(step: PreparationStep): void {
+/**
+ * Runs one preparation step in slices; resolves false when `signal` stopped it. A target that went away or maps that
+ * cannot be read are for the next command to report.
+ */
+export async function runStep(step: PreparationStep, signal?: AbortSignal): Promise<boolean> {
   try {
-    step.run();
-  } catch {
+    await inSlices(step.run(), signal, `${step.label}: cancelled`);
+  } catch (err) {
+    if (err instanceof HotpatchError && err.code === 'E_CANCELLED') return false;
     // the next command says what is wrong
   }
+  return true;
 }

@@ -27,10 +27,11 @@ export async function startUi(session: Session, opts: CliOptions, attaching?: { 
   try {
     await app.waitUntilExit();
   } finally {
-    // Quitting detaches; so does any other way out of the UI.
+    // Quitting detaches (and stops a program hotpatch started); so does any other way out of the UI.
     process.stdout.off('error', terminalGone);
     process.stdin.off('error', terminalGone);
     process.stdin.off('end', terminalGone);
+    await session.stopSpawned();
     if (session.target?.attached) await session.detach();
   }
   return 0;

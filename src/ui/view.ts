@@ -18,7 +18,9 @@ export function entryLines(e: Entry, width: number): StyledLine[] {
   if (e.kind === 'notice') raw = [[{ text: e.text, role: e.tone }]];
   else {
     raw = [echoLine(e.line)];
-    if (e.outcome) raw.push(...outcomeLines(e.outcome, e.explain, width));
+    // A command that stopped for the Ctrl-C says so once, below: its E_CANCELLED error would only repeat it.
+    const stoppedByCtrlC = e.cancel === 'cancelled' && e.outcome?.error?.code === 'E_CANCELLED';
+    if (e.outcome && !stoppedByCtrlC) raw.push(...outcomeLines(e.outcome, e.explain, width));
     if (e.cancel === 'cancelled') raw.push([{ text: 'cancelled (Ctrl-C)', role: 'warn' }]);
     if (e.cancel === 'late') raw.push([{ text: 'Ctrl-C came too late: this command does not stop half-way; it finished (above)', role: 'warn' }]);
   }
