@@ -102,7 +102,7 @@ export const patches: CommandSpec = {
     return {
       data: list,
       blocks: list.length
-        ? [{ type: 'table', columns: ['#', 'from', 'layer', 'to', 'kind', 'before', 'after', 'trampoline', 'fix', 'applied'], rows: rows.map((p) => [String(p.id), `${p.fromName} ${hex(p.from)}`, layer(p), p.toName, kind(p), p.before || '-', p.after, p.trampoline !== undefined ? hex(p.trampoline) : '-', fixLabel(p), p.appliedAt.replace('T', ' ').slice(0, 19)]) }]
+        ? [{ type: 'table', columns: ['#', 'from', 'layer', 'to', 'kind', 'before', 'after', 'trampoline', 'fix', 'applied'], optional: [9, 5, 6, 7, 8], rows: rows.map((p) => [String(p.id), `${p.fromName} ${hex(p.from)}`, layer(p), p.toName, kind(p), p.before || '-', p.after, p.trampoline !== undefined ? hex(p.trampoline) : '-', fixLabel(p), p.appliedAt.replace('T', ' ').slice(0, 19)]) }]
         : [text('no active patches', 'dim')],
     };
   },

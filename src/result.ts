@@ -16,7 +16,14 @@ export interface DisasmLine {
 
 export type Block =
   | { type: 'text'; text: string; tone?: 'plain' | 'ok' | 'warn' | 'error' | 'dim' | 'heading' }
-  | { type: 'table'; columns: string[]; rows: string[][]; alignRight?: number[] }
+  | {
+      type: 'table';
+      columns: string[];
+      rows: string[][];
+      alignRight?: number[];
+      /** Columns a narrow terminal may leave out, the first listed first (plain output and JSON keep them all). */
+      optional?: number[];
+    }
   | { type: 'hexdump'; address: bigint; bytes: Buffer }
   | { type: 'disasm'; lines: DisasmLine[] }
   | { type: 'pairs'; pairs: [string, string][] };

@@ -134,6 +134,19 @@ test('tables fitted to 80 columns: a path loses whole directories from its middl
   assert.equal(wrapped.join(' ').replace(/_ /g, '_'), 'a call of rate_limit_fixed through the veneer');
 });
 
+test('a table with more columns than 80 fit leaves out its optional ones, least needed first, and says which', () => {
+  const columns = ['#', 'from', 'layer', 'to', 'kind', 'before', 'after', 'trampoline', 'fix', 'applied'];
+  const row = ['3', '_PyTime_FromNanoseconds 0x4f9160', '1/2', 'my_ns', 'veneer', '4889f8c366', 'e9eb1eeeff', '0x3db010', '-', '2026-12-07 11:41:20'];
+  const t = fittedTable(columns, [row], [], 80, [9, 5, 6, 7, 8]);
+  assert.deepEqual(t.hidden, ['before', 'after', 'applied'], 'dropped in the order given, only as many as needed');
+  assert.match(t.heading, /^#\s+from\s+layer\s+to\s+kind\s+trampoline\s+fix$/);
+  for (const l of t.rows.flat()) assert.ok(l.length <= 80 && l.includes('_PyTime_FromNanoseconds'), `whole name, within 80: ${l}`);
+  // Wide enough: nothing is left out.
+  assert.deepEqual(fittedTable(columns, [row], [], 160, [9, 5, 6, 7, 8]).hidden, []);
+  // Without optional columns the old behaviour stands: every column, narrowed.
+  assert.equal(fittedTable(columns, [row], [], 80).hidden.length, 0);
+});
+
 // ---- names ----
 
 test('syms WORD: the exact name first, then names containing it; a glob matches the whole name; help says which', async () => {

@@ -51,7 +51,7 @@ export function renderBlock(b: Block, layout: TextLayout = PLAIN): string {
       return b.pairs.map(([k, v]) => `${k.padEnd(w)}  ${v}`).join('\n');
     }
     case 'table':
-      return layout.format === 'table' ? terminalTable(b.columns, b.rows, b.alignRight, layout.width ?? 80) : plainTable(b.columns, b.rows, b.alignRight);
+      return layout.format === 'table' ? terminalTable(b.columns, b.rows, b.alignRight, layout.width ?? 80, b.optional) : plainTable(b.columns, b.rows, b.alignRight);
     case 'hexdump':
       return hexdump(b.address, b.bytes);
     case 'disasm': {
@@ -71,11 +71,11 @@ export function renderBlock(b: Block, layout: TextLayout = PLAIN): string {
 }
 
 /** A table for a terminal: the heading, a rule under it, then the rows fitted to the width (no rules between them). */
-function terminalTable(columns: string[], rows: string[][], alignRight: number[] = [], width: number): string {
-  const t = fittedTable(columns, rows, alignRight, width);
+function terminalTable(columns: string[], rows: string[][], alignRight: number[] = [], width: number, optional: number[] = []): string {
+  const t = fittedTable(columns, rows, alignRight, width, optional);
   const lines = t.rows.flat();
   const longest = lines.reduce((m, l) => Math.max(m, l.length), t.heading.length);
-  return [t.heading, '─'.repeat(Math.min(width, longest)), ...lines].join('\n');
+  return [t.heading, '─'.repeat(Math.min(width, longest)), ...lines, ...(t.hidden.length ? [hiddenNote(t.hidden)] : [])].join('\n');
 }
 
 export function hexdump(address: bigint, bytes: Buffer): string {
@@ -100,4 +100,9 @@ export function hexdump(address: bigint, bytes: Buffer): string {
     lines.push(`${addr}  ${cells.slice(0, 8).join(' ')}  ${cells.slice(8).join(' ')}  |${ascii}|`);
   }
   return lines.join('\n');
+}
+
+/** Said under a table that left columns out to fit the width. */
+export function hiddenNote(hidden: string[]): string {
+  return `(${hidden.join(", ")} left out at this width; a wider window or --json shows them)`;
 }

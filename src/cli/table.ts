@@ -42,7 +42,25 @@ export function plainTable(columns: string[], rows: string[][], alignRight: numb
  * in the last column, when even its file name does not fit, goes on a line of its own under the row; other text wraps
  * between words.
  */
-export function fittedTable(columns: string[], rows: string[][], alignRight: number[], width: number): { heading: string; rows: string[][] } {
+export function fittedTable(
+  columns: string[],
+  rows: string[][],
+  alignRight: number[],
+  width: number,
+  optional: number[] = [],
+): { heading: string; rows: string[][]; hidden: string[] } {
+  // Too many columns for the width even with every text column narrowed to its longest word: leave out the optional
+  // ones, least needed first, rather than break names in the middle or overflow the line.
+  const keep = columns.map((_, i) => i);
+  for (const drop of optional) {
+    if (minimumWidth(columns, rows, keep) <= width) break;
+    keep.splice(keep.indexOf(drop), 1);
+  }
+  if (keep.length < columns.length) {
+    const pick = <T>(cells: T[]) => keep.map((i) => cells[i]!);
+    const fitted = fittedTable(pick(columns), rows.map(pick), alignRight.filter((i) => keep.includes(i)).map((i) => keep.indexOf(i)), width);
+    return { ...fitted, hidden: columns.filter((_, i) => !keep.includes(i)) };
+  }
   const natural = columns.map((c, i) => rows.reduce((w, r) => Math.max(w, (r[i] ?? '').length), c.length));
   const fixed = columns.map((_, i) => rows.length > 0 && rows.every((r) => NUMERIC.test(r[i] ?? '')));
   const widths = fitColumns(natural, fixed, width);
@@ -69,7 +87,29 @@ export function fittedTable(columns: string[], rows: string[][], alignRight: num
     if (below !== undefined) lines.push(below);
     out.push(lines);
   }
-  return { heading, rows: out };
+  return { heading, rows: out, hidden: [] };
+}
+
+/** Longest word a column may not be narrowed below before it breaks names: a file path's name, else a word (≤ 24). */
+const WORD_CAP = 24;
+
+/** The narrowest the columns `keep` can be without cutting a word: numbers whole, text at its longest word (capped). */
+function minimumWidth(columns: string[], rows: string[][], keep: number[]): number {
+  let total = 2 * (keep.length - 1);
+  for (const i of keep) {
+    const cells = rows.map((r) => r[i] ?? '');
+    if (cells.length > 0 && cells.every((c) => NUMERIC.test(c))) {
+      total += Math.max(columns[i]!.length, ...cells.map((c) => c.length));
+      continue;
+    }
+    let word = Math.min(columns[i]!.length, MIN_COLUMN);
+    for (const c of cells) {
+      const parts = isPath(c) ? [c.slice(c.lastIndexOf('/') + 1)] : c.split(' ');
+      for (const p of parts) word = Math.max(word, Math.min(p.length, WORD_CAP));
+    }
+    total += Math.max(MIN_COLUMN, word);
+  }
+  return total;
 }
 
 /** Column widths that fit in `width` with two spaces between, narrowing the widest text column first, none below 8. */

@@ -2,7 +2,7 @@
 import type { Block, DisasmLine } from '../result.js';
 import type { HotpatchError } from '../errors.js';
 import type { Outcome } from '../cli/runner.js';
-import { pauseText } from '../cli/render-plain.js';
+import { hiddenNote, pauseText } from '../cli/render-plain.js';
 import { fittedTable } from '../cli/table.js';
 
 /** What a segment means; the theme decides how it looks (or that it looks plain). */
@@ -78,7 +78,7 @@ export function blockLines(b: Block, width: number, budget: number): { lines: St
       // The heading takes one line of the budget.
       if (budget <= 0) return { lines: [], more: b.rows.length };
       const shown = Math.min(b.rows.length, budget - 1);
-      return { lines: tableLines(b.columns, b.rows.slice(0, shown), b.alignRight ?? [], width), more: b.rows.length - shown };
+      return { lines: tableLines(b.columns, b.rows.slice(0, shown), b.alignRight ?? [], width, b.optional), more: b.rows.length - shown };
     }
     case 'hexdump': {
       const start = b.address & ~0xfn;
@@ -99,10 +99,11 @@ export function blockLines(b: Block, width: number, budget: number): { lines: St
  * Aligned columns with a bold heading, fitted to the width (cli/table.ts): the widest text columns give way; a path
  * loses directories from its middle, other cells wrap onto more lines between words rather than lose text.
  */
-function tableLines(columns: string[], rows: string[][], alignRight: number[], width: number): StyledLine[] {
-  const t = fittedTable(columns, rows, alignRight, width);
+function tableLines(columns: string[], rows: string[][], alignRight: number[], width: number, optional?: number[]): StyledLine[] {
+  const t = fittedTable(columns, rows, alignRight, width, optional);
   const out: StyledLine[] = [plainLine(t.heading, 'tableHead')];
   for (const r of t.rows) for (const l of r) out.push(plainLine(l));
+  if (t.hidden.length) out.push(plainLine(hiddenNote(t.hidden), 'dim'));
   return out;
 }
 
