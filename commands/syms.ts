@@ -83,6 +83,8 @@ export const syms: CommandSpec = {
             ...threadLocals.map((t) => [`TLS+${hex(t.offset)}`, String(t.size), 'tls', t.bind, t.name, t.file ?? '', t.module]),
           ],
           alignRight: [1],
+          // At a narrow width the name stays whole: bind, then size, then the file go first.
+          optional: [3, 1, 5],
         }]),
         { type: 'text', text: countText(total, threadLocals.length, asked.glob ? undefined : [...found, ...threadLocals].filter((s) => asked.exact(s.name)).length, pattern), tone: 'dim' },
         ...(total === 0 ? [{ type: 'text' as const, text: nothingFound(space, (args.pattern as string | undefined) ?? '*', module, options.local === true), tone: 'dim' as const }] : []),

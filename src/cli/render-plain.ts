@@ -104,5 +104,5 @@ export function hexdump(address: bigint, bytes: Buffer): string {
 
 /** Said under a table that left columns out to fit the width. */
 export function hiddenNote(hidden: string[]): string {
-  return `(${hidden.join(", ")} left out at this width; a wider window or --json shows them)`;
+  return `(${hidden.join(", ")} left out at this width; a wider window or --json shows ${hidden.length === 1 ? "it" : "them"})`;
 }

@@ -51,15 +51,17 @@ export function fittedTable(
 ): { heading: string; rows: string[][]; hidden: string[] } {
   // Too many columns for the width even with every text column narrowed to its longest word: leave out the optional
   // ones, least needed first, rather than break names in the middle or overflow the line.
-  const keep = columns.map((_, i) => i);
+  // A column empty in every row (no source file for any of these symbols) says nothing: left out, not reported.
+  const keep = columns.map((_, i) => i).filter((i) => rows.length === 0 || rows.some((r) => (r[i] ?? '') !== ''));
   for (const drop of optional) {
+    if (!keep.includes(drop)) continue;
     if (minimumWidth(columns, rows, keep) <= width) break;
     keep.splice(keep.indexOf(drop), 1);
   }
   if (keep.length < columns.length) {
     const pick = <T>(cells: T[]) => keep.map((i) => cells[i]!);
     const fitted = fittedTable(pick(columns), rows.map(pick), alignRight.filter((i) => keep.includes(i)).map((i) => keep.indexOf(i)), width);
-    return { ...fitted, hidden: columns.filter((_, i) => !keep.includes(i)) };
+    return { ...fitted, hidden: columns.filter((_, i) => !keep.includes(i) && rows.some((r) => (r[i] ?? '') !== '')) };
   }
   const natural = columns.map((c, i) => rows.reduce((w, r) => Math.max(w, (r[i] ?? '').length), c.length));
   const fixed = columns.map((_, i) => rows.length > 0 && rows.every((r) => NUMERIC.test(r[i] ?? '')));
@@ -90,8 +92,8 @@ export function fittedTable(
   return { heading, rows: out, hidden: [] };
 }
 
-/** Longest word a column may not be narrowed below before it breaks names: a file path's name, else a word (≤ 24). */
-const WORD_CAP = 24;
+/** Longest word a column may not be narrowed below before it breaks names: a file path's name, else a word (≤ 40). */
+const WORD_CAP = 40;
 
 /** The narrowest the columns `keep` can be without cutting a word: numbers whole, text at its longest word (capped). */
 function minimumWidth(columns: string[], rows: string[][], keep: number[]): number {
