@@ -55,7 +55,7 @@ export function checkLibraryFile(path: string, force: boolean, arch: Arch): ElfF
     throw new HotpatchError('ENOENT', `no such file: ${path}`, 'give the path of a patch .so (built with gcc -shared -fPIC)');
   }
   if (!st.isFile()) throw new HotpatchError('E_NOT_FILE', `${path} is not a regular file`, 'give the path of a patch .so');
-  const elf = openElf(path);
+  const elf = openedLibrary(path, st);
   if (elf.machine !== arch.elfMachine) throw new HotpatchError('E_ARCH', `${path} is not an ${arch.name} library (e_machine ${elf.machine})`, 'build it for this machine');
   if (elf.type !== ET_DYN) throw new HotpatchError('E_NOT_DYN', `${path} is not a shared library (ELF type ${elf.type})`, 'build it with gcc -shared -fPIC');
   checkLayout(elf, path, st.size);
@@ -63,6 +63,20 @@ export function checkLibraryFile(path: string, force: boolean, arch: Arch): ElfF
   return elf;
 }
 
+
+/** Patch libraries opened so far, by path and stat: the thousand processes of a rollout share one read of the fix. */
+const opened = new Map<string, ElfFile>();
+
+function openedLibrary(path: string, st: import('node:fs').Stats): ElfFile {
+  const key = `${path}:${st.dev}:${st.ino}:${st.mtimeMs}:${st.size}:${st.ctimeMs}`;
+  let elf = opened.get(key);
+  if (!elf) {
+    elf = openElf(path);
+    if (opened.size > 16) opened.clear();
+    opened.set(key, elf);
+  }
+  return elf;
+}
 
 /**
  * ld.so trusts the file: a PT_GNU_RELRO or a relocation pointing outside the library's own segments makes the
@@ -174,9 +188,20 @@ export async function loadLibrary(session: PatchContext, rawPath: string, opts: 
   }
 }
 
+/** Hashes read so far, by path and what stat says of the file: a rollout hashes its fix once, not once a process. */
+const hashes = new Map<string, string>();
+
 /** The sha256 of a file, in hex. */
 export function fileHash(path: string): string {
-  return createHash('sha256').update(readFileSync(path)).digest('hex');
+  const st = statSync(path);
+  const key = `${path}:${st.dev}:${st.ino}:${st.mtimeMs}:${st.size}:${st.ctimeMs}`;
+  let hash = hashes.get(key);
+  if (!hash) {
+    hash = createHash('sha256').update(readFileSync(path)).digest('hex');
+    if (hashes.size > 64) hashes.clear();
+    hashes.set(key, hash);
+  }
+  return hash;
 }
 
 /** What a load has put into the target so far that a failure must take out again. */
