@@ -11,6 +11,7 @@ import { disasmBench } from './disasm.js';
 import { pauseBench } from './pause.js';
 import { callcostBench } from './callcost.js';
 import { btBench } from './bt.js';
+import { fleetBench } from './fleet.js';
 import { cliPath, fmtMs, killAllStarted, log, now, removeTempDir, type Benchmark, type Row } from './lib.js';
 
 /** Benchmarks written by others, run when present: their module's exported main() prints its own report. */
@@ -43,6 +44,7 @@ const benchmarks: Benchmark[] = [
   pauseBench,
   callcostBench,
   btBench,
+  fleetBench,
   external('symbols-index', 'symbols-index.js'),
   external('ui-startup', 'ui-startup.js'),
 ];

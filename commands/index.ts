@@ -23,8 +23,9 @@ import { libs, unload } from './libs.js';
 import { redirect, revert, patches } from './redirect.js';
 import { cleanup } from './cleanup.js';
 import { patch } from './patch.js';
+import { apply } from './apply.js';
 
-const COMMANDS: CommandSpec[] = [attach, spawn, detach, stop, cont, syms, symbols, disasm, peek, regs, threads, bt, maps, load, libs, unload, poke, redirect, patch, revert, patches, cleanup, call, explain, help, tour, quit];
+const COMMANDS: CommandSpec[] = [attach, spawn, detach, stop, cont, syms, symbols, disasm, peek, regs, threads, bt, maps, load, libs, unload, poke, redirect, patch, revert, patches, apply, cleanup, call, explain, help, tour, quit];
 
 export function allCommands(): CommandSpec[] {
   return COMMANDS;

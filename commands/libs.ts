@@ -36,6 +36,7 @@ export const unload: CommandSpec = {
     const out = await unloadLibrary(session, args.lib as string);
     return {
       data: { ...out.library, pauseMicros: out.pauseMicros },
+      changed: true,
       blocks: [text(out.interrupted ? `took out the interrupted load of ${out.library.name}` : `unloaded ${out.library.name}`, 'ok')],
       explain: [out.library.method === 'dlopen' ? 'dlclose(handle) called on a borrowed thread.' : 'munmap of its memory on a borrowed thread.'],
     };

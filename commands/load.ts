@@ -30,6 +30,14 @@ export const load: CommandSpec = {
       timeoutMs: options.timeout ? parseNumber(options.timeout as string, '--timeout') : 2000,
     });
     const lib = out.library;
+    if (!out.changed) {
+      return {
+        data: { ...lib, changed: false },
+        blocks: [text(`${lib.name} is already loaded (#${lib.id}) with the same content (sha256 ${lib.sha256!.slice(0, 12)}): unchanged`, 'dim')],
+        explain: out.steps,
+        changed: false,
+      };
+    }
     const blocks: Block[] = [text(`loaded ${lib.name} (#${lib.id}) by ${method} at ${hex(lib.base)}`, 'ok')];
     if (out.segments.length) {
       blocks.push({ type: 'table', columns: ['segment', 'size', 'prot'], rows: out.segments.map((s) => [hex(s.start), hex(s.size), s.prot]) });
@@ -46,6 +54,7 @@ export const load: CommandSpec = {
       data: { ...lib, segments: out.segments.map((s) => ({ start: '0x' + s.start.toString(16), size: '0x' + s.size.toString(16), prot: s.prot })), unresolvedWeak: out.report.unresolvedWeak, pauseMicros: out.pauseMicros },
       blocks,
       explain: out.steps,
+      changed: true,
     };
   },
 };

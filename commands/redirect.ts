@@ -23,6 +23,15 @@ export const redirect: CommandSpec = {
   async run({ session }, { args, options }) {
     const out = await applyRedirect(session, args.from as string, args.to as string, { force: options.force === true, got: options.got === true });
     const p = out.patch;
+    if (!out.changed) {
+      return {
+        data: { ...p, changed: false },
+        blocks: [text(`patch #${p.id}: ${p.fromName} -> ${p.toName} is already in place: unchanged`, 'dim')],
+        explain: out.steps,
+        notes: out.notes,
+        changed: false,
+      };
+    }
     const pairs: [string, string][] =
       p.kind === 'jump'
         ? [
@@ -53,6 +62,7 @@ export const redirect: CommandSpec = {
       ],
       explain: out.steps,
       notes: out.notes,
+      changed: true,
     };
   },
 };
@@ -71,6 +81,7 @@ export const revert: CommandSpec = {
     // A fix compiled by `patch` goes with its last patch: its library is unloaded.
     const unloaded = await unloadFixes(session, out.reverted);
     return {
+      changed: out.reverted.length > 0,
       data: { reverted: out.reverted.map((p) => ({ id: p.id, from: p.fromName, alreadyOriginal: out.alreadyOriginal.includes(p) || undefined })), unloaded: unloaded.length ? unloaded : undefined },
       blocks: [...(out.reverted.length
         ? out.reverted.map((p) => out.alreadyOriginal.includes(p)

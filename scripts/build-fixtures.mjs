@@ -48,6 +48,15 @@ const targets = [
     flags: ["-O2"],
     libs: [`-L${buildDir}`, "-lfoo", "-Wl,-rpath,$ORIGIN"],
   },
+  // The fleet bench's thousand processes: a tiny program and the one library they all map.
+  { name: "libfleet.so", sources: ["libfleet.c"], flags: ["-O2", "-shared", "-fPIC"] },
+  {
+    name: "fleet_tiny",
+    sources: ["fleet_tiny.c"],
+    deps: ["libfleet.so"],
+    flags: ["-O2"],
+    libs: [`-L${buildDir}`, "-lfleet", "-Wl,-rpath,$ORIGIN"],
+  },
   { name: "blocking", sources: ["blocking.c"], flags: ["-O1", "-pthread"] },
   { name: "signals", sources: ["signals.c"], flags: ["-O1"] },
   { name: "sigqueue", sources: ["sigqueue.c"], flags: ["-O1"] },
@@ -85,6 +94,7 @@ const targets = [
     "patch_clock",
     "patch_sleepy",
     "patch_tls",
+    "patch_fleet",
   ].map((base) => ({ name: `patches/${base}.so`, sources: [`${base}.c`], flags: patchLib })),
   // The same patch in the initial-exec TLS model: one R_X86_64_TPOFF64 per variable instead of a DTPMOD64/DTPOFF64 pair.
   { name: "patches/patch_tls_ie.so", sources: ["patch_tls.c"], flags: [...patchLib, "-ftls-model=initial-exec"] },

@@ -43,6 +43,11 @@ export interface CommandResult {
    * `paused` line) in view. Either way the rest is a PgUp or PgDn away.
    */
   fromTop?: boolean;
+  /**
+   * Whether the command changed the process (load, redirect, revert, unload, apply): false when it found the process
+   * already as asked (the same library loaded, the same redirect on top), so a rollout run again changes nothing.
+   */
+  changed?: boolean;
 }
 
 export { notesOf } from './symbols/resolve.js';

@@ -35,12 +35,16 @@ export class Session implements PatchContext {
    * the tour quotes these instead of promising a figure. Emptied on attach and detach.
    */
   readonly lastPauses = new Map<string, Pause>();
-  readonly elves = new ElfCache();
-  private spaces = new SpaceCache(this.elves);
+  readonly elves: ElfCache;
+  private spaces: SpaceCache;
   /** The dynamic linker's scope of each address space: its link map changes only with the mappings. */
   private scopes = new WeakMap<AddressSpace, LookupScope>();
   private _arch?: Arch;
-  constructor(private events: SessionEvents = {}) {}
+  /** `elves`: the ELF files read so far, shared by the sessions of a run over many processes (src/cli/fleet.ts). */
+  constructor(private events: SessionEvents = {}, elves = new ElfCache()) {
+    this.elves = elves;
+    this.spaces = new SpaceCache(this.elves);
+  }
 
   get arch(): Arch {
     this._arch ??= currentArch();

@@ -17,6 +17,15 @@ export interface CliOptions {
   help: boolean;
   version: boolean;
   color: boolean;
+  /** Several processes (a fleet run: src/cli/fleet.ts): -p 10,11,12 (or -p given twice), --all NAME, --mapping MODULE. */
+  pids?: number[];
+  all?: string;
+  mapping?: string;
+  /** How many processes a fleet run works on at once. */
+  jobs?: number;
+  allOrNone: boolean;
+  /** `hotpatch apply [--revert] FIX.json`: bring each chosen process to the state the manifest declares. */
+  apply?: { file: string; revert: boolean };
 }
 
 export const USAGE = `usage: hotpatch [-p PID | PID | NAME | -- PROG ARGS...] [-e CMD]... [-x FILE] [--format table|plain|json] [--no-color]
@@ -30,10 +39,18 @@ export const USAGE = `usage: hotpatch [-p PID | PID | NAME | -- PROG ARGS...] [-
   --format plain             one row a line, no rules (the default when stdout is not a terminal)
   --format table             tables fitted to the terminal (the default on a terminal)
   --format json, --json      one JSON object per command: {"command","ok","result"|"error"}
-exit status: 0 all commands succeeded, 1 one failed (the rest is not run), 2 usage error`;
+  hotpatch -p 10,11,12 -e CMD   the same commands in each process, several at a time (see docs/fleet.md)
+  --all NAME                 every process pgrep NAME finds      --mapping MODULE   every process mapping it
+  --jobs N                   processes worked on at once (default 8)
+  --all-or-none              one process failing undoes what the run did in the others
+  hotpatch apply [--revert] FIX.json [-p …|--all NAME|--mapping M]   bring processes to a declared fix (or take it off)
+exit status: 0 all commands succeeded (in every process), 1 one failed (the rest is not run), 2 usage error`;
 
-export function parseCli(argv: string[]): CliOptions {
-  const o: CliOptions = { commands: [], files: [], json: false, help: false, version: false, color: !process.env.NO_COLOR };
+/** The processes a fleet run works on at once when --jobs does not say. */
+export const DEFAULT_JOBS = 8;
+
+export function parseCli(argv: string[], applying = false): CliOptions {
+  const o: CliOptions = { commands: [], files: [], json: false, help: false, version: false, color: !process.env.NO_COLOR, allOrNone: false };
   const needValue = (flag: string, i: number) => {
     const v = argv[i + 1];
     if (v === undefined) throw new HotpatchError('E_USAGE', `${flag} needs a value`, USAGE.split('\n')[0]);
@@ -44,11 +61,39 @@ export function parseCli(argv: string[]): CliOptions {
       throw new HotpatchError('E_USAGE', 'give one process: a pid, a name, or -- PROG ARGS', USAGE.split('\n')[0]);
     }
   };
-  const setPid = (text: string) => {
+  const asPid = (text: string) => {
     if (!/^\d+$/.test(text) || Number(text) <= 0) throw new HotpatchError('E_USAGE', `"${text}" is not a process id`, 'give a positive number');
-    oneTarget();
-    o.pid = Number(text);
+    return Number(text);
   };
+  const setPid = (text: string) => {
+    oneTarget();
+    o.pid = asPid(text);
+  };
+  // -p with a list, or given twice: several processes.
+  const addPids = (text: string) => {
+    const list = text.split(',').map((w) => asPid(w.trim()));
+    if (o.name !== undefined || o.spawn !== undefined) oneTarget();
+    const before = o.pids ?? (o.pid !== undefined ? [o.pid] : []);
+    o.pids = [...before, ...list];
+    o.pid = undefined;
+    if (o.pids.length === 1) {
+      o.pid = o.pids[0];
+      o.pids = undefined;
+    }
+  };
+  if (argv[0] === 'apply') {
+    const rest = argv.slice(1);
+    const revert = rest.includes('--revert');
+    const words = rest.filter((w) => w !== '--revert');
+    const file = words.find((w, i) => !w.startsWith('-') && !['-p', '--pid', '--all', '--mapping', '--jobs', '--format'].includes(words[i - 1] ?? ''));
+    if (file === undefined) throw new HotpatchError('E_USAGE', 'apply needs a fix manifest: hotpatch apply [--revert] FIX.json', 'docs/fleet.md describes the manifest');
+    const parsed = parseCli(words.filter((w) => w !== file), true);
+    if (parsed.commands.length || parsed.files.length || parsed.spawn || parsed.name !== undefined) {
+      throw new HotpatchError('E_USAGE', 'apply takes the processes (-p, --all, --mapping) and output options, not commands or a program', 'hotpatch apply FIX.json --mapping libfoo.so');
+    }
+    parsed.apply = { file, revert };
+    return parsed;
+  }
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === '--') {
@@ -62,8 +107,28 @@ export function parseCli(argv: string[]): CliOptions {
     switch (a) {
       case '-p':
       case '--pid':
-        setPid(needValue(a, i));
+        addPids(needValue(a, i));
         i++;
+        break;
+      case '--all':
+        if (o.all !== undefined) throw new HotpatchError('E_USAGE', '--all is given once', 'hotpatch --all NAME -e CMD');
+        o.all = needValue(a, i);
+        i++;
+        break;
+      case '--mapping':
+        if (o.mapping !== undefined) throw new HotpatchError('E_USAGE', '--mapping is given once', 'hotpatch --mapping libfoo.so -e CMD');
+        o.mapping = needValue(a, i);
+        i++;
+        break;
+      case '--jobs': {
+        const v = needValue(a, i);
+        if (!/^\d+$/.test(v) || Number(v) < 1) throw new HotpatchError('E_USAGE', `--jobs must be a positive number, not "${v}"`, `the default is ${DEFAULT_JOBS}`);
+        o.jobs = Number(v);
+        i++;
+        break;
+      }
+      case '--all-or-none':
+        o.allOrNone = true;
         break;
       case '-e':
       case '--eval':
@@ -105,7 +170,17 @@ export function parseCli(argv: string[]): CliOptions {
         }
     }
   }
+  const ways = [o.pids !== undefined || o.pid !== undefined, o.all !== undefined, o.mapping !== undefined, o.name !== undefined || o.spawn !== undefined].filter(Boolean).length;
+  if (ways > 1) throw new HotpatchError('E_USAGE', 'choose the processes one way: -p PIDS, --all NAME or --mapping MODULE', USAGE.split('\n')[0]);
+  if ((o.jobs !== undefined || o.allOrNone) && !isFleet(o) && !applying) {
+    throw new HotpatchError('E_USAGE', `${o.allOrNone ? '--all-or-none' : '--jobs'} is for several processes (-p 10,11, --all NAME, --mapping MODULE)`, USAGE.split('\n')[0]);
+  }
   return o;
+}
+
+/** A run over several processes: each gets its own session, the same commands, and a line in the summary. */
+export function isFleet(o: CliOptions): boolean {
+  return o.pids !== undefined || o.all !== undefined || o.mapping !== undefined || o.apply !== undefined;
 }
 
 /** The batch output's format: as asked, else JSON for --json, else a table on a terminal and plain text in a pipe. */

@@ -17,7 +17,7 @@ function fresh(bundle: URL, compiled: URL): boolean {
 const args = process.argv.slice(2);
 // After `--` come a program to start and its own arguments: its -e is not ours.
 const ours = args.includes('--') ? args.slice(0, args.indexOf('--')) : args;
-const batch = !process.stdin.isTTY || ours.some((a) => a === '-e' || a === '--eval' || a === '-x' || a === '--file');
+const batch = !process.stdin.isTTY || ours[0] === 'apply' || ours.some((a) => a === '-e' || a === '--eval' || a === '-x' || a === '--file');
 const bundle = new URL(batch ? '../../bundle/batch.js' : '../../bundle/main.js', import.meta.url);
 const compiled = new URL('./main.js', import.meta.url);
 await import(fresh(bundle, compiled) ? bundle.href : compiled.href);

@@ -3,11 +3,15 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { packageRoot } from '../paths.js';
-import { parseCli, outputFormat, openingLine, USAGE } from './args.js';
+import { parseCli, outputFormat, openingLine, isFleet, USAGE, DEFAULT_JOBS, type CliOptions } from './args.js';
 import { runBatch, readCommandFile, type BatchLine } from './batch.js';
 import { errorText } from './render-plain.js';
 import { Session } from '../session.js';
-import { toHotpatchError } from '../errors.js';
+import { HotpatchError, toHotpatchError } from '../errors.js';
+import { runFleet } from './fleet.js';
+import { choosePids, chooseNamed, chooseMapping, type Chosen } from '../process/select.js';
+import { readManifest } from '../patch/manifest.js';
+import { quoteWord } from '../command.js';
 
 async function main(): Promise<number> {
   let opts;
@@ -27,9 +31,10 @@ async function main(): Promise<number> {
     process.stdout.write(`hotpatch ${pkg.version}\n`);
     return 0;
   }
+  if (isFleet(opts)) return fleet(opts);
   const notices: string[] = [];
   const session = new Session({ notice: (m) => notices.push(m) });
-  installExitGuards(session);
+  installExitGuards(() => [session]);
 
   const batch = opts.commands.length > 0 || opts.files.length > 0 || !process.stdin.isTTY;
   if (batch) {
@@ -63,6 +68,55 @@ async function main(): Promise<number> {
   return runInteractive(session, opts);
 }
 
+/** Many processes: choose them, read the commands (or the manifest) once, run them in each. */
+async function fleet(opts: CliOptions): Promise<number> {
+  const live = new Set<Session>();
+  installExitGuards(() => [...live]);
+  let lines: BatchLine[] = [];
+  let chosen: Chosen[];
+  try {
+    for (const f of opts.files) lines.push(...readCommandFile(f));
+    lines.push(...opts.commands);
+    let mapping = opts.mapping;
+    if (opts.apply) {
+      const manifest = readManifest(opts.apply.file);
+      lines = [`apply ${opts.apply.revert ? '--revert ' : ''}${quoteWord(manifest.file)}`];
+      // Without a choice of processes: every process that maps the module the fix is for.
+      if (opts.pids === undefined && opts.pid === undefined && opts.all === undefined && mapping === undefined) {
+        const modules = [...new Set(manifest.targets.map((t) => t.module))];
+        chosen = mergeChosen(modules.map((m) => chooseMapping(m)));
+        return await runChosen(opts, chosen, lines, live);
+      }
+    } else if (lines.length === 0) {
+      if (process.stdin.isTTY) throw new HotpatchError('E_USAGE', 'a run over several processes needs commands: -e CMD, -x FILE, or a pipe', USAGE.split('\n')[0]);
+      lines = readFileSync(0, 'utf8').split('\n').map((text, i) => ({ text, source: `stdin:${i + 1}` }));
+    }
+    chosen = opts.all !== undefined ? chooseNamed(opts.all) : mapping !== undefined ? chooseMapping(mapping) : choosePids(opts.pids ?? [opts.pid!]);
+  } catch (err) {
+    const e = toHotpatchError(err);
+    process.stderr.write(errorText(e) + '\n');
+    return e.code === 'E_USAGE' ? 2 : 1;
+  }
+  return runChosen(opts, chosen, lines, live);
+}
+
+async function runChosen(opts: CliOptions, chosen: Chosen[], lines: BatchLine[], live: Set<Session>): Promise<number> {
+  const format = outputFormat(opts, process.stdout.isTTY === true);
+  if (chosen.length === 0) {
+    const what = opts.all !== undefined ? `named ${opts.all}` : opts.mapping !== undefined ? `maps ${opts.mapping}` : 'was chosen';
+    process.stderr.write(errorText(new HotpatchError('E_NO_PROCESS', `no process ${what}`, 'ps -e lists the processes; pgrep NAME or grep MODULE /proc/*/maps shows what would be chosen')) + '\n');
+    return 1;
+  }
+  return runFleet({ chosen, lines, format, width: process.stdout.columns, jobs: opts.jobs ?? DEFAULT_JOBS, allOrNone: opts.allOrNone, live }, (s) => process.stdout.write(s));
+}
+
+/** Several choices in one list, each pid once (the first reason to skip it kept). */
+function mergeChosen(lists: Chosen[][]): Chosen[] {
+  const byPid = new Map<number, Chosen>();
+  for (const c of lists.flat()) if (!byPid.has(c.pid)) byPid.set(c.pid, c);
+  return [...byPid.values()].sort((a, b) => a.pid - b.pid);
+}
+
 /** Exits with `code` after stdout and stderr have taken everything written to them. */
 function exitWhenFlushed(code: number): void {
   let pending = 2;
@@ -86,14 +140,17 @@ const DETACH_GRACE_MS = 5000;
 const readerGone = (err: unknown) => ['EPIPE', 'ECONNRESET', 'ERR_STREAM_DESTROYED'].includes((err as NodeJS.ErrnoException)?.code ?? '');
 
 /** Ctrl-C, SIGTERM, SIGHUP, a crash, nobody reading our output any more: detach first, then go. */
-function installExitGuards(session: Session): void {
+function installExitGuards(sessions: () => Session[]): void {
   const leave = async (code: number) => {
     if (leaving) return;
     leaving = true;
     setTimeout(() => process.exit(code), DETACH_GRACE_MS).unref();
     try {
-      await session.stopSpawned();
-      if (session.target?.attached) await session.detach();
+      // Every process attached now (a fleet run has several) is let go, all at once.
+      await Promise.allSettled(sessions().map(async (session) => {
+        await session.stopSpawned();
+        if (session.target?.attached) await session.detach();
+      }));
     } finally {
       process.exit(code);
     }

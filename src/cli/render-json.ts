@@ -6,6 +6,7 @@ export function jsonLine(o: Outcome, source?: string): string {
   const obj: Record<string, unknown> = { command: o.command, ok: o.ok };
   if (source) obj.source = source;
   if (o.ok) {
+    if (o.result?.changed !== undefined) obj.changed = o.result.changed;
     obj.result = o.result?.data ?? null;
     if (o.result?.notes) obj.notes = o.result.notes;
     const p = o.result?.pause;

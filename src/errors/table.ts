@@ -154,6 +154,10 @@ export const ERRORS = {
   E_RECORD_CORRUPT: { group: 'record', meaning: 'the patch record in the target is damaged', hint: 'patches cannot be listed; revert by address with poke' },
   E_RECORD_FULL: { group: 'record', meaning: 'the patch record is full', hint: 'revert some patches' },
 
+  E_MANIFEST: { group: 'usage', meaning: 'a fix manifest (hotpatch apply FIX.json) is not valid: the message names the field', hint: 'docs/fleet.md describes the manifest format' },
+  E_OTHER_BUILD: { group: 'patch', meaning: 'the process maps another build of the module a fix is for (its build-id differs): it is skipped, never patched', hint: 'build the fix against that build, or list its build-id as a target of its own' },
+  E_NOT_MAPPED: { group: 'patch', meaning: 'the process maps none of the modules a fix is for: it is skipped', hint: 'the fix is for other programs' },
+
   E_USAGE: { group: 'usage', meaning: 'a command or option used wrongly (the message says how; the hint gives the usage)' },
   E_UNKNOWN_COMMAND: { group: 'usage', meaning: 'no command of that name', hint: 'type help for the list' },
   E_NO_TOUR: { group: 'usage', meaning: 'no tour running', hint: 'type tour to start it' },

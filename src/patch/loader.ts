@@ -1,6 +1,7 @@
 // Bringing a patch library into the target: by its own dlopen, or mapped and relocated by us; then bound to its statics.
 import { counted } from '../words.js';
-import { realpathSync, statSync } from 'node:fs';
+import { readFileSync, realpathSync, statSync } from 'node:fs';
+import { createHash } from 'node:crypto';
 import { dirname, resolve as resolvePath, basename } from 'node:path';
 import { HotpatchError, toHotpatchError } from '../errors.js';
 import { openElf } from '../elf/reader.js';
@@ -36,6 +37,8 @@ export interface LoadOptions {
 
 export interface LoadOutcome {
   library: LoadedLibrary;
+  /** false: the same file (same sha256) was loaded already, and nothing was done. */
+  changed: boolean;
   report: BindReport;
   written: Binding[];
   segments: { start: bigint; size: bigint; prot: string }[];
@@ -52,7 +55,7 @@ export function checkLibraryFile(path: string, force: boolean, arch: Arch): ElfF
     throw new HotpatchError('ENOENT', `no such file: ${path}`, 'give the path of a patch .so (built with gcc -shared -fPIC)');
   }
   if (!st.isFile()) throw new HotpatchError('E_NOT_FILE', `${path} is not a regular file`, 'give the path of a patch .so');
-  const elf = openElf(path);
+  const elf = openedLibrary(path, st);
   if (elf.machine !== arch.elfMachine) throw new HotpatchError('E_ARCH', `${path} is not an ${arch.name} library (e_machine ${elf.machine})`, 'build it for this machine');
   if (elf.type !== ET_DYN) throw new HotpatchError('E_NOT_DYN', `${path} is not a shared library (ELF type ${elf.type})`, 'build it with gcc -shared -fPIC');
   checkLayout(elf, path, st.size);
@@ -60,6 +63,20 @@ export function checkLibraryFile(path: string, force: boolean, arch: Arch): ElfF
   return elf;
 }
 
+
+/** Patch libraries opened so far, by path and stat: the thousand processes of a rollout share one read of the fix. */
+const opened = new Map<string, ElfFile>();
+
+function openedLibrary(path: string, st: import('node:fs').Stats): ElfFile {
+  const key = `${path}:${st.dev}:${st.ino}:${st.mtimeMs}:${st.size}:${st.ctimeMs}`;
+  let elf = opened.get(key);
+  if (!elf) {
+    elf = openElf(path);
+    if (opened.size > 16) opened.clear();
+    opened.set(key, elf);
+  }
+  return elf;
+}
 
 /**
  * ld.so trusts the file: a PT_GNU_RELRO or a relocation pointing outside the library's own segments makes the
@@ -126,8 +143,15 @@ export async function loadLibrary(session: PatchContext, rawPath: string, opts: 
   if (same?.pending) {
     throw new HotpatchError('E_INTERRUPTED', `an earlier load of ${basename(path)} into ${target.pid} was interrupted (#${same.id})`, 'run cleanup (or unload ' + same.id + ') to take out what of it got in, then load again');
   }
+  const sha256 = fileHash(path);
+  if (same && same.sha256 === sha256) {
+    // Loaded already with this very content: a rollout run again finds its work done.
+    return { library: same, changed: false, report: { bindings: [], missing: [], unresolvedWeak: [] }, written: [], segments: [], pauseMicros: 0,
+      steps: [`${basename(path)} is already loaded in ${target.pid} (#${same.id}) with the same content (sha256 ${sha256.slice(0, 12)}): nothing to do.`] };
+  }
   if (same) {
-    throw new HotpatchError('E_LOADED', `${basename(path)} is already loaded in ${target.pid}`, 'unload it first, or load a copy under another name');
+    const why = same.sha256 ? `with other content (sha256 ${same.sha256.slice(0, 12)}, the file now ${sha256.slice(0, 12)})` : '(by a hotpatch that kept no hash of it)';
+    throw new HotpatchError('E_LOADED', `${basename(path)} is already loaded in ${target.pid} ${why}`, 'unload it first, or load a copy under another name');
   }
   const report = await bindPatch(session, elf, opts.binds);
   if (report.missing.length) {
@@ -138,6 +162,7 @@ export async function loadLibrary(session: PatchContext, rawPath: string, opts: 
   // Listed (as pending) before anything happens, and written in the load's own stop: whatever stops the tool, the
   // record names what may have got in. On failure the entry goes and what got in is taken out again.
   const entry = libraryEntry(session, path, opts.method, report);
+  entry.sha256 = sha256;
   record.libraries.push(entry);
   record.nextId = Math.max(record.nextId, entry.id + 1);
   const progress: LoadProgress = {};
@@ -146,7 +171,7 @@ export async function loadLibrary(session: PatchContext, rawPath: string, opts: 
     delete entry.pending;
     session.invalidateSpace();
     await saveRecord(session);
-    return outcome;
+    return { ...outcome, changed: true };
   } catch (err) {
     record.libraries = record.libraries.filter((l) => l !== entry);
     session.invalidateSpace();
@@ -163,6 +188,22 @@ export async function loadLibrary(session: PatchContext, rawPath: string, opts: 
   }
 }
 
+/** Hashes read so far, by path and what stat says of the file: a rollout hashes its fix once, not once a process. */
+const hashes = new Map<string, string>();
+
+/** The sha256 of a file, in hex. */
+export function fileHash(path: string): string {
+  const st = statSync(path);
+  const key = `${path}:${st.dev}:${st.ino}:${st.mtimeMs}:${st.size}:${st.ctimeMs}`;
+  let hash = hashes.get(key);
+  if (!hash) {
+    hash = createHash('sha256').update(readFileSync(path)).digest('hex');
+    if (hashes.size > 64) hashes.clear();
+    hashes.set(key, hash);
+  }
+  return hash;
+}
+
 /** What a load has put into the target so far that a failure must take out again. */
 interface LoadProgress {
   undo?: () => Promise<void>;
@@ -173,7 +214,7 @@ async function saveRecordIfMade(session: PatchContext): Promise<void> {
   if (recordPage(session)) await saveRecord(session);
 }
 
-async function loadByDlopen(session: PatchContext, path: string, elf: ElfFile, report: BindReport, opts: LoadOptions, checked: MethodCheck, entry: LoadedLibrary, progress: LoadProgress): Promise<LoadOutcome> {
+async function loadByDlopen(session: PatchContext, path: string, elf: ElfFile, report: BindReport, opts: LoadOptions, checked: MethodCheck, entry: LoadedLibrary, progress: LoadProgress): Promise<Omit<LoadOutcome, 'changed'>> {
   const target = session.requireTarget();
   const dlopen = findFunction(session, ['dlopen', '__libc_dlopen_mode'])!;
   const dlerror = findFunction(session, ['dlerror']);
@@ -252,7 +293,7 @@ function writeHiddenSlots(session: PatchContext, slots: HiddenSlot[], loadBias: 
   return done;
 }
 
-async function loadByMapping(session: PatchContext, path: string, elf: ElfFile, report: BindReport, opts: LoadOptions, checked: MethodCheck, entry: LoadedLibrary, progress: LoadProgress): Promise<LoadOutcome> {
+async function loadByMapping(session: PatchContext, path: string, elf: ElfFile, report: BindReport, opts: LoadOptions, checked: MethodCheck, entry: LoadedLibrary, progress: LoadProgress): Promise<Omit<LoadOutcome, 'changed'>> {
   const target = session.requireTarget();
   adoptStubPage(target); // its mmaps through the stub page's `syscall` when a page is there
   const space = session.space();

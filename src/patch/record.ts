@@ -28,6 +28,8 @@ export interface LoadedLibrary {
   /** `address` for a reference to memory; `tlsOffset` (offset in its module's TLS block) for a thread-local variable. */
   bindings: { name: string; address?: bigint; tlsOffset?: bigint; description: string; hidden: boolean }[];
   loadedAt: string;
+  /** The sha256 of the file when it was loaded (hex): loading the same content again changes nothing. */
+  sha256?: string;
   /**
    * Listed before the load starts, in the same stop: a tool killed in the middle leaves this mark, and `cleanup`
    * (or `unload`) takes out whatever of the library got in.

@@ -25,6 +25,8 @@ export interface RedirectOptions {
 
 export interface RedirectOutcome {
   patch: PatchEntry;
+  /** false: the same redirect (this FROM to this TO) was on top already, and nothing was done. */
+  changed: boolean;
   replaced: boolean;
   /** The patch it was stacked on (the function was already redirected). */
   stackedOn?: number;
@@ -80,6 +82,11 @@ async function redirectOnce(session: PatchContext, fromText: string, toText: str
   }
   const stack = jumpStack(record.patches, fromAddress);
   const top = stack.at(-1);
+  if (top && top.to === to.address) {
+    // The very redirect asked for is in place: a rollout run again changes nothing (a different TO stacks, below).
+    return { patch: top, changed: false, replaced: false, stackedOn: top.below, pauseMicros: 0, threads: 0, notes: notes.length ? notes : undefined,
+      steps: [`${fromName} already leads to ${to.description} (patch #${top.id}, the top of its stack): nothing to do.`] };
+  }
   const arch = session.arch;
   const target = session.requireTarget();
 
@@ -210,7 +217,7 @@ async function redirectOnce(session: PatchContext, fromText: string, toText: str
     warnings.push(...reachWarnings(fromName, module.name, reach));
     steps.push(`Looked for what reaches ${fromName} in ${module.name}: ${counted(reach.directCalls, 'direct call')}, ${counted(reach.directJumps, 'jump')}, ${counted(reach.addressTaken, 'place')} taking its address, ${counted(reach.slots, 'GOT slot or pointer', 'GOT slots or pointers')} by name${reach.inlined.length ? `; the debug info says it was inlined into ${reach.inlined.map((i) => i.caller).join(', ')}` : ''}.`);
   }
-  return { patch: entry, replaced: false, stackedOn: top?.id, pauseMicros: pause.micros, threads: pause.threads, steps, notes: notes.length ? notes : undefined, warnings };
+  return { patch: entry, changed: true, replaced: false, stackedOn: top?.id, pauseMicros: pause.micros, threads: pause.threads, steps, notes: notes.length ? notes : undefined, warnings };
 }
 
 /** The jump patches of one function, bottom layer first (each stacked on the one before). */
@@ -234,6 +241,9 @@ async function redirectGot(session: PatchContext, sym: RuntimeSymbol | undefined
   const types = session.arch.relocTypes;
   const toModule = space.modules.find((m) => to >= m.start && to < m.end)?.name;
   const existing = record.patches.find((p) => p.kind === 'got' && p.fromName === sym.name);
+  if (existing && existing.to === to) {
+    return { patch: existing, changed: false, replaced: false, pauseMicros: 0, threads: 0, steps: [`${sym.name}'s GOT slots already lead to ${toName} (patch #${existing.id}): nothing to do.`] };
+  }
   const slots: { address: bigint; module: string; before: Buffer }[] = [];
   for (const m of space.modules) {
     if (m.name === toModule) continue; // the new code's own calls still reach the real function
@@ -283,6 +293,7 @@ async function redirectGot(session: PatchContext, sym: RuntimeSymbol | undefined
   const pause = target.lastPause!;
   return {
     patch: entry,
+    changed: true,
     replaced: !!existing,
     pauseMicros: pause.micros,
     threads: pause.threads,

@@ -104,6 +104,28 @@ export class ElfCache {
   }
 }
 
+/**
+ * The symbols of one file that pass one screen, kept with the file: the sessions of a run over many processes share
+ * their ElfCache, so the thousandth process finds `dlopen` or the patched function without reading libc again. An
+ * ElfFile is never changed (a file changed on disk is opened anew as another object), so what is kept stays right.
+ */
+const screened = new WeakMap<ElfFile, Map<string, ElfSymbol[]>>();
+
+function symbolsScreened(elf: ElfFile, screen: ReturnType<typeof nameScreen>): ElfSymbol[] {
+  if (!elf.symbolsMatching) return elf.symbols();
+  let byScreen = screened.get(elf);
+  if (!byScreen) screened.set(elf, (byScreen = new Map()));
+  const key = screen.loose.source;
+  let found = byScreen.get(key);
+  if (!found) {
+    found = elf.symbolsMatching(screen);
+    // A screen per name looked up: bounded, so a long console session looking up many names does not grow without end.
+    if (byScreen.size >= 256) byScreen.clear();
+    byScreen.set(key, found);
+  }
+  return found;
+}
+
 const escape = (text: string) => text.replace(/[.+^${}()|[\]\\*?]/g, '\\$&');
 
 /** What an index holds of a module: its symbol tables, and a name for each PLT stub. */
@@ -163,7 +185,7 @@ export class SpaceCache {
         for (const m of modules) {
           const elf = loadElf(m.path);
           if (!elf) continue;
-          const found = plt ? pltSymbols(elf, archForMachine(elf.machine)?.pltSlot) : elf.symbolsMatching ? elf.symbolsMatching(screen) : elf.symbols();
+          const found = plt ? pltSymbols(elf, archForMachine(elf.machine)?.pltSlot) : symbolsScreened(elf, screen);
           one.addModule(m, found.filter((s) => s.name === bare));
         }
         perName.set(bare, one);
@@ -188,7 +210,7 @@ export class SpaceCache {
       const elf = loadElf(m.path);
       // Only a module with a PT_TLS segment defines thread-local variables: most are skipped unread.
       if (!elf || !elf.segments.some((s) => s.type === PT_TLS)) return [];
-      const found = (elf.symbolsMatching ? elf.symbolsMatching(screen) : elf.symbols()).filter((sym) => sym.type === 'tls' && sym.defined && test(sym.name));
+      const found = symbolsScreened(elf, screen).filter((sym) => sym.type === 'tls' && sym.defined && test(sym.name));
       return found.length === 0 ? [] : found.map((sym) => threadLocalOf(m, elf, sym, m === main));
     };
     const space: AddressSpace = {

@@ -41,9 +41,12 @@ const running = new Set<Fixture>();
 
 const READY = /^ready pid=(\d+)$/;
 
-/** Starts fixtures/build/<name> and resolves once it prints `ready pid=<pid>` (reject after 5 s, with its output). */
+/**
+ * Starts fixtures/build/<name> (or the program at an absolute path: a copy under a name of its own) and resolves once
+ * it prints `ready pid=<pid>` (reject after 5 s, with its output).
+ */
 export function startFixture(name: string, args: string[] = []): Promise<Fixture> {
-  const path = fixturePath(name);
+  const path = name.startsWith("/") ? name : fixturePath(name);
   if (!existsSync(path)) {
     return Promise.reject(new Error(`fixture ${name} is not built (${path}): run node scripts/build-fixtures.mjs`));
   }
