@@ -100,6 +100,9 @@ test('hotpatch -- PROG: a program that cannot be started is one line', async () 
 test('command line: NAME, pid and -- PROG ARGS open with the right line, quoted to read back the same', () => {
   assert.equal(openingLine(parseCli(['demo'])), 'attach demo');
   assert.equal(openingLine(parseCli(['42'])), 'attach 42');
+  assert.equal(openingLine(parseCli(['-p', 'demo'])), 'attach demo', '-p NAME as gdb users type it');
+  assert.deepEqual(parseCli(['-p', '10,11']).pids, [10, 11]);
+  assert.throws(() => parseCli(['-p', '10,x']), /"x" is not a process id/);
   const line = openingLine(parseCli(['-e', 'threads', '--', './prog', 'two words', '-e', 'x']))!;
   assert.deepEqual(splitWords(line), ['spawn', '--', './prog', 'two words', '-e', 'x']);
   assert.deepEqual(parseCli(['-e', 'threads', '--', './prog', '-e', 'x']).commands, ['threads'], "the program's -e is its own");

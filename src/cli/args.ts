@@ -28,7 +28,7 @@ export interface CliOptions {
   apply?: { file: string; revert: boolean };
 }
 
-export const USAGE = `usage: hotpatch [-p PID | PID | NAME | -- PROG ARGS...] [-e CMD]... [-x FILE] [--format table|plain|json] [--no-color]
+export const USAGE = `usage: hotpatch [-p PID|NAME | PID | NAME | -- PROG ARGS...] [-e CMD]... [-x FILE] [--format table|plain|json] [--no-color]
   hotpatch PID               interactive console attached to PID (hotpatch alone: no target yet)
   hotpatch NAME              the same for the process named NAME, as pgrep NAME finds it (exact name first)
   hotpatch -- PROG ARGS…     start PROG, attached from its first instruction; its output goes to a log file
@@ -106,10 +106,16 @@ export function parseCli(argv: string[], applying = false): CliOptions {
     }
     switch (a) {
       case '-p':
-      case '--pid':
-        addPids(needValue(a, i));
+      case '--pid': {
+        // gdb's -p takes a pid; people also type a name there (`-p nginx`): it means what `hotpatch NAME` means.
+        const v = needValue(a, i);
+        if (/^[^\d,][^,]*$/.test(v)) {
+          oneTarget();
+          o.name = v;
+        } else addPids(v);
         i++;
         break;
+      }
       case '--all':
         if (o.all !== undefined) throw new HotpatchError('E_USAGE', '--all is given once', 'hotpatch --all NAME -e CMD');
         o.all = needValue(a, i);
