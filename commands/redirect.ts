@@ -56,7 +56,7 @@ export const redirect: CommandSpec = {
     return {
       data: { ...p, replaced: out.replaced, stackedOn: out.stackedOn, warnings: out.warnings?.length ? out.warnings : undefined },
       blocks: [
-        text(`patch #${p.id}: ${p.fromName} -> ${p.toName}${out.stackedOn !== undefined ? ` (on top of #${out.stackedOn})` : out.replaced ? ' (replaced the previous redirect)' : ''}`, 'ok'),
+        text(`patch #${p.id}: ${p.fromName} -> ${p.toName}${out.replaced ? ' (in place of the top layer, from the same library: one hp_orig_ pointer)' : out.stackedOn !== undefined ? ` (on top of #${out.stackedOn})` : ''}`, 'ok'),
         ...(out.warnings ?? []).map((w) => text(`warning: ${w}`, 'warn')),
         { type: 'pairs', pairs },
       ],

@@ -96,6 +96,8 @@ const targets = [
     "patch_tls",
     "patch_fleet",
   ].map((base) => ({ name: `patches/${base}.so`, sources: [`${base}.c`], flags: patchLib })),
+  // A second library of compute replacements (its own hp_orig_compute), to stack on patch_compute.so's.
+  { name: "patches/patch_compute_b.so", sources: ["patch_compute.c"], flags: patchLib },
   // The same patch in the initial-exec TLS model: one R_X86_64_TPOFF64 per variable instead of a DTPMOD64/DTPOFF64 pair.
   { name: "patches/patch_tls_ie.so", sources: ["patch_tls.c"], flags: [...patchLib, "-ftls-model=initial-exec"] },
   // Fault suite (test/faults): targets for signals, threads, fork/exec, hardened processes and lost records.

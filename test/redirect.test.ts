@@ -63,8 +63,12 @@ for (const method of ['map', 'dlopen'] as const) {
     assert.equal((await fresh(f, /^count=/)).compute, 1006, 'compute_wrap = original compute(3) + 1000: the moved rip-relative load still reads g_scale');
     const again = await hp(f, 'redirect compute compute_v2', 'patches');
     assert.equal(again.code, 0, again.stdout);
-    assert.equal(again.json[0].result.stackedOn, r.json[1].result.id, 'a second redirect stacks on the first');
-    assert.equal(again.json[1].result.length, 2, 'patches lists both layers');
+    // compute_v2 comes from compute_wrap's library, whose one hp_orig_compute cannot lead both down (compute_wrap would
+    // call itself): it takes the top layer's place rather than stacking.
+    assert.equal(again.json[0].result.replaced, true, 'same library: in place of the top layer');
+    assert.equal(again.json[0].result.stackedOn, undefined);
+    assert.equal(again.json[1].result.length, 1, 'one layer');
+    assert.equal(BigInt(again.json[0].result.origPointer.address), BigInt(r.json[1].result.origPointer.address));
     assert.equal((await fresh(f, /^count=/)).compute, 300);
     const back = await hp(f, 'revert all', 'patches');
     assert.equal(back.code, 0);
@@ -72,6 +76,27 @@ for (const method of ['map', 'dlopen'] as const) {
     assert.equal((await fresh(f, /^count=/)).compute, 6);
   });
 }
+
+test('stacking: each library has its own hp_orig_; a function from a lower layer\'s library is refused (E_SHARED_ORIG) and nothing changes', async () => {
+  const f = await startFixture('counter');
+  const r = await hp(f, `load ${patchPath('patch_compute')} --method map`, `load ${patchPath('patch_compute_b')} --method map`,
+    'redirect compute patch_compute.so!compute_wrap', 'redirect compute patch_compute_b.so!compute_wrap');
+  assert.equal(r.code, 0, r.stdout + r.stderr);
+  assert.equal(r.json[3].result.stackedOn, r.json[2].result.id);
+  assert.equal((await fresh(f, /^count=/)).compute, 2006, 'two wrappers: the original 6, + 1000, + 1000');
+  const maps = readFileSync(`/proc/${f.pid}/maps`, 'utf8');
+  const bad = await hp(f, 'redirect compute patch_compute.so!compute_v2');
+  assert.equal(bad.code, 1);
+  assert.equal(bad.json[0].error?.code, 'E_SHARED_ORIG', bad.stdout);
+  assert.match(bad.json[0].error!.message, /hp_orig_compute/);
+  assert.equal(readFileSync(`/proc/${f.pid}/maps`, 'utf8'), maps, 'no page made');
+  const list = await hp(f, 'patches');
+  assert.equal(list.json[0].result.length, 2, 'the stack as it was');
+  assert.equal((await fresh(f, /^count=/)).compute, 2006);
+  const back = await hp(f, 'revert all');
+  assert.equal(back.code, 0, back.stdout + back.stderr);
+  assert.equal((await fresh(f, /^count=/)).compute, 6);
+});
 
 test('a function in a shared library (foo: rip-relative add then jmp rel8)', async () => {
   const f = await startFixture('uselib');

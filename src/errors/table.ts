@@ -143,6 +143,7 @@ export const ERRORS = {
   E_NO_GOT: { group: 'patch', meaning: 'no module imports the function through a GOT slot', hint: 'redirect the function itself (without --got)' },
   E_IFUNC: { group: 'patch', meaning: 'the resolver of an indirect function chose an address that is not code', hint: 'name the implementation itself (see syms)' },
   E_NO_ORIGINAL: { group: 'patch', meaning: 'hp_orig_NAME cannot be filled: the patch keeps no trampoline of the original' },
+  E_SHARED_ORIG: { group: 'patch', meaning: 'the new function\'s library already gave a lower layer of the same stack its hp_orig_ pointer: one pointer cannot lead two layers down', hint: 'put the new function in a library of its own, or revert that layer first' },
   E_CHANGED: { group: 'patch', meaning: 'the bytes hotpatch wrote were changed since by someone else', hint: 'look with disasm; --force acts anyway' },
   E_COMPILE: { group: 'patch', meaning: 'the C compiler rejected the fix: the message names the first error, the log beside the fix holds the whole output', hint: 'correct the file and run patch again; nothing was loaded' },
   E_NO_COMPILER: { group: 'patch', meaning: 'no C compiler to build the fix: $CC, else cc, was not found (or objcopy, which marks references weak)', hint: 'install one (apt-get install gcc binutils), or set CC to a C compiler' },

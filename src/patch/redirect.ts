@@ -87,6 +87,17 @@ async function redirectOnce(session: PatchContext, fromText: string, toText: str
     return { patch: top, changed: false, replaced: false, stackedOn: top.below, pauseMicros: 0, threads: 0, notes: notes.length ? notes : undefined,
       steps: [`${fromName} already leads to ${to.description} (patch #${top.id}, the top of its stack): nothing to do.`] };
   }
+  // hp_orig_<name> in the library that defines TO. Two layers from one library share that one pointer: it cannot
+  // lead each of them down (the lower one would call itself, endlessly). The new function then takes the top layer's
+  // place, and the pointer stays where it leads; under a lower layer, it is refused.
+  const bare = sym?.name ?? '';
+  const slot = origSlot(session, bare, to.symbol);
+  const sharing = slot ? stack.find((p) => p.origPointer?.address === slot.address) : undefined;
+  if (sharing && sharing !== top) {
+    throw new HotpatchError('E_SHARED_ORIG', `${to.description} and patch #${sharing.id}'s ${sharing.toName} share ${slot!.module}!hp_orig_${bare}, and #${sharing.id} is not the top layer: one pointer cannot lead both down`,
+      `put ${to.description} in a library of its own, or revert #${sharing.id} first`);
+  }
+  const replacing = sharing;
   const arch = session.arch;
   const target = session.requireTarget();
 
@@ -113,7 +124,9 @@ async function redirectOnce(session: PatchContext, fromText: string, toText: str
       }
     }
     site = { at, before: fromHex(top.before), after: fromHex(top.after), hop: top.hop ? { address: top.hop.address, before: fromHex(top.hop.before) } : undefined, trampoline: top.trampoline!, trampolineBytes: top.trampolineBytes ?? '' };
-    steps.push(`${fromName} is already redirected (patch #${top.id}${stack.length > 1 ? `, the top of ${stack.length} layers` : ''}): the new patch goes on top; the entry and the trampoline stay, the ${top.hop ? 'hop' : 'jump'} now leads to the new code, and its hp_orig_ to patch #${top.id}'s.`);
+    steps.push(replacing
+      ? `${fromName} is already redirected (patch #${top.id}) to ${top.toName}, from the same library as ${to.description}: both would use its one hp_orig_${bare}, so ${to.description} takes #${top.id}'s place; the ${top.hop ? 'hop' : 'jump'} now leads to it, and hp_orig_${bare} keeps leading to what #${top.id} called.`
+      : `${fromName} is already redirected (patch #${top.id}${stack.length > 1 ? `, the top of ${stack.length} layers` : ''}): the new patch goes on top; the entry and the trampoline stay, the ${top.hop ? 'hop' : 'jump'} now leads to the new code, and its hp_orig_ to patch #${top.id}'s.`);
   } else {
     const plan = await planEntry(session, fromAddress, entrySym && isEntry ? entrySym : undefined, opts.force);
     const room = reserveCode(session, fromAddress, 64);
@@ -149,11 +162,10 @@ async function redirectOnce(session: PatchContext, fromText: string, toText: str
   }
   const entryJump = site.hop ? (site.after ?? arch.encodeTinyJump(site.at, site.hop.address)!) : switchJump;
 
-  // hp_orig_<name> in the library that defines TO: the trampoline, or the layer below on a stack.
-  let origPointer: PatchEntry['origPointer'];
-  const bare = sym?.name ?? '';
-  const slot = origSlot(session, bare, to.symbol);
-  if (slot) {
+  // hp_orig_<name> in the library that defines TO: the trampoline, or the layer below on a stack (unchanged when the
+  // new function takes the place of a top layer from its own library).
+  let origPointer: PatchEntry['origPointer'] = replacing?.origPointer;
+  if (slot && !replacing) {
     const below = top ? top.to : site.trampoline;
     const old = target.readExact(slot.address, 8);
     code.push({ address: slot.address, bytes: le64(below), what: `hp_orig_${bare}` });
@@ -174,7 +186,7 @@ async function redirectOnce(session: PatchContext, fromText: string, toText: str
     before: site.before.toString('hex'),
     after: hexBytes(entryJump),
     hop: site.hop ? { address: site.hop.address, before: site.hop.before.toString('hex'), after: hexBytes(switchJump) } : undefined,
-    below: top?.id,
+    below: replacing ? replacing.below : top?.id,
     jumpKind,
     trampoline: site.trampoline,
     trampolineBytes: site.trampolineBytes,
@@ -202,7 +214,7 @@ async function redirectOnce(session: PatchContext, fromText: string, toText: str
   const rec = recordUpdate(session);
   pages.push(rec.page);
   const previous = record.patches;
-  record.patches = [...record.patches, entry];
+  record.patches = [...record.patches.filter((p) => p !== replacing), entry];
   await writePatch(session, tid, pages, code, [rec.write(), ...writes], guard, () => (record.patches = previous));
   const pause = target.lastPause!;
   const made = pages.filter((p) => p.steps.length).length;
@@ -217,7 +229,7 @@ async function redirectOnce(session: PatchContext, fromText: string, toText: str
     warnings.push(...reachWarnings(fromName, module.name, reach));
     steps.push(`Looked for what reaches ${fromName} in ${module.name}: ${counted(reach.directCalls, 'direct call')}, ${counted(reach.directJumps, 'jump')}, ${counted(reach.addressTaken, 'place')} taking its address, ${counted(reach.slots, 'GOT slot or pointer', 'GOT slots or pointers')} by name${reach.inlined.length ? `; the debug info says it was inlined into ${reach.inlined.map((i) => i.caller).join(', ')}` : ''}.`);
   }
-  return { patch: entry, changed: true, replaced: false, stackedOn: top?.id, pauseMicros: pause.micros, threads: pause.threads, steps, notes: notes.length ? notes : undefined, warnings };
+  return { patch: entry, changed: true, replaced: !!replacing, stackedOn: replacing ? replacing.below : top?.id, pauseMicros: pause.micros, threads: pause.threads, steps, notes: notes.length ? notes : undefined, warnings };
 }
 
 /** The jump patches of one function, bottom layer first (each stacked on the one before). */
