@@ -234,7 +234,7 @@ export async function applyFix(session: PatchContext, funcText: string, sourcePa
   } catch {
     throw new HotpatchError('ENOENT', `no such file: ${sourcePath}`, 'give the path of the fix, a .c file (patch FUNC without --from writes one)');
   }
-  const hash = createHash('sha256').update(text).digest('hex').slice(0, 12);
+  const hash = sha256(text).slice(0, 12);
   const t = await fixTarget(session, funcText, opts.proto);
   const record = loadRecord(session);
   const build = join(fixesDir(env), 'build');
@@ -292,7 +292,10 @@ export async function applyFix(session: PatchContext, funcText: string, sourcePa
       const address = lib.loadBias + fn.value;
       const sym = session.symbolize(address).symbol;
       const toText = sym && sym.address === address ? spellingFor(sym, session.naming()) : hex(address);
-      out = await redirect(session, t.text, toText, { force: opts.force, got: false, fix: { source, hash, library: so } });
+      // The original as resolved before the load, spelled so the fix's function (often of the same name, now loaded)
+      // cannot make it ambiguous.
+      const fromText = spellingFor(t.sym, session.naming());
+      out = await redirect(session, fromText, toText, { force: opts.force, got: false, fix: { source, hash, library: so } });
     } catch (err) {
       // The library goes again: the target is left as it was found.
       await unloadLibrary(session, so).catch(() => undefined);
@@ -335,6 +338,16 @@ export interface TemplateOutcome {
   /** The file was there already (kept as it was: it may hold a fix being written). */
   existed: boolean;
   prototypeFrom: 'dwarf' | 'user' | 'none';
+  /** sha256 of the template as written, when known: the file unchanged since is no fix yet. */
+  untouched?: string;
+}
+
+/** Where the sha256 of a template as written is kept (beside what fixes compile to, not among the fixes). */
+const untouchedFile = (env: NodeJS.ProcessEnv, path: string) => join(fixesDir(env), 'build', `${basename(path)}.template`);
+
+/** The sha256 of a text (a fix's source), in hex. */
+export function sha256(text: string | Buffer): string {
+  return createHash('sha256').update(text).digest('hex');
 }
 
 /**
@@ -351,7 +364,13 @@ export async function writeFixTemplate(session: PatchContext, funcText: string, 
   const from = t.protoFrom ?? 'none';
   try {
     readFileSync(path);
-    return { path, existed: true, prototypeFrom: from };
+    let untouched: string | undefined;
+    try {
+      untouched = readFileSync(untouchedFile(env, path), 'utf8').trim() || undefined;
+    } catch {
+      // written by hand, or by a hotpatch that kept no record: every content counts as a fix
+    }
+    return { path, existed: true, prototypeFrom: from, untouched };
   } catch {
     // not there yet: written below
   }
@@ -385,6 +404,9 @@ export async function writeFixTemplate(session: PatchContext, funcText: string, 
     lines.push(`/* int (*hp_orig_${name})(int x); */`, '', `/* int ${name}(int x) { return hp_orig_${name}(x); } */`, '');
   }
   lines.push(`/* ${where} as it is now (${t.sym.size} bytes at ${hex(t.sym.address)}):`, ...listing, ' */', '');
-  writeFileSync(path, lines.join('\n'));
-  return { path, existed: false, prototypeFrom: from };
+  const written = lines.join('\n');
+  writeFileSync(path, written);
+  mkdirSync(join(dir, 'build'), { recursive: true, mode: 0o700 });
+  writeFileSync(untouchedFile(env, path), `${sha256(written)}\n`);
+  return { path, existed: false, prototypeFrom: from, untouched: sha256(written) };
 }
