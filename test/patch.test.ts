@@ -8,7 +8,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startFixture, killAllFixtures, parseFields, status, type Fixture } from './helpers/fixtures.js';
-import { runCliJson, type JsonOutcome } from './helpers/cli.js';
+import { runCli, runCliJson, type JsonOutcome } from './helpers/cli.js';
 
 after(killAllFixtures);
 
@@ -172,5 +172,36 @@ test('template: patch FUNC writes a C file with the prototype, hp_orig_ and the 
   const area = await hp(f, ["patch area --proto 'int (int)'"]);
   assert.match(readFileSync(area.json[0].result.template, 'utf8'), /given with --proto 'int \(int\)'/);
   assert.equal((await hp(f, ['revert all', 'cleanup'])).code, 0);
+  await f.stop();
+});
+
+test('explain on: the compile command, the binding table with each rule, and every stage of load and redirect', async () => {
+  const f = await startFixture('counter', ['5']);
+  // count: a static of counter.c; g_value: a global the program exports; getpid: libc's.
+  const src = fix('explained.c', '#include <unistd.h>\nextern int count;\nextern int g_value;\nint tick(int x) { g_value = getpid() > 0 && count >= 0; return x + 1; }\n');
+  const r = await hp(f, [`patch tick --from ${src}`, 'revert tick']);
+  assert.equal(r.code, 0, r.stdout + r.stderr);
+  const rules = Object.fromEntries(r.json[0].result.bindings.map((b: any) => [b.name, [b.by, b.rule]]));
+  assert.deepEqual(rules.count, ['hotpatch', 'static of counter.c']);
+  assert.equal(rules.g_value[1], 'global of the program');
+  assert.match(rules.getpid[1], /^library libc\.so/);
+  // As the console shows it with explain on: the steps, one `  · ` line each.
+  const plain = await runCli(['-p', String(f.pid), '-e', 'explain on', '-e', `patch tick --from ${src}`], { timeoutMs: 60000, env: { XDG_STATE_HOME: state } });
+  assert.equal(plain.code, 0, plain.stdout + plain.stderr);
+  const steps = plain.stdout.split('\n').filter((l) => l.startsWith('  · ')).map((l) => l.slice(4));
+  const step = (re: RegExp) => steps.find((l) => re.test(l));
+  assert.ok(step(new RegExp(`^Compiled ${src} .*\`cc -fPIC -O2 -g -c ${src} -o \\S+\\.o\``)), steps.join('\n'));
+  assert.ok(step(/^Made count weak in the object/), 'the objcopy stage');
+  assert.ok(step(/^Linked it into \S+\.so with `cc -shared/), 'the link stage');
+  const table = step(/^The binding table/);
+  assert.ok(table, steps.join('\n'));
+  assert.match(table!, /count -> \S*count .*\(hotpatch: static of counter\.c\)/);
+  assert.match(table!, /g_value -> \S*g_value .*\(ld\.so: global of the program\)/);
+  assert.match(table!, /getpid -> \S*getpid .*\(ld\.so: library libc\.so\.6\)/);
+  // The load's and the redirect's own stages follow (dlopen in the target, then the jump).
+  assert.ok(steps.findIndex((l) => /^Called dlopen\(/.test(l)) > steps.indexOf(step(/^Linked/)!), 'the load stages after the link');
+  assert.ok(steps.findIndex((l) => /the jump needs|Copied its first/.test(l)) > steps.indexOf(table!), 'the redirect stages after the table');
+  assert.ok((await nextLine(f, /^count=/)).value === 1, 'the fix ran: g_value written');
+  assert.equal((await hp(f, ['revert tick', 'cleanup'])).code, 0);
   await f.stop();
 });

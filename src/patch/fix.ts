@@ -41,7 +41,7 @@ export interface FixBinding {
   /** How it was bound: `hotpatch` (the slot written by us) or `ld.so`. */
   by: 'hotpatch' | 'ld.so';
   to: string;
-  /** Why there: `static of shapes.c`, `--bind`, `exported`, `the one definition`. */
+  /** Why there: `--bind`, `static of shapes.c`, `global of the program`, `library libc.so.6`, `the only definition (not exported)`. */
   rule: string;
 }
 
@@ -183,13 +183,16 @@ function planReferences(session: PatchContext, t: FixTarget, names: string[], us
       continue;
     }
     const all = space.names.lookup(name);
-    if (session.linkerChoice(all, space)) {
-      rules.set(name, 'exported');
+    const exported = session.linkerChoice(all, space);
+    if (exported) {
+      rules.set(name, exported.module === space.main?.name ? 'global of the program' : `library ${exported.module}`);
       continue;
     }
     if (all.length > 0 || space.threadLocals(name).length > 0) {
       weaken.push(name);
-      rules.set(name, 'the one definition');
+      // Not exported: the binder takes the one definition there is (or lists the spellings of several).
+      const one = all.length === 1 ? all[0] : undefined;
+      rules.set(name, one?.bind === 'local' ? `static of ${one.file ? basename(one.file) : one.module}, the only one` : 'the only definition (not exported)');
     }
   }
   return { binds, weaken, rules };
@@ -287,6 +290,9 @@ export async function applyFix(session: PatchContext, funcText: string, sourcePa
     const lib = load.library;
     const bindings: FixBinding[] = lib.bindings.filter((b) => !CRT_REFERENCES.has(b.name)).map((b) => ({ name: b.name, by: b.hidden || opts.method === 'map' ? 'hotpatch' : 'ld.so', to: b.description, rule: plan.rules.get(b.name) ?? 'exported' }));
     steps.push(...load.steps);
+    if (bindings.length) {
+      steps.push(`The binding table, each reference the fix leaves undefined and where it went: ${bindings.map((b) => `${b.name} -> ${b.to} (${b.by}: ${b.rule})`).join('; ')}. The order of the rules: --bind, a static of the function's own source file, a global of the program or a library as the dynamic linker would bind it, else the only definition anywhere.`);
+    }
     let out: RedirectOutcome;
     try {
       const address = lib.loadBias + fn.value;
