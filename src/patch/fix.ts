@@ -10,7 +10,7 @@ import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
-import { basename, join, resolve as resolvePath } from 'node:path';
+import { basename, dirname, join, resolve as resolvePath } from 'node:path';
 import { HotpatchError, toHotpatchError } from '../errors.js';
 import { hex } from '../hex.js';
 import { openElf } from '../elf/reader.js';
@@ -20,6 +20,7 @@ import { spellingFor } from '../symbols/resolve.js';
 import type { Module, RuntimeSymbol } from '../symbols/types.js';
 import type { PatchContext } from './context.js';
 import { loadLibrary, unloadLibrary, type LoadOutcome } from './loader.js';
+import { declarationsFor, definedIn, insertionPoint, withDeclarations } from './origdecl.js';
 import { redirect, type RedirectOutcome } from './redirect.js';
 import { loadRecord, type PatchEntry } from './record.js';
 
@@ -215,13 +216,26 @@ function newFunction(elf: ElfFile, name: string, so: string) {
   throw new HotpatchError('E_FIX_FUNCTION', `${basename(so)} defines no function ${name} (nor fix_${name})${globals.length ? `; it defines ${globals.map((s) => s.name).join(', ')}` : ''}`);
 }
 
-/** A header declaring hp_orig_NAME (and the types it needs) for a fix that calls it without declaring it. */
-function origHeader(source: string, t: FixTarget): string | undefined {
+/** hp_orig_NAME, when the fix calls it without declaring it (and a prototype is known to declare it with). */
+function undeclaredOrig(source: string, t: FixTarget): string | undefined {
   const orig = `hp_orig_${t.sym.name}`;
   if (!new RegExp(`\\b${orig}\\b`).test(source) || !t.prototype) return undefined;
   const declared = new RegExp(`\\(\\s*\\*\\s*${orig}\\s*\\)|\\b${orig}\\s*[;=\\[]`).test(source);
-  if (declared) return undefined;
-  return `/* hotpatch: the fix calls ${orig} without declaring it; the original's prototype (${t.protoFrom === 'user' ? '--proto' : 'debug info'}). */\n${t.prototype.declarations.join('\n')}\n${t.prototype.declare(orig, true)};\n`;
+  return declared ? undefined : orig;
+}
+
+/**
+ * The fix as compiled when it calls hp_orig_NAME undeclared: a copy with the declaration (and the types it needs,
+ * less those the fix defines, its includes counted: `cc -E` says) before the first top-level definition using it.
+ */
+async function withOrigDeclared(text: string, source: string, orig: string, t: FixTarget, cc: string[], env: NodeJS.ProcessEnv): Promise<string> {
+  const p = t.prototype!;
+  const pre = await run([...cc, '-E', '-iquote', dirname(source), source], env, 'C compiler');
+  // A fix the preprocessor rejects is reported by the compile itself; its own text is read meanwhile.
+  const own = definedIn(pre.code === 0 ? pre.stdout : text);
+  const decls = declarationsFor(p.declarations, own);
+  const insert = [`/* hotpatch: the fix calls ${orig} without declaring it; the original's prototype (${t.protoFrom === 'user' ? '--proto' : 'debug info'}). */`, ...decls, `${p.declare(orig, true)};`].join('\n');
+  return withDeclarations(text, insertionPoint(text, orig) ?? 0, insert, source);
 }
 
 /**
@@ -251,22 +265,24 @@ export async function applyFix(session: PatchContext, funcText: string, sourcePa
   const cc = compilerOf(env);
   const commands: string[][] = [];
   const steps: string[] = [];
-  const header = origHeader(text, t);
-  const headerPath = join(build, `${stem}.h`);
-  if (header) writeFileSync(headerPath, header);
+  const orig = undeclaredOrig(text, t);
+  const copy = join(build, `${stem}.c`);
   const cleanFiles = (all: boolean) => {
-    for (const f of [object, headerPath, ...(all ? [so] : [])]) rmSync(f, { force: true });
+    for (const f of [object, copy, ...(all ? [so] : [])]) rmSync(f, { force: true });
   };
   try {
+    if (orig) writeFileSync(copy, await withOrigDeclared(text, source, orig, t, cc, env));
     // Compiled to an object first: its undefined symbols say what to bind before anything is linked.
-    const compile = [...cc, '-fPIC', '-O2', '-g', ...(header ? ['-include', headerPath] : []), '-c', source, '-o', object];
+    const compile = [...cc, '-fPIC', '-O2', '-g', ...(orig ? ['-iquote', dirname(source), '-c', copy] : ['-c', source]), '-o', object];
     commands.push(compile);
     const c = await run(compile, env, 'C compiler');
     writeFileSync(log, `$ ${compile.join(' ')}\n${c.stdout}${c.stderr}`);
     if (c.code !== 0) {
       throw new HotpatchError('E_COMPILE', `${basename(cc[0])} rejected ${basename(source)}: ${firstCompileError(c.stderr || c.stdout)}`, `correct it and run patch again; nothing was loaded (whole output: ${log})`);
     }
-    steps.push(`Compiled ${source} (sha256 ${hash}) with \`${compile.join(' ')}\`${header ? `, with a header declaring hp_orig_${t.sym.name} from the original's prototype (${t.protoFrom === 'user' ? '--proto' : 'debug info'}), since the fix calls it undeclared` : ''}.`);
+    steps.push(orig
+      ? `Compiled ${source} (sha256 ${hash}) with \`${compile.join(' ')}\`: a copy of it that declares ${orig} from the original's prototype (${t.protoFrom === 'user' ? '--proto' : 'debug info'}), since the fix calls it undeclared, just before the first definition that uses it, with the types it needs that the fix does not define itself; #line keeps the compiler's messages on the fix's own lines.`
+      : `Compiled ${source} (sha256 ${hash}) with \`${compile.join(' ')}\`.`);
     const plan = planReferences(session, t, undefinedOf(openElf(object)), opts.binds);
     if (plan.weaken.length) {
       const objcopy = [(env.OBJCOPY ?? '').trim() || 'objcopy', ...plan.weaken.map((n) => `--weaken-symbol=${n}`), object];
