@@ -100,18 +100,92 @@ async function fixTarget(session: PatchContext, text: string, proto: string | un
   return { text, sym, module, file, prototype, protoFrom: prototype ? 'dwarf' : undefined };
 }
 
-/** `int (int)`, `const char *(struct shape *, int)`: a function type as the user types it, to a Prototype. */
+/**
+ * `int (int)`, `const char *(struct shape *, int)`, and a function returning a pointer to a function or an array as
+ * gdb's ptype prints it, `void (*(int, char *))(int)`, `int (*(void))[3]`: a function type as the user types it, to a
+ * Prototype. Anything else is one E_USAGE line.
+ */
 export function parseProto(text: string, name: string): Prototype {
-  const m = /^\s*([^()]*?)\s*\((.*)\)\s*$/s.exec(text);
-  if (!m || m[1] === '') throw new HotpatchError('E_USAGE', `--proto "${text}" is not a function type`, "write it as gdb's ptype prints it, e.g. --proto 'int (int)'");
-  const [, ret, params] = m;
-  const join = (inner: string) => (ret.endsWith('*') ? `${ret}${inner}` : `${ret} ${inner}`);
+  const refuse = (why: string) => new HotpatchError('E_USAGE', `--proto "${text}" is not a function type hotpatch can read: ${why}`,
+    "write it as gdb's ptype prints it: --proto 'int (int)', or 'void (*(int))(int)' for one returning a pointer to a function");
+  const t = text.trim();
+  // The declarator suffix: the last (…) group, or […] bounds after a pointer-returning function.
+  let suffixStart = t.length;
+  while (suffixStart > 0 && t[suffixStart - 1] === ']') {
+    const open = t.lastIndexOf('[', suffixStart - 1);
+    if (open < 0) throw refuse('an unmatched ]');
+    suffixStart = open;
+  }
+  const last = suffixStart === t.length ? groupBefore(t, t.length) : undefined;
+  if (suffixStart === t.length && last === undefined) throw refuse('no parameter list in parentheses');
+  const headEnd = last ? last.open : suffixStart;
+  const head = t.slice(0, headEnd).trimEnd();
+  const suffix = t.slice(headEnd);
+  let ret: string;
+  let params: string;
+  let declare: (inner: string, list: string) => string;
+  if (!head.includes('(') && !head.includes(')')) {
+    if (!last) throw refuse('no parameter list in parentheses');
+    if (head === '') throw refuse('no return type');
+    ret = head;
+    params = last.inner;
+    declare = (inner, list) => `${ret}${ret.endsWith('*') ? '' : ' '}${inner}(${list.trim() === '' ? 'void' : list})`;
+  } else {
+    // RET (*(PARAMS))SUFFIX: the function returns a pointer to SUFFIX's function or array type.
+    const g = head.endsWith(')') ? groupBefore(head, head.length) : undefined;
+    const m = g && /^\s*\*\s*\((.*)\)\s*$/s.exec(g.inner);
+    const base = g ? head.slice(0, g.open).trim() : '';
+    if (!g || !m || base === '' || /[()]/.test(base) || /[()]/.test(m[1]!.replace(/\([^()]*\)/g, ''))) throw refuse('only a plain return type, or a pointer to a function or array, is understood');
+    params = m[1]!;
+    ret = `${base} (*)${suffix}`;
+    declare = (inner, list) => `${base} (*${inner}(${list.trim() === '' ? 'void' : list}))${suffix}`;
+  }
+  const types = params.trim() === '' || params.trim() === 'void' ? [] : splitParams(params).map((p) => p.trim());
+  const parameters = types.filter((p) => p !== '...').map((type, i) => ({ type, name: `arg${i}` }));
+  // The function itself is declared with its parameters named (arg0, arg1…), as its definition in a template needs.
+  const named = types.length === 0 ? 'void' : types.map((type, i) => (type === '...' ? type : nameParameter(type, `arg${i}`))).join(', ');
   return {
-    name, external: true, returnType: ret, parameters: params.trim() === '' || params.trim() === 'void' ? [] : params.split(',').map((t) => ({ type: t.trim() })),
-    variadic: /\.\.\.\s*$/.test(params), prototyped: true, signature: `${ret} (${params})`,
-    declare: (n, pointer) => join(`${pointer ? `(*${n})` : n}(${params.trim() === '' ? 'void' : params})`),
+    name, external: true, returnType: ret, parameters,
+    variadic: /\.\.\.\s*$/.test(params), prototyped: true, signature: text.trim(),
+    declare: (n, pointer) => (pointer ? declare(`(*${n})`, params) : declare(n, named)),
     declarations: [],
   };
+}
+
+/** A parameter's type with a name put where C wants it: `int x`, `char *x`, `int (*x)(int)`, `int x[3]`. */
+function nameParameter(type: string, name: string): string {
+  if (/\(\s*\*\s*\)/.test(type)) return type.replace(/\(\s*\*\s*\)/, `(*${name})`);
+  const bracket = type.indexOf('[');
+  if (bracket > 0) return `${type.slice(0, bracket).trimEnd()} ${name}${type.slice(bracket)}`;
+  return type.endsWith('*') ? `${type}${name}` : `${type} ${name}`;
+}
+
+/** The parenthesised group that ends just before `end` (at `)`): where it opens and what it holds. */
+function groupBefore(text: string, end: number): { open: number; inner: string } | undefined {
+  if (text[end - 1] !== ')') return undefined;
+  let depth = 0;
+  for (let i = end - 1; i >= 0; i--) {
+    if (text[i] === ')') depth++;
+    else if (text[i] === '(' && --depth === 0) return { open: i, inner: text.slice(i + 1, end - 1) };
+  }
+  return undefined;
+}
+
+/** Parameters split at the commas outside parentheses (`int (*)(int, int), char *`). */
+function splitParams(params: string): string[] {
+  const out: string[] = [];
+  let depth = 0;
+  let from = 0;
+  for (let i = 0; i < params.length; i++) {
+    if (params[i] === '(' || params[i] === '[') depth++;
+    else if (params[i] === ')' || params[i] === ']') depth--;
+    else if (params[i] === ',' && depth === 0) {
+      out.push(params.slice(from, i));
+      from = i + 1;
+    }
+  }
+  out.push(params.slice(from));
+  return out;
 }
 
 interface RunResult {
