@@ -1,6 +1,6 @@
 // patch FUNC [--from FILE.c]: write a fix in C and have it running in one step (compile, bind, load, redirect).
 import type { CommandSpec } from '../src/command.js';
-import { parseNumber } from '../src/command.js';
+import { parseNumber, quoteWord } from '../src/command.js';
 import { hex, text, type Block } from '../src/result.js';
 import { parseBindOptions } from '../src/patch/binding.js';
 import { applyFix, writeFixTemplate } from '../src/patch/fix.js';
@@ -9,7 +9,7 @@ export const patch: CommandSpec = {
   name: 'patch',
   stage: 'patch',
   usage: 'patch FUNC [--from FILE.c] [--proto TYPE] [--method dlopen|map] [--bind SYM=WHERE]… [--force] [--timeout MS]',
-  summary: 'fix a function in C: without --from, write a template to edit; with it, compile, bind, load and redirect in one step',
+  summary: 'fix a function in C: without --from, write a template (the console opens it in $VISUAL/$EDITOR and applies it after); with it, compile, bind, load and redirect in one step',
   why: 'the whole patch at the prompt: plain C that uses the program\'s statics, running after one command, undone by revert',
   args: [{ name: 'func', kind: 'address', help: 'the function to replace (tick, counter.c:tick)' }],
   options: [
@@ -26,12 +26,15 @@ export const patch: CommandSpec = {
     if (options.from === undefined) {
       const t = await writeFixTemplate(session, func, { proto: options.proto as string | undefined });
       const from = t.prototypeFrom === 'dwarf' ? 'the prototype from the debug info' : t.prototypeFrom === 'user' ? 'the prototype given with --proto' : 'no prototype (no debug info: give --proto \'int (int)\')';
+      // The line that applies it, with the options given here (the console runs it when the editor exits).
+      const then = ['patch', func, '--from', t.path, ...optionWords(options)].map(quoteWord).join(' ');
       return {
         data: { template: t.path, existed: t.existed, prototype: t.prototypeFrom },
         blocks: [
           text(t.existed ? `${t.path} is there already (kept as it is)` : `wrote ${t.path} (${from}, hp_orig_ and the current code)`, 'ok'),
-          text(`edit it, then: patch ${func} --from ${t.path}`, 'dim'),
+          text(`edit it, then: ${then}`, 'dim'),
         ],
+        edit: { path: t.path, then, untouched: t.untouched },
       };
     }
     const method = (options.method as 'dlopen' | 'map' | undefined) ?? 'dlopen';
@@ -62,3 +65,12 @@ export const patch: CommandSpec = {
     };
   },
 };
+
+/** The options of `patch` that still matter when the fix is applied, as words. */
+function optionWords(options: Record<string, string | boolean | string[] | undefined>): string[] {
+  const words: string[] = [];
+  for (const name of ['proto', 'method', 'timeout'] as const) if (typeof options[name] === 'string') words.push(`--${name}`, options[name] as string);
+  for (const b of (options.bind as string[] | undefined) ?? []) words.push('--bind', b);
+  if (options.force === true) words.push('--force');
+  return words;
+}

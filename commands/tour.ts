@@ -43,6 +43,8 @@ interface TourFacts {
 
 // dist/commands/tour.js → the repository root is two levels up.
 const DEMO_FIX = join(packageRoot(), 'fixtures', 'build', 'patches', 'demo_fix.so');
+// The same fix as C source, compiled by patch itself.
+const DEMO_PATCH_FIX = join(packageRoot(), 'fixtures', 'demo_patch_fix.c');
 
 /** `Measured just now: the load held the demo still for 13.0 ms (1 thread). `, or nothing when it was not measured. */
 function measured(facts: TourFacts, command: string, what: string): string {
@@ -118,7 +120,32 @@ export const TOUR_STAGES: Stage[] = [
       'bytes back while every thread is stopped. The demo is back to OVERLOAD. unload makes the demo call dlclose() on',
       'the library; cleanup unmaps the pages hotpatch made (the patch record, the code area with the veneer, the',
       'call stub): the memory map is as it was before the tour (compare `maps`).',
-      'That was a whole patch: find, read, load, redirect, watch, revert. help lists every command by stage.',
+      'That was a whole patch, stage by stage: find, read, load, redirect, watch, revert. Next: the same fix written',
+      'in C and applied in one command.',
+    ].join(' '),
+  },
+  {
+    name: 'patch',
+    title: 'the fix in C, in one step',
+    lines: [`patch rate_limit --from ${DEMO_PATCH_FIX}`],
+    explanation: [
+      'No library built beforehand this time: fixtures/demo_patch_fix.c is plain C, a rate_limit that returns',
+      'calls < 8 and reads s_active, a static of demo.c, declared as an ordinary extern. patch compiles it with',
+      '$CC (else cc) -shared -fPIC -O2 -g, looks at what the object leaves undefined, binds s_active to demo.c\'s',
+      'static (the function\'s own source file first), loads the library and redirects rate_limit to its',
+      'rate_limit: the stages before, in one command with one pause report. The table says where each reference',
+      'went and why. At the prompt, `patch rate_limit` alone writes a template with the prototype from the debug',
+      'info and opens it in $VISUAL/$EDITOR; it is applied when the editor exits.',
+    ].join(' '),
+  },
+  {
+    name: 'undo',
+    title: 'undo the fix in C',
+    lines: ['revert rate_limit', 'cleanup'],
+    explanation: (facts) => measured(facts, 'patch', 'compile aside, the patch held the demo still for') + [
+      'The demo says OK again, from the compiled fix. revert puts the original bytes back and, since patch compiled',
+      'the library, unloads it and deletes it (the source and the compile log stay); cleanup unmaps the pages of',
+      'hotpatch. The demo is back to OVERLOAD, its memory map as before the tour. help lists every command by stage.',
     ].join(' '),
   },
 ];

@@ -48,6 +48,19 @@ export interface CommandResult {
    * already as asked (the same library loaded, the same redirect on top), so a rollout run again changes nothing.
    */
   changed?: boolean;
+  /**
+   * A file for the user to edit: the console opens it in $VISUAL/$EDITOR and, when the editor exits with status 0
+   * and the file differs from the template as written, runs `then`. Batch mode has no editor and ignores it.
+   */
+  edit?: EditRequest;
+}
+
+export interface EditRequest {
+  path: string;
+  /** The line to run after a successful edit (patch FUNC --from PATH …). */
+  then: string;
+  /** sha256 of the file as hotpatch wrote it (a template nobody changed yet), when known. */
+  untouched?: string;
 }
 
 export { notesOf } from './symbols/resolve.js';

@@ -8,7 +8,8 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startFixture, killAllFixtures, parseFields, status, type Fixture } from './helpers/fixtures.js';
-import { runCliJson, type JsonOutcome } from './helpers/cli.js';
+import { runCli, runCliJson, type JsonOutcome } from './helpers/cli.js';
+import { declarationsFor, definedIn, insertionPoint } from '../src/patch/origdecl.js';
 
 after(killAllFixtures);
 
@@ -172,5 +173,75 @@ test('template: patch FUNC writes a C file with the prototype, hp_orig_ and the 
   const area = await hp(f, ["patch area --proto 'int (int)'"]);
   assert.match(readFileSync(area.json[0].result.template, 'utf8'), /given with --proto 'int \(int\)'/);
   assert.equal((await hp(f, ['revert all', 'cleanup'])).code, 0);
+  await f.stop();
+});
+
+test('explain on: the compile command, the binding table with each rule, and every stage of load and redirect', async () => {
+  const f = await startFixture('counter', ['5']);
+  // count: a static of counter.c; g_value: a global the program exports; getpid: libc's.
+  const src = fix('explained.c', '#include <unistd.h>\nextern int count;\nextern int g_value;\nint tick(int x) { g_value = getpid() > 0 && count >= 0; return x + 1; }\n');
+  const r = await hp(f, [`patch tick --from ${src}`, 'revert tick']);
+  assert.equal(r.code, 0, r.stdout + r.stderr);
+  const rules = Object.fromEntries(r.json[0].result.bindings.map((b: any) => [b.name, [b.by, b.rule]]));
+  assert.deepEqual(rules.count, ['hotpatch', 'static of counter.c']);
+  assert.equal(rules.g_value[1], 'global of the program');
+  assert.match(rules.getpid[1], /^library libc\.so/);
+  // As the console shows it with explain on: the steps, one `  · ` line each.
+  const plain = await runCli(['-p', String(f.pid), '-e', 'explain on', '-e', `patch tick --from ${src}`], { timeoutMs: 60000, env: { XDG_STATE_HOME: state } });
+  assert.equal(plain.code, 0, plain.stdout + plain.stderr);
+  const steps = plain.stdout.split('\n').filter((l) => l.startsWith('  · ')).map((l) => l.slice(4));
+  const step = (re: RegExp) => steps.find((l) => re.test(l));
+  assert.ok(step(new RegExp(`^Compiled ${src} .*\`cc -fPIC -O2 -g -c ${src} -o \\S+\\.o\``)), steps.join('\n'));
+  assert.ok(step(/^Made count weak in the object/), 'the objcopy stage');
+  assert.ok(step(/^Linked it into \S+\.so with `cc -shared/), 'the link stage');
+  const table = step(/^The binding table/);
+  assert.ok(table, steps.join('\n'));
+  assert.match(table!, /count -> \S*count .*\(hotpatch: static of counter\.c\)/);
+  assert.match(table!, /g_value -> \S*g_value .*\(ld\.so: global of the program\)/);
+  assert.match(table!, /getpid -> \S*getpid .*\(ld\.so: library libc\.so\.6\)/);
+  // The load's and the redirect's own stages follow (dlopen in the target, then the jump).
+  assert.ok(steps.findIndex((l) => /^Called dlopen\(/.test(l)) > steps.indexOf(step(/^Linked/)!), 'the load stages after the link');
+  assert.ok(steps.findIndex((l) => /the jump needs|Copied its first/.test(l)) > steps.indexOf(table!), 'the redirect stages after the table');
+  assert.ok((await nextLine(f, /^count=/)).value === 1, 'the fix ran: g_value written');
+  assert.equal((await hp(f, ['revert tick', 'cleanup'])).code, 0);
+  await f.stop();
+});
+
+test('hp_orig_ undeclared, its prototype\'s types defined by the fix itself: declared where it compiles, errors on the fix\'s own lines', async () => {
+  // Pure parts first: what a text defines, which declarations stay, where they go.
+  assert.deepEqual([...definedIn('/* struct no { */\n#include <x.h>\nstruct point { int x; };\ntypedef struct { int a; } pair_t, *pair_p;\ntypedef int (*binop)(int, int);\nenum color { RED };\nstruct fwd;\n')].sort(),
+    ['binop', 'enum color', 'pair_p', 'pair_t', 'struct point']);
+  assert.deepEqual(declarationsFor(['struct point;', 'struct point {\n\tint x;\n};', 'typedef struct point point_t;', 'struct shape {\n\tpoint_t p;\n};'], new Set(['struct point', 'point_t'])),
+    ['struct point;', 'struct shape {\n\tpoint_t p;\n};']);
+  const text = '#include <stdio.h>\nstruct s { int a; };\nint f(int x)\n{\n\treturn hp_orig_f(x);\n}\n';
+  // Right after the struct before f: f's definition is the first to use it.
+  assert.equal(insertionPoint(text, 'hp_orig_f'), text.indexOf('\nint f'));
+  assert.equal(insertionPoint('/* hp_orig_f */ int g;\n', 'hp_orig_f'), undefined);
+
+  const f = await startFixture('shapes');
+  const before = maps(f.pid);
+  // describe(struct shape *const, …): its prototype needs struct shape, whose corners are struct point. The fix
+  // defines struct point and point_t itself (as a fix copied from the program's header would), and includes stdio.h.
+  const body = [
+    '#include <stdio.h>',
+    'struct point { int x, y; };',
+    'typedef struct point point_t;',
+    'struct shape;',
+    'const char *describe(struct shape *const s, unsigned long n, volatile int *counter, double (*matrix)[3])',
+    '{',
+    '\tpoint_t p = { 1, 2 };',
+    '\treturn p.x ? hp_orig_describe(s, n, counter, matrix) : 0;',
+    '}',
+  ];
+  const src = fix('own_types.c', body.join('\n') + '\n');
+  const r = await hp(f, [`patch describe --from ${src}`, 'revert describe', 'cleanup']);
+  assert.equal(r.code, 0, r.stdout + r.stderr);
+  assert.ok(r.json[0].result.compile[0].includes('-iquote'), 'a copy compiled, the fix\'s directory searched for its "includes"');
+  // A mistake after the inserted declarations: still reported on the fix's own file and line.
+  const broken = fix('own_types_broken.c', [...body.slice(0, 7), '\treturn p.z ? hp_orig_describe(s, n, counter, matrix) : 0;', '}'].join('\n') + '\n');
+  const e = await hp(f, [`patch describe --from ${broken}`]);
+  assert.equal(e.json[0].error?.code, 'E_COMPILE');
+  assert.match(e.json[0].error!.message, new RegExp(`${broken.replace(/[.]/g, '\\.')}:8:\\d+: error: .*z`));
+  assert.equal(maps(f.pid), before, 'the memory map as before');
   await f.stop();
 });

@@ -8,6 +8,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openElf } from '../src/elf/reader.js';
 import { openDwarf } from '../src/dwarf/index.js';
+import { parseProto } from '../src/patch/fix.js';
+import { HotpatchError } from '../src/errors.js';
 import { fixturePath } from './helpers/fixtures.js';
 
 const hasGdb = spawnSync('gdb', ['--version']).status === 0;
@@ -87,4 +89,40 @@ test('prototypes: counter (base types only) and a file without debug info', () =
   assert.deepEqual(wide.declarations, []);
   assert.equal(dwarf.prototypes('greeting')[0].declare('greeting'), 'const char *greeting(void)');
   assert.deepEqual(openDwarf(openElf('/bin/true'), { debugFile: null }).prototypes('main'), []);
+});
+
+test('--proto: plain types, a function returning a pointer to a function or an array; what it cannot read is one E_USAGE line', () => {
+  const cases: [string, string, string, number][] = [
+    // text, the declaration of the pointer, the return type, parameters
+    ['int (int)', 'int (*hp_orig_f)(int)', 'int', 1],
+    ['int (char *, int[4])', 'int (*hp_orig_f)(char *, int[4])', 'int', 2],
+    ['const char *(struct shape *, int)', 'const char *(*hp_orig_f)(struct shape *, int)', 'const char *', 2],
+    ['void (void)', 'void (*hp_orig_f)(void)', 'void', 0],
+    ['int (int (*)(int, int), ...)', 'int (*hp_orig_f)(int (*)(int, int), ...)', 'int', 1],
+    // As gdb's ptype prints shapes' apply: returns void (*)(int).
+    ['void (*(struct shape, int (*)(struct point *)))(int)', 'void (*(*hp_orig_f)(struct shape, int (*)(struct point *)))(int)', 'void (*)(int)', 2],
+    ['int (*(void))[3]', 'int (*(*hp_orig_f)(void))[3]', 'int (*)[3]', 0],
+  ];
+  const dir = mkdtempSync(join(tmpdir(), 'hp-proto-'));
+  try {
+    const lines = ['struct shape; struct point;'];
+    for (const [i, [text, pointer, ret, n]] of cases.entries()) {
+      const p = parseProto(text, 'f');
+      assert.equal(p.declare('hp_orig_f', true), pointer, text);
+      assert.equal(p.returnType, ret, text);
+      assert.equal(p.parameters.length, n, text);
+      // Both declarations are C a compiler accepts, and agree: the pointer can hold the function.
+      lines.push(`${p.declare(`f${i}`, false)};`, `${p.declare(`hp_orig_f${i}`, true)} = f${i};`);
+      assert.equal(p.parameters.every((q, k) => q.name === `arg${k}`), true, 'parameters named for the template');
+    }
+    writeFileSync(join(dir, 'protos.c'), lines.join('\n') + '\n');
+    const cc = spawnSync('cc', ['-fsyntax-only', '-Werror', join(dir, 'protos.c')], { encoding: 'utf8' });
+    assert.equal(cc.status, 0, cc.stderr);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+  assert.equal(parseProto('void (*(int (*)(int), char *, ...))(int)', 'f').declare('f', false), 'void (*f(int (*arg0)(int), char *arg1, ...))(int)');
+  for (const bad of ['int', 'int (int', '(int)', 'int (*)(int)', 'int (*(*)(int))(int)', 'int ]']) {
+    assert.throws(() => parseProto(bad, 'f'), (e: unknown) => e instanceof HotpatchError && e.code === 'E_USAGE' && !e.message.includes('\n') && /is not a function type hotpatch can read: /.test(e.message), bad);
+  }
 });

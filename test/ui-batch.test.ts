@@ -97,7 +97,7 @@ test('batch runs, with and without a target, work with Ink and React made unload
   const demo = await startFixture('demo');
   const toured = run(['-p', String(demo.pid), '-e', 'tour']);
   assert.equal(toured.status, 0, toured.stderr + toured.stdout);
-  assert.match(toured.stdout, /Tour 1\/6/);
+  assert.match(toured.stdout, /Tour 1\/8/);
 
   const f = await startFixture('counter');
   const attached = run(['-p', String(f.pid), '-e', 'syms tick', '-e', 'disasm tick', '-e', 'peek g_scale --as u32']);

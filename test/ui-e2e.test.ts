@@ -208,11 +208,11 @@ test('npm start (scripts/demo.mjs): the console on the demo; the tour patches it
   const logLines = () => readFileSync(log, 'utf8').trim().split('\n');
 
   c.keys('tour', 'Enter');
-  await until(() => /Tour 1\/6 · find/.test(c.screen()) && /func\s+local\s+rate_limit\s+demo\.c/.test(c.screen()), 'stage 1 and its syms', c.screen);
+  await until(() => /Tour 1\/8 · find/.test(c.screen()) && /func\s+local\s+rate_limit\s+demo\.c/.test(c.screen()), 'stage 1 and its syms', c.screen);
   assert.match(c.screen(), /tour · Enter runs the next stage: read/, 'the tour waits for the user');
   // An empty Enter moves the tour on, one stage each.
   c.keys('Enter');
-  await until(() => /Tour 2\/6 · read/.test(c.screen()) && /setle/.test(c.screen()), 'stage 2: the disassembly with the bug', c.screen);
+  await until(() => /Tour 2\/8 · read/.test(c.screen()) && /setle/.test(c.screen()), 'stage 2: the disassembly with the bug', c.screen);
   c.keys('Enter');
   await until(() => /loaded demo_fix\.so/.test(c.screen()), 'stage 3: the fix loaded', c.screen);
   c.keys('Enter');
@@ -220,14 +220,28 @@ test('npm start (scripts/demo.mjs): the console on the demo; the tour patches it
   const patchedFrom = logLines().length;
   await until(() => logLines().slice(patchedFrom).some((l) => /routed=8\/12 .* OK$/.test(l)), 'the demo to admit 8 calls, not 9', c.screen);
   c.keys('Enter');
-  await until(() => /Tour 5\/6 · watch/.test(c.screen()) && /next stage: revert/.test(c.screen()), 'stage 5', c.screen);
+  await until(() => /Tour 5\/8 · watch/.test(c.screen()) && /next stage: revert/.test(c.screen()), 'stage 5', c.screen);
   c.keys('Enter');
-  await until(() => /reverted #\d+ rate_limit/.test(c.screen()) && /end of the tour/.test(c.screen()), 'stage 6: reverted', c.screen);
+  await until(() => /reverted #\d+ rate_limit/.test(c.screen()) && /next stage: patch/.test(c.screen()), 'stage 6: reverted', c.screen);
   await until(() => /│ 0 patches │/.test(c.screen()), 'no patch left', c.screen);
   await until(() => /removed/.test(c.screen()) && /record/.test(c.screen()), 'stage 6: unload and cleanup ran', c.screen);
   assert.doesNotMatch(readFileSync(`/proc/${pid}/maps`, 'utf8'), /demo_fix\.so/, 'the library is gone from the demo');
   const revertedFrom = logLines().length;
   await until(() => logLines().slice(revertedFrom).some((l) => /routed=9\/12 .* OVERLOAD$/.test(l)), 'the demo back to its bug', c.screen);
+
+  // The same fix as C, compiled, bound, loaded and redirected by patch in one stage; then undone.
+  c.keys('Enter');
+  await until(() => /Tour 7\/8 · patch/.test(c.screen()) && /patch #\d+: (demo\.c:)?rate_limit -> /.test(c.screen()), 'stage 7: the fix in C applied', c.screen);
+  assert.match(c.screen(), /s_active\s+(demo\.c:)?s_active\s+hotpatch\s+static of demo\.c/, 'the binding table: a static of the function\'s own file');
+  await until(() => /│ 1 patch │/.test(c.screen()), 'the status line counts the patch', c.screen);
+  const fixedFrom = logLines().length;
+  await until(() => logLines().slice(fixedFrom).some((l) => /routed=8\/12 .* OK$/.test(l)), 'the compiled fix to admit 8 calls', c.screen);
+  c.keys('Enter');
+  await until(() => /Tour 8\/8 · undo/.test(c.screen()) && /end of the tour/.test(c.screen()) && /unloaded the fix/.test(c.screen()), 'stage 8: reverted and unloaded', c.screen);
+  await until(() => /│ 0 patches │/.test(c.screen()), 'no patch left', c.screen);
+  assert.doesNotMatch(readFileSync(`/proc/${pid}/maps`, 'utf8'), /demo-.*rate_limit.*\.so/, 'the compiled fix is gone from the demo');
+  const undoneFrom = logLines().length;
+  await until(() => logLines().slice(undoneFrom).some((l) => /routed=9\/12 .* OVERLOAD$/.test(l)), 'the demo back to its bug again', c.screen);
 
   c.keys('quit', 'Enter');
   await until(() => c.exited(), 'the console to exit', c.screen);

@@ -1,7 +1,7 @@
 // The console's pure parts, table-driven: completion, the line editor, history search, the output window, tables, status, tour.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, mkdirSync, writeFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, mkdirSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { complete, commonPrefix, usageChoices, filePaths, type CompletionSource } from '../src/ui/complete.js';
@@ -249,9 +249,13 @@ async function walkTheTour(session: Session) {
     step = tourStepOf((await runLine(session, 'tour next'))!.result!.data)!;
     names.push(step.name);
   }
-  assert.deepEqual(names, ['find', 'read', 'load', 'redirect', 'watch', 'revert']);
+  assert.deepEqual(names, ['find', 'read', 'load', 'redirect', 'watch', 'revert', 'patch', 'undo']);
   assert.equal(names.length, TOUR_STAGES.length);
-  assert.deepEqual(step.lines, ['revert rate_limit', 'unload demo_fix.so', 'cleanup']);
+  assert.deepEqual(step.lines, ['revert rate_limit', 'cleanup']);
+  assert.deepEqual(TOUR_STAGES.find((s) => s.name === 'revert')!.lines, ['revert rate_limit', 'unload demo_fix.so', 'cleanup']);
+  const patch = TOUR_STAGES.find((s) => s.name === 'patch')!.lines[0]!;
+  assert.match(patch, /^patch rate_limit --from \/.*\/fixtures\/demo_patch_fix\.c$/);
+  assert.ok(existsSync(patch.split(' ').at(-1)!), 'the fix the tour compiles is shipped');
   const after = await runLine(session, 'tour next');
   assert.equal(after!.error?.code, 'E_NO_TOUR');
   const load = TOUR_STAGES.find((s) => s.name === 'load')!.lines[0]!;

@@ -162,16 +162,16 @@ test('tour: refused without the demo; on the demo, stage by stage on Enter, and 
   await c.type('tour', KEYS.enter);
   // Without its demo target the tour would run failing commands: one error that says how to start it, and no tour.
   await c.waitFor((f) => f.includes('E_NO_TARGET') && f.includes('the tour patches the demo target'), 'the refusal');
-  assert.doesNotMatch(c.frame(), /Tour 1\/6|hotpatch> syms rate_limit|Enter runs the next stage/);
+  assert.doesNotMatch(c.frame(), /Tour 1\/8|hotpatch> syms rate_limit|Enter runs the next stage/);
   const pid = await startDetached('demo');
   await c.type(`attach ${pid}`, KEYS.enter);
   await c.waitFor((f) => f.includes(`attached to ${pid} (demo)`), 'attached');
   await c.type('tour', KEYS.enter);
-  await c.waitFor((f) => f.includes('Tour 1/6 · find'), 'first stage');
+  await c.waitFor((f) => f.includes('Tour 1/8 · find'), 'first stage');
   await c.waitFor((f) => f.includes('hotpatch> syms rate_limit') && f.includes('demo.c'), 'the stage ran its line');
   await c.waitFor((f) => f.includes('Enter runs the next stage: read'), 'the tour hint');
   await c.type(KEYS.enter);
-  await c.waitFor((f) => f.includes('Tour 2/6 · read') && f.includes('hotpatch> tour next'), 'second stage');
+  await c.waitFor((f) => f.includes('Tour 2/8 · read') && f.includes('hotpatch> tour next'), 'second stage');
   await c.waitFor((f) => f.includes('hotpatch> peek s_dropped --as i32') && /setle/.test(f), 'the stage ran its lines');
   await c.type('tour stop', KEYS.enter);
   await c.waitFor((f) => f.includes('tour stopped') && !f.includes('Enter runs the next stage'), 'tour over');

@@ -10,7 +10,7 @@ import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
-import { basename, join, resolve as resolvePath } from 'node:path';
+import { basename, dirname, join, resolve as resolvePath } from 'node:path';
 import { HotpatchError, toHotpatchError } from '../errors.js';
 import { hex } from '../hex.js';
 import { openElf } from '../elf/reader.js';
@@ -20,6 +20,7 @@ import { spellingFor } from '../symbols/resolve.js';
 import type { Module, RuntimeSymbol } from '../symbols/types.js';
 import type { PatchContext } from './context.js';
 import { loadLibrary, unloadLibrary, type LoadOutcome } from './loader.js';
+import { declarationsFor, definedIn, insertionPoint, withDeclarations } from './origdecl.js';
 import { redirect, type RedirectOutcome } from './redirect.js';
 import { loadRecord, type PatchEntry } from './record.js';
 
@@ -41,7 +42,7 @@ export interface FixBinding {
   /** How it was bound: `hotpatch` (the slot written by us) or `ld.so`. */
   by: 'hotpatch' | 'ld.so';
   to: string;
-  /** Why there: `static of shapes.c`, `--bind`, `exported`, `the one definition`. */
+  /** Why there: `--bind`, `static of shapes.c`, `global of the program`, `library libc.so.6`, `the only definition (not exported)`. */
   rule: string;
 }
 
@@ -99,18 +100,92 @@ async function fixTarget(session: PatchContext, text: string, proto: string | un
   return { text, sym, module, file, prototype, protoFrom: prototype ? 'dwarf' : undefined };
 }
 
-/** `int (int)`, `const char *(struct shape *, int)`: a function type as the user types it, to a Prototype. */
+/**
+ * `int (int)`, `const char *(struct shape *, int)`, and a function returning a pointer to a function or an array as
+ * gdb's ptype prints it, `void (*(int, char *))(int)`, `int (*(void))[3]`: a function type as the user types it, to a
+ * Prototype. Anything else is one E_USAGE line.
+ */
 export function parseProto(text: string, name: string): Prototype {
-  const m = /^\s*([^()]*?)\s*\((.*)\)\s*$/s.exec(text);
-  if (!m || m[1] === '') throw new HotpatchError('E_USAGE', `--proto "${text}" is not a function type`, "write it as gdb's ptype prints it, e.g. --proto 'int (int)'");
-  const [, ret, params] = m;
-  const join = (inner: string) => (ret.endsWith('*') ? `${ret}${inner}` : `${ret} ${inner}`);
+  const refuse = (why: string) => new HotpatchError('E_USAGE', `--proto "${text}" is not a function type hotpatch can read: ${why}`,
+    "write it as gdb's ptype prints it: --proto 'int (int)', or 'void (*(int))(int)' for one returning a pointer to a function");
+  const t = text.trim();
+  // The declarator suffix: the last (…) group, or […] bounds after a pointer-returning function.
+  let suffixStart = t.length;
+  while (suffixStart > 0 && t[suffixStart - 1] === ']') {
+    const open = t.lastIndexOf('[', suffixStart - 1);
+    if (open < 0) throw refuse('an unmatched ]');
+    suffixStart = open;
+  }
+  const last = suffixStart === t.length ? groupBefore(t, t.length) : undefined;
+  if (suffixStart === t.length && last === undefined) throw refuse('no parameter list in parentheses');
+  const headEnd = last ? last.open : suffixStart;
+  const head = t.slice(0, headEnd).trimEnd();
+  const suffix = t.slice(headEnd);
+  let ret: string;
+  let params: string;
+  let declare: (inner: string, list: string) => string;
+  if (!head.includes('(') && !head.includes(')')) {
+    if (!last) throw refuse('no parameter list in parentheses');
+    if (head === '') throw refuse('no return type');
+    ret = head;
+    params = last.inner;
+    declare = (inner, list) => `${ret}${ret.endsWith('*') ? '' : ' '}${inner}(${list.trim() === '' ? 'void' : list})`;
+  } else {
+    // RET (*(PARAMS))SUFFIX: the function returns a pointer to SUFFIX's function or array type.
+    const g = head.endsWith(')') ? groupBefore(head, head.length) : undefined;
+    const m = g && /^\s*\*\s*\((.*)\)\s*$/s.exec(g.inner);
+    const base = g ? head.slice(0, g.open).trim() : '';
+    if (!g || !m || base === '' || /[()]/.test(base) || /[()]/.test(m[1]!.replace(/\([^()]*\)/g, ''))) throw refuse('only a plain return type, or a pointer to a function or array, is understood');
+    params = m[1]!;
+    ret = `${base} (*)${suffix}`;
+    declare = (inner, list) => `${base} (*${inner}(${list.trim() === '' ? 'void' : list}))${suffix}`;
+  }
+  const types = params.trim() === '' || params.trim() === 'void' ? [] : splitParams(params).map((p) => p.trim());
+  const parameters = types.filter((p) => p !== '...').map((type, i) => ({ type, name: `arg${i}` }));
+  // The function itself is declared with its parameters named (arg0, arg1…), as its definition in a template needs.
+  const named = types.length === 0 ? 'void' : types.map((type, i) => (type === '...' ? type : nameParameter(type, `arg${i}`))).join(', ');
   return {
-    name, external: true, returnType: ret, parameters: params.trim() === '' || params.trim() === 'void' ? [] : params.split(',').map((t) => ({ type: t.trim() })),
-    variadic: /\.\.\.\s*$/.test(params), prototyped: true, signature: `${ret} (${params})`,
-    declare: (n, pointer) => join(`${pointer ? `(*${n})` : n}(${params.trim() === '' ? 'void' : params})`),
+    name, external: true, returnType: ret, parameters,
+    variadic: /\.\.\.\s*$/.test(params), prototyped: true, signature: text.trim(),
+    declare: (n, pointer) => (pointer ? declare(`(*${n})`, params) : declare(n, named)),
     declarations: [],
   };
+}
+
+/** A parameter's type with a name put where C wants it: `int x`, `char *x`, `int (*x)(int)`, `int x[3]`. */
+function nameParameter(type: string, name: string): string {
+  if (/\(\s*\*\s*\)/.test(type)) return type.replace(/\(\s*\*\s*\)/, `(*${name})`);
+  const bracket = type.indexOf('[');
+  if (bracket > 0) return `${type.slice(0, bracket).trimEnd()} ${name}${type.slice(bracket)}`;
+  return type.endsWith('*') ? `${type}${name}` : `${type} ${name}`;
+}
+
+/** The parenthesised group that ends just before `end` (at `)`): where it opens and what it holds. */
+function groupBefore(text: string, end: number): { open: number; inner: string } | undefined {
+  if (text[end - 1] !== ')') return undefined;
+  let depth = 0;
+  for (let i = end - 1; i >= 0; i--) {
+    if (text[i] === ')') depth++;
+    else if (text[i] === '(' && --depth === 0) return { open: i, inner: text.slice(i + 1, end - 1) };
+  }
+  return undefined;
+}
+
+/** Parameters split at the commas outside parentheses (`int (*)(int, int), char *`). */
+function splitParams(params: string): string[] {
+  const out: string[] = [];
+  let depth = 0;
+  let from = 0;
+  for (let i = 0; i < params.length; i++) {
+    if (params[i] === '(' || params[i] === '[') depth++;
+    else if (params[i] === ')' || params[i] === ']') depth--;
+    else if (params[i] === ',' && depth === 0) {
+      out.push(params.slice(from, i));
+      from = i + 1;
+    }
+  }
+  out.push(params.slice(from));
+  return out;
 }
 
 interface RunResult {
@@ -183,13 +258,16 @@ function planReferences(session: PatchContext, t: FixTarget, names: string[], us
       continue;
     }
     const all = space.names.lookup(name);
-    if (session.linkerChoice(all, space)) {
-      rules.set(name, 'exported');
+    const exported = session.linkerChoice(all, space);
+    if (exported) {
+      rules.set(name, exported.module === space.main?.name ? 'global of the program' : `library ${exported.module}`);
       continue;
     }
     if (all.length > 0 || space.threadLocals(name).length > 0) {
       weaken.push(name);
-      rules.set(name, 'the one definition');
+      // Not exported: the binder takes the one definition there is (or lists the spellings of several).
+      const one = all.length === 1 ? all[0] : undefined;
+      rules.set(name, one?.bind === 'local' ? `static of ${one.file ? basename(one.file) : one.module}, the only one` : 'the only definition (not exported)');
     }
   }
   return { binds, weaken, rules };
@@ -212,13 +290,26 @@ function newFunction(elf: ElfFile, name: string, so: string) {
   throw new HotpatchError('E_FIX_FUNCTION', `${basename(so)} defines no function ${name} (nor fix_${name})${globals.length ? `; it defines ${globals.map((s) => s.name).join(', ')}` : ''}`);
 }
 
-/** A header declaring hp_orig_NAME (and the types it needs) for a fix that calls it without declaring it. */
-function origHeader(source: string, t: FixTarget): string | undefined {
+/** hp_orig_NAME, when the fix calls it without declaring it (and a prototype is known to declare it with). */
+function undeclaredOrig(source: string, t: FixTarget): string | undefined {
   const orig = `hp_orig_${t.sym.name}`;
   if (!new RegExp(`\\b${orig}\\b`).test(source) || !t.prototype) return undefined;
   const declared = new RegExp(`\\(\\s*\\*\\s*${orig}\\s*\\)|\\b${orig}\\s*[;=\\[]`).test(source);
-  if (declared) return undefined;
-  return `/* hotpatch: the fix calls ${orig} without declaring it; the original's prototype (${t.protoFrom === 'user' ? '--proto' : 'debug info'}). */\n${t.prototype.declarations.join('\n')}\n${t.prototype.declare(orig, true)};\n`;
+  return declared ? undefined : orig;
+}
+
+/**
+ * The fix as compiled when it calls hp_orig_NAME undeclared: a copy with the declaration (and the types it needs,
+ * less those the fix defines, its includes counted: `cc -E` says) before the first top-level definition using it.
+ */
+async function withOrigDeclared(text: string, source: string, orig: string, t: FixTarget, cc: string[], env: NodeJS.ProcessEnv): Promise<string> {
+  const p = t.prototype!;
+  const pre = await run([...cc, '-E', '-iquote', dirname(source), source], env, 'C compiler');
+  // A fix the preprocessor rejects is reported by the compile itself; its own text is read meanwhile.
+  const own = definedIn(pre.code === 0 ? pre.stdout : text);
+  const decls = declarationsFor(p.declarations, own);
+  const insert = [`/* hotpatch: the fix calls ${orig} without declaring it; the original's prototype (${t.protoFrom === 'user' ? '--proto' : 'debug info'}). */`, ...decls, `${p.declare(orig, true)};`].join('\n');
+  return withDeclarations(text, insertionPoint(text, orig) ?? 0, insert, source);
 }
 
 /**
@@ -234,7 +325,7 @@ export async function applyFix(session: PatchContext, funcText: string, sourcePa
   } catch {
     throw new HotpatchError('ENOENT', `no such file: ${sourcePath}`, 'give the path of the fix, a .c file (patch FUNC without --from writes one)');
   }
-  const hash = createHash('sha256').update(text).digest('hex').slice(0, 12);
+  const hash = sha256(text).slice(0, 12);
   const t = await fixTarget(session, funcText, opts.proto);
   const record = loadRecord(session);
   const build = join(fixesDir(env), 'build');
@@ -248,22 +339,24 @@ export async function applyFix(session: PatchContext, funcText: string, sourcePa
   const cc = compilerOf(env);
   const commands: string[][] = [];
   const steps: string[] = [];
-  const header = origHeader(text, t);
-  const headerPath = join(build, `${stem}.h`);
-  if (header) writeFileSync(headerPath, header);
+  const orig = undeclaredOrig(text, t);
+  const copy = join(build, `${stem}.c`);
   const cleanFiles = (all: boolean) => {
-    for (const f of [object, headerPath, ...(all ? [so] : [])]) rmSync(f, { force: true });
+    for (const f of [object, copy, ...(all ? [so] : [])]) rmSync(f, { force: true });
   };
   try {
+    if (orig) writeFileSync(copy, await withOrigDeclared(text, source, orig, t, cc, env));
     // Compiled to an object first: its undefined symbols say what to bind before anything is linked.
-    const compile = [...cc, '-fPIC', '-O2', '-g', ...(header ? ['-include', headerPath] : []), '-c', source, '-o', object];
+    const compile = [...cc, '-fPIC', '-O2', '-g', ...(orig ? ['-iquote', dirname(source), '-c', copy] : ['-c', source]), '-o', object];
     commands.push(compile);
     const c = await run(compile, env, 'C compiler');
     writeFileSync(log, `$ ${compile.join(' ')}\n${c.stdout}${c.stderr}`);
     if (c.code !== 0) {
       throw new HotpatchError('E_COMPILE', `${basename(cc[0])} rejected ${basename(source)}: ${firstCompileError(c.stderr || c.stdout)}`, `correct it and run patch again; nothing was loaded (whole output: ${log})`);
     }
-    steps.push(`Compiled ${source} (sha256 ${hash}) with \`${compile.join(' ')}\`${header ? `, with a header declaring hp_orig_${t.sym.name} from the original's prototype (${t.protoFrom === 'user' ? '--proto' : 'debug info'}), since the fix calls it undeclared` : ''}.`);
+    steps.push(orig
+      ? `Compiled ${source} (sha256 ${hash}) with \`${compile.join(' ')}\`: a copy of it that declares ${orig} from the original's prototype (${t.protoFrom === 'user' ? '--proto' : 'debug info'}), since the fix calls it undeclared, just before the first definition that uses it, with the types it needs that the fix does not define itself; #line keeps the compiler's messages on the fix's own lines.`
+      : `Compiled ${source} (sha256 ${hash}) with \`${compile.join(' ')}\`.`);
     const plan = planReferences(session, t, undefinedOf(openElf(object)), opts.binds);
     if (plan.weaken.length) {
       const objcopy = [(env.OBJCOPY ?? '').trim() || 'objcopy', ...plan.weaken.map((n) => `--weaken-symbol=${n}`), object];
@@ -287,12 +380,18 @@ export async function applyFix(session: PatchContext, funcText: string, sourcePa
     const lib = load.library;
     const bindings: FixBinding[] = lib.bindings.filter((b) => !CRT_REFERENCES.has(b.name)).map((b) => ({ name: b.name, by: b.hidden || opts.method === 'map' ? 'hotpatch' : 'ld.so', to: b.description, rule: plan.rules.get(b.name) ?? 'exported' }));
     steps.push(...load.steps);
+    if (bindings.length) {
+      steps.push(`The binding table, each reference the fix leaves undefined and where it went: ${bindings.map((b) => `${b.name} -> ${b.to} (${b.by}: ${b.rule})`).join('; ')}. The order of the rules: --bind, a static of the function's own source file, a global of the program or a library as the dynamic linker would bind it, else the only definition anywhere.`);
+    }
     let out: RedirectOutcome;
     try {
       const address = lib.loadBias + fn.value;
       const sym = session.symbolize(address).symbol;
       const toText = sym && sym.address === address ? spellingFor(sym, session.naming()) : hex(address);
-      out = await redirect(session, t.text, toText, { force: opts.force, got: false, fix: { source, hash, library: so } });
+      // The original as resolved before the load, spelled so the fix's function (often of the same name, now loaded)
+      // cannot make it ambiguous.
+      const fromText = spellingFor(t.sym, session.naming());
+      out = await redirect(session, fromText, toText, { force: opts.force, got: false, fix: { source, hash, library: so } });
     } catch (err) {
       // The library goes again: the target is left as it was found.
       await unloadLibrary(session, so).catch(() => undefined);
@@ -335,6 +434,16 @@ export interface TemplateOutcome {
   /** The file was there already (kept as it was: it may hold a fix being written). */
   existed: boolean;
   prototypeFrom: 'dwarf' | 'user' | 'none';
+  /** sha256 of the template as written, when known: the file unchanged since is no fix yet. */
+  untouched?: string;
+}
+
+/** Where the sha256 of a template as written is kept (beside what fixes compile to, not among the fixes). */
+const untouchedFile = (env: NodeJS.ProcessEnv, path: string) => join(fixesDir(env), 'build', `${basename(path)}.template`);
+
+/** The sha256 of a text (a fix's source), in hex. */
+export function sha256(text: string | Buffer): string {
+  return createHash('sha256').update(text).digest('hex');
 }
 
 /**
@@ -351,7 +460,13 @@ export async function writeFixTemplate(session: PatchContext, funcText: string, 
   const from = t.protoFrom ?? 'none';
   try {
     readFileSync(path);
-    return { path, existed: true, prototypeFrom: from };
+    let untouched: string | undefined;
+    try {
+      untouched = readFileSync(untouchedFile(env, path), 'utf8').trim() || undefined;
+    } catch {
+      // written by hand, or by a hotpatch that kept no record: every content counts as a fix
+    }
+    return { path, existed: true, prototypeFrom: from, untouched };
   } catch {
     // not there yet: written below
   }
@@ -385,6 +500,9 @@ export async function writeFixTemplate(session: PatchContext, funcText: string, 
     lines.push(`/* int (*hp_orig_${name})(int x); */`, '', `/* int ${name}(int x) { return hp_orig_${name}(x); } */`, '');
   }
   lines.push(`/* ${where} as it is now (${t.sym.size} bytes at ${hex(t.sym.address)}):`, ...listing, ' */', '');
-  writeFileSync(path, lines.join('\n'));
-  return { path, existed: false, prototypeFrom: from };
+  const written = lines.join('\n');
+  writeFileSync(path, written);
+  mkdirSync(join(dir, 'build'), { recursive: true, mode: 0o700 });
+  writeFileSync(untouchedFile(env, path), `${sha256(written)}\n`);
+  return { path, existed: false, prototypeFrom: from, untouched: sha256(written) };
 }

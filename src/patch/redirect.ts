@@ -378,6 +378,10 @@ export async function revert(session: PatchContext, which: string, force: boolea
     if (!byId && !byName) {
       const r = await session.resolve(which).catch(() => undefined);
       byName = r ? tops(record.patches.filter((p) => p.from === r.address)) : undefined;
+      // A fix that carries the original's name (patch FUNC) makes the bare name ambiguous; it still names the one
+      // patched function of that name.
+      const same = byName ? [] : record.patches.filter((p) => p.fromName.replace(/^.*[:!]/, '') === which);
+      if (new Set(same.map((p) => p.from)).size === 1) byName = tops(same);
     }
     const p = byId ?? byName;
     if (!p) throw new HotpatchError('E_NO_PATCH', `no active patch for "${which}"`, 'see `patches`');

@@ -9,10 +9,12 @@ import { sessionSource } from './source.js';
 import type { HistoryStore } from './history.js';
 import type { Frames } from './frames.js';
 import { flatten, layoutViewport, wantedTop } from './view.js';
+import { NO_SCREEN, type Screen } from './editfile.js';
 import { COLOUR_THEME, PLAIN_THEME, ThemeContext } from './theme.js';
 import {
   useClock,
   useCommandRunner,
+  useEditing,
   useHistoryFile,
   useIdleSymbolPreparation,
   useQuit,
@@ -41,19 +43,22 @@ export interface AppProps {
   greeting?: string[];
   /** The terminal's writes, counted: a command starts once the frame showing it running is out (see watchFrames). */
   frames?: Frames;
+  /** The terminal, handed to an editor and taken back (patch FUNC); none in tests. */
+  screen?: Screen;
 }
 
 /** Rows besides the output: status bar, prompt, hint, and one left free so Ink never redraws the whole screen. */
 const FIXED_ROWS = 4;
 const COMPLETION_ROWS = 2;
 
-export function App({ session, history, color, initialLines = [], started, size, greeting, frames }: AppProps) {
+export function App({ session, history, color, initialLines = [], started, size, greeting, frames, screen = NO_SCREEN }: AppProps) {
   const { columns, rows } = useTerminalSize(size);
   const reducer = useMemo(() => createReducer((text, cursor) => complete(text, cursor, sessionSource(session))), [session]);
   const [state, dispatch] = useReducer(reducer, undefined, () => openingState(history.load(), initialLines, started?.line, Date.now(), greeting));
 
   const abortRunning = useCommandRunner(session, state, dispatch, started?.outcome, frames);
   useHistoryFile(history, state.history);
+  useEditing(state.editing, dispatch, screen);
   useTargetNotices(session, dispatch);
   useIdleSymbolPreparation(session, state);
   useQuit(session, state.quitting && !state.running, state.left, dispatch, doneByQuit(state));

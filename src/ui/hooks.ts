@@ -11,6 +11,8 @@ import { targetStatus, type TargetStatus } from './status.js';
 import { preparationSteps, runStep } from './source.js';
 import type { Frames } from './frames.js';
 import { findCommand } from '../../commands/index.js';
+import type { EditRequest } from '../result.js';
+import { editFile, type Screen } from './editfile.js';
 
 export interface TerminalSize {
   columns: number;
@@ -52,10 +54,10 @@ export function useCommandRunner(
   // What the terminal had been sent when the next command was started: the frame after that one shows it running.
   const writtenAtStart = useRef(0);
   useEffect(() => {
-    if (state.running || state.queue.length === 0 || state.quitting) return;
+    if (state.running || state.editing || state.queue.length === 0 || state.quitting) return;
     writtenAtStart.current = frames?.written() ?? 0;
     dispatch({ type: 'start', nowMs: Date.now() });
-  }, [state.running, state.queue, state.quitting]);
+  }, [state.running, state.editing, state.queue, state.quitting]);
 
   const entryId = state.running?.entryId;
   useEffect(() => {
@@ -128,6 +130,22 @@ export async function prepareThenRun(session: Session, line: string, signal: Abo
 
 /** Lets the event loop turn once: keys are read, the screen drawn, timers run. */
 const nextTurn = () => new Promise<void>((resolve) => setTimeout(resolve, 0));
+
+/**
+ * A command asked for a file to be edited: once its result is drawn, the editor gets the terminal; when it is done,
+ * the console says how it went and runs the line that applies the edit, or nothing.
+ */
+export function useEditing(editing: EditRequest | undefined, dispatch: Dispatch<Action>, screen: Screen): void {
+  useEffect(() => {
+    if (!editing) return;
+    // A turn first: Ink draws the command's result (throttled), so the screen to come back to is the latest one.
+    const timer = setTimeout(() => {
+      const r = editFile(editing, screen);
+      dispatch(r.apply ? { type: 'edited', note: r.note, tone: 'dim', then: editing.then } : { type: 'edited', note: r.note, tone: 'warn' });
+    }, FIRST_FRAME_MS);
+    return () => clearTimeout(timer);
+  }, [editing]);
+}
 
 /** Appends each new history line to the store (the reducer keeps the list; this keeps the file). */
 export function useHistoryFile(store: HistoryStore, history: readonly string[]): void {

@@ -7,6 +7,7 @@ import { App } from './App.js';
 import { fileHistory } from './history.js';
 import { wantsColour } from './theme.js';
 import { watchFrames } from './frames.js';
+import { terminalScreen } from './editfile.js';
 
 /**
  * `attaching`: a command the CLI started before the UI was loaded (attach PID), shown as running until it finishes.
@@ -15,7 +16,9 @@ import { watchFrames } from './frames.js';
 export async function startUi(session: Session, opts: CliOptions, attaching?: { line: string; outcome: Promise<Outcome | undefined> }): Promise<number> {
   const color = wantsColour(opts.color, process.stdout.isTTY === true);
   const frames = watchFrames(process.stdout);
-  const app = render(<App session={session} history={fileHistory()} color={color} started={attaching} greeting={takeGreeting()} frames={frames.frames} />, {
+  // After an editor had the terminal, Ink forgets what it drew (the screen was cleared) and draws it all again.
+  const screen = terminalScreen(process.stdin, process.stdout, () => app.clear());
+  const app = render(<App session={session} history={fileHistory()} color={color} started={attaching} greeting={takeGreeting()} frames={frames.frames} screen={screen} />, {
     stdout: frames.stream,
     exitOnCtrlC: false,
   });

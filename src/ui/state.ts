@@ -1,6 +1,7 @@
 // The console's state and the one reducer that changes it: keys, queued lines, finished commands, notices.
 import type { Key } from 'ink';
 import type { Outcome } from '../cli/runner.js';
+import type { EditRequest } from '../result.js';
 import type { Pause } from '../process/target.js';
 import { tourStepOf } from '../../commands/tour.js';
 import * as ed from './editor.js';
@@ -63,6 +64,8 @@ export interface ConsoleState {
    * once), as the command printed it. Forgotten when the console attaches or detaches.
    */
   lastPause?: Pause;
+  /** A command asked for a file to be edited (patch FUNC): the editor has the terminal; nothing else runs meanwhile. */
+  editing?: EditRequest;
 }
 
 /** The output view as last drawn: the first line shown, the rows of the area, and the lines there are. */
@@ -79,7 +82,8 @@ export type Action =
   | { type: 'progress'; entryId: number; text: string }
   | { type: 'finished'; entryId: number; outcome: Outcome | undefined; explain: boolean }
   | { type: 'notice'; text: string; tone: 'warn' | 'ok' | 'dim' }
-  | { type: 'left'; text: string };
+  | { type: 'left'; text: string }
+  | { type: 'edited'; note: string; tone: 'warn' | 'ok' | 'dim'; then?: string };
 
 /** Results kept in the output area; older ones go (the history keeps the lines). */
 export const MAX_ENTRIES = 100;
@@ -131,13 +135,18 @@ export function createReducer(complete: Completer) {
         return finished(s, a.entryId, a.outcome, a.explain);
       case 'left':
         return { ...s, left: a.text, revision: s.revision + 1 };
+      case 'edited': {
+        // The line that applies the edit runs next, before anything typed ahead, as a group of its own.
+        const noted = { ...addEntry(s, { id: s.nextId, kind: 'notice', text: a.note, tone: a.tone }), nextId: s.nextId + 2, editing: undefined, revision: s.revision + 1 };
+        return a.then === undefined ? noted : { ...noted, queue: [{ line: a.then, follow: true, group: s.nextId + 1 }, ...s.queue], scroll: { kind: 'end' } };
+      }
       case 'notice':
         return { ...addEntry(s, { id: s.nextId, kind: 'notice', text: a.text, tone: a.tone }), nextId: s.nextId + 1, revision: s.revision + 1 };
     }
   };
 }
 
-const idle = (s: ConsoleState) => !s.running && s.queue.length === 0;
+const idle = (s: ConsoleState) => !s.running && !s.editing && s.queue.length === 0;
 
 /** Lines to run after those already queued, as one group; ids for groups come from the entry counter. */
 function enqueue(s: ConsoleState, lines: string[]): ConsoleState {
@@ -185,7 +194,8 @@ function finished(s: ConsoleState, entryId: number, outcome: Outcome | undefined
   const scroll: Scroll = outcome?.ok && outcome.result?.fromTop && running?.follow && s.scroll.kind === 'end' ? { kind: 'entry', entryId } : s.scroll;
   const word = outcome?.line.split(/\s+/)[0];
   const lastPause = outcome?.result?.pause ?? (word === 'attach' || word === 'detach' ? undefined : s.lastPause);
-  return { ...s, entries, queue, tour, nextId, scroll, lastPause, running: undefined, revision: s.revision + 1, quitting: s.quitting || outcome?.quit === true };
+  const editing = outcome?.ok && running ? outcome.result?.edit : undefined;
+  return { ...s, entries, queue, tour, nextId, scroll, lastPause, editing, running: undefined, revision: s.revision + 1, quitting: s.quitting || outcome?.quit === true };
 }
 
 function cancelOutcome(outcome: Outcome | undefined): Cancel {
