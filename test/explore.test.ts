@@ -250,11 +250,15 @@ test('a batch stops at the first failing command and does not run the rest', asy
 });
 
 test('usage errors exit 2', async () => {
-  for (const args of [['-p'], ['-p', 'abc'], ['--bogus'], ['1', '2']]) {
+  for (const args of [['-p'], ['-p', '12,abc'], ['-p', '0'], ['--bogus'], ['1', '2']]) {
     const r = await runCli(args);
     assert.equal(r.code, 2, args.join(' '));
     assert.match(r.stderr, /error E_USAGE/);
   }
+  // -p NAME is a name, as `hotpatch NAME` is: none by that name is an error of the run (1), not of its usage.
+  const named = await runCli(['-p', 'no-such-program-here', '-e', 'threads']);
+  assert.equal(named.code, 1, named.stderr);
+  assert.match(named.stdout + named.stderr, /error E_NO_PROCESS: no process named no-such-program-here/);
 });
 
 test('a process already traced by another tool is refused, naming the tracer', async () => {
