@@ -1,7 +1,7 @@
 // syms: symbols of the executable and every loaded library, at their run-time addresses.
 import { checkCancelled, type CommandSpec } from '../src/command.js';
 import { hex } from '../src/result.js';
-import { demangleAll, demangleAllAsync } from '../src/symbols/demangle.js';
+import { startDemangler, type Demangler } from '../src/symbols/demangle.js';
 import { inSlices } from '../src/slices.js';
 import { resolveModuleName } from '../src/symbols/resolve.js';
 import type { SymbolType } from '../src/elf/types.js';
@@ -29,21 +29,16 @@ export const syms: CommandSpec = {
     const module = options.module ? resolveModuleName(options.module as string, space.modules) : undefined;
     const pattern = (args.pattern as string | undefined) ?? '*';
     const filter = { type: options.type as SymbolType | undefined, localOnly: options.local === true };
-    // Thread-local variables have an offset in their module's TLS block, not an address: listed after the others.
-    const wantAddressed = filter.type !== 'tls';
-    const wantThreadLocal = filter.type === undefined || filter.type === 'tls';
-    let found: RuntimeSymbol[] = [];
-    const threadLocals: ThreadLocalSymbol[] = [];
-    if (!signal || module !== undefined) {
-      if (wantAddressed) found = space.match(pattern, { ...filter, module });
-      if (wantThreadLocal) threadLocals.push(...space.matchThreadLocals(pattern, { module, localOnly: filter.localOnly }));
-    } else {
-      // In the console, in slices with a look at Ctrl-C between them (node alone has 107k symbols).
-      if (wantAddressed) found = await inSlices(space.matching(pattern, filter), signal, `syms ${pattern} cancelled`);
-      for (const name of new Set(space.modules.map((m) => m.name))) {
-        if (wantThreadLocal) threadLocals.push(...space.matchThreadLocals(pattern, { module: name, localOnly: filter.localOnly }));
-        await checkCancelled(signal, `syms ${pattern} cancelled`);
-      }
+    // c++filt is started before the tables are read, so that its start overlaps the reading (on node, `*Heap*` finds
+    // 4,000 C++ names); not when no C++ name can match (`uv_*`).
+    const demangler = mayMatchCpp(pattern) ? startDemangler() : undefined;
+    let found: RuntimeSymbol[];
+    let threadLocals: ThreadLocalSymbol[];
+    try {
+      ({ found, threadLocals } = await findSymbols(space, pattern, filter, module, signal));
+    } catch (err) {
+      demangler?.close();
+      throw err;
     }
     // A word (no glob characters) lists its exact matches first, then the names that contain it.
     const asked = namePattern(pattern);
@@ -51,7 +46,7 @@ export const syms: CommandSpec = {
       found = [...found.filter((s) => asked.exact(s.name)), ...found.filter((s) => !asked.exact(s.name))];
       threadLocals.sort((a, b) => Number(asked.exact(b.name)) - Number(asked.exact(a.name)));
     }
-    const names = signal ? await demangleAllAsync(found.map((s) => s.name), signal, `syms ${pattern} cancelled`) : demangleAll(found.map((s) => s.name));
+    const names = demangler ? await demangler.demangle(found.map((s) => s.name), signal, `syms ${pattern} cancelled`) : new Map<string, string>();
     const tlsData = threadLocals.map((t) => ({
       name: t.name,
       tlsOffset: hex(t.offset),
@@ -92,6 +87,34 @@ export const syms: CommandSpec = {
     };
   },
 };
+
+/** The symbols and thread-local variables matching `pattern`; in the console, in slices (Ctrl-C is heard). */
+async function findSymbols(space: AddressSpace, pattern: string, filter: { type?: SymbolType; localOnly: boolean }, module: string | undefined,
+  signal: AbortSignal | undefined): Promise<{ found: RuntimeSymbol[]; threadLocals: ThreadLocalSymbol[] }> {
+  // Thread-local variables have an offset in their module's TLS block, not an address: listed after the others.
+  const wantAddressed = filter.type !== 'tls';
+  const wantThreadLocal = filter.type === undefined || filter.type === 'tls';
+  let found: RuntimeSymbol[] = [];
+  const threadLocals: ThreadLocalSymbol[] = [];
+  if (!signal || module !== undefined) {
+    if (wantAddressed) found = space.match(pattern, { ...filter, module });
+    if (wantThreadLocal) threadLocals.push(...space.matchThreadLocals(pattern, { module, localOnly: filter.localOnly }));
+  } else {
+    // In the console, in slices with a look at Ctrl-C between them (node alone has 107k symbols).
+    if (wantAddressed) found = await inSlices(space.matching(pattern, filter), signal, `syms ${pattern} cancelled`);
+    for (const name of new Set(space.modules.map((m) => m.name))) {
+      if (wantThreadLocal) threadLocals.push(...space.matchThreadLocals(pattern, { module: name, localOnly: filter.localOnly }));
+      await checkCancelled(signal, `syms ${pattern} cancelled`);
+    }
+  }
+  return { found, threadLocals };
+}
+
+/** Whether a C++ (Itanium, `_Z…`) name can match: not when the pattern's literal prefix rules `_Z` out. */
+function mayMatchCpp(pattern: string): boolean {
+  const prefix = namePattern(pattern).screen.prefix;
+  return prefix.startsWith('_Z') || '_Z'.startsWith(prefix);
+}
 
 /** `12 symbols (2 named tick, then 10 containing it)`; `exact` only for a word, not a glob. */
 function countText(total: number, threadLocal: number, exact: number | undefined, word: string): string {

@@ -118,7 +118,7 @@ class RawDynsymIndex {
   }
 
   mayMatch(position: number, screen: NameScreen): boolean {
-    return this.input.names.mayMatchAt(this.entries.nameOffset(position), screen.sticky, screen.loose, screen.prefix);
+    return this.input.names.passingAt(this.entries.nameOffset(position), screen) !== undefined;
   }
 
   nameAt(position: number): string {
@@ -180,15 +180,17 @@ export function* mergedSymbols(symtab: SymbolTableInput, dynsym: SymbolTableInpu
  * stripped file's .dynsym. Defined twins are found by value, undefined ones by name.
  */
 export function mergeSymbolTables(symtab: ElfSymbol[], dynsym: ElfSymbol[]): ElfSymbol[] {
-  const byValue = new Map<bigint, number[]>();
+  // Keyed by the value as a number (a Map hashes numbers far faster than BigInts); the candidates found are still
+  // compared by their exact value.
+  const byValue = new Map<number, number[]>();
   const undefinedByName = new Map<string, number[]>();
   dynsym.forEach((symbol, position) => {
-    if (symbol.defined) addToList(byValue, symbol.value, position);
+    if (symbol.defined) addToList(byValue, Number(symbol.value), position);
     else addToList(undefinedByName, symbol.name, position);
   });
   const covered = new Uint8Array(dynsym.length);
   const findTwin = (name: string, symbol: ElfSymbol, version?: string): number => {
-    const candidates = symbol.defined ? byValue.get(symbol.value) : undefinedByName.get(name);
+    const candidates = symbol.defined ? byValue.get(Number(symbol.value)) : undefinedByName.get(name);
     return candidates?.find((p) => dynsym[p].name === name && dynsym[p].value === symbol.value
       && (version === undefined || dynsym[p].version === undefined || dynsym[p].version === version)) ?? -1;
   };

@@ -65,8 +65,15 @@ function buildElfFile(source: ByteSource, layout: ElfLayout): ElfFile {
     return symbolList;
   }
   const symbols = (): ElfSymbol[] => symbolList ?? finish(readSymbols());
-  // A one-off screened parse for a name pattern: nothing cached, the full table is not made.
+  // A screened parse for a name pattern: the full table is not made. Only the last screen's result is kept: `syms`
+  // asks twice with the same pattern (its symbols, then its thread-local variables), and node's tables are 17 MB.
+  let lastScreened: { key: string; symbols: ElfSymbol[] } | undefined;
   const symbolsMatching = (screen: NameScreen): ElfSymbol[] => {
+    const key = `${screen.sticky.source}\0${screen.prefix}\0${screen.contains ?? ''}`;
+    if (lastScreened?.key !== key) lastScreened = { key, symbols: screened(screen) };
+    return lastScreened.symbols;
+  };
+  const screened = (screen: NameScreen): ElfSymbol[] => {
     const symtab = symtabInput(source, sections);
     if (!symtab) {
       // Stripped: the .dynsym entries that pass, as symbols() would list them.

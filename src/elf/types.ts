@@ -104,7 +104,8 @@ export interface ElfFile {
   symbolsSliced?(): Sliced<ElfSymbol[]>;
   /**
    * Only the symbols whose names may pass `screen` (a superset: callers still test each name), made without
-   * parsing the whole table; absent where that shortcut does not apply (debug-file merges).
+   * parsing the whole table; absent where that shortcut does not apply (debug-file merges). The last screen's result
+   * is kept and handed out again: do not change it.
    */
   symbolsMatching?(screen: NameScreen): ElfSymbol[];
   /**
