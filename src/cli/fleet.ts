@@ -38,7 +38,7 @@ interface WorkerInput {
 }
 
 /** What a worker process tells the run: output, a failure (for --all-or-none), its reports at the end. */
-type WorkerMessage = { out: string } | { failed: number } | { reports: ReportSummary[] };
+type WorkerMessage = { out: string } | { failed: number } | { finished: true } | { reports: ReportSummary[] };
 
 /** Of a report, what the summary and the exit status need (outcomes hold bigints and errors: not sent). */
 type ReportSummary = Pick<ProcessReport, 'pid' | 'name' | 'state' | 'changed'> & { undone?: { ok: boolean }[] };
@@ -107,7 +107,8 @@ export async function runFleet(input: FleetInput, write: (s: string) => void): P
  * process's lines when it is done. `stop.failed` is the failure that ends an --all-or-none run, set here or from
  * outside (another worker's); `onFailed` hears of a failure here.
  */
-async function runQueue(input: WorkerInput & { live?: Set<Session> }, write: (s: string) => void, stop: { failed?: Failure }, onFailed?: (pid: number) => void): Promise<ProcessReport[]> {
+async function runQueue(input: WorkerInput & { live?: Set<Session> }, write: (s: string) => void, stop: { failed?: Failure }, onFailed?: (pid: number) => void,
+  settle?: () => Promise<void>): Promise<ProcessReport[]> {
   const layout = { format: input.format === 'table' ? ('table' as const) : ('plain' as const), width: input.width };
   const live = input.live ?? new Set<Session>();
   // The ELF files (libc, the program, the patch) are read once for every process that maps them.
@@ -186,6 +187,8 @@ async function runQueue(input: WorkerInput & { live?: Set<Session> }, write: (s:
     for (const o of r.undone ?? []) write(processLine(r, o, undefined, input.format, layout, true) + '\n');
   };
   await Promise.all(Array.from({ length: Math.min(input.jobs, Math.max(queue.length, 1)) }, worker));
+  // A worker of a bigger run: whether to undo is known once every worker is through its share (or one failed).
+  if (input.allOrNone && settle) await settle();
 
   for (const c of notRun) {
     const r: ProcessReport = { pid: c.pid, name: c.name, state: 'skipped', reason: `not run: process ${stop.failed!.pid} failed, and --all-or-none is set`, outcomes: [], undo: [], changed: false };
@@ -228,6 +231,17 @@ async function runWorkers(input: FleetInput, queue: Chosen[], procs: number, wri
   const jobs = Math.max(1, Math.ceil(input.jobs / procs));
   const children: ChildProcess[] = [];
   let failedPid: number | undefined;
+  let finished = 0;
+  // --all-or-none: a failure anywhere, told to every other worker (each undoes its share); or, once every worker is
+  // through its share with none, the word that there is nothing to undo.
+  const failedAt = (pid: number, from?: ChildProcess) => {
+    if (failedPid !== undefined) return;
+    failedPid = pid;
+    for (const other of children) if (other !== from && other.connected) other.send({ failed: pid });
+  };
+  const through = () => {
+    if (++finished === procs && failedPid === undefined) for (const c of children) if (c.connected) c.send({ done: true });
+  };
   const results = await Promise.all(shares.map((share) => new Promise<ReportSummary[]>((resolve) => {
     // The same script this process runs (bin.js, which picks the batch bundle: the worker's stdin is not a TTY).
     const child = fork(process.argv[1]!, [], {
@@ -238,19 +252,30 @@ async function runWorkers(input: FleetInput, queue: Chosen[], procs: number, wri
     });
     children.push(child);
     let reports: ReportSummary[] | undefined;
+    let counted = false;
+    const throughOnce = () => {
+      if (!counted) through();
+      counted = true;
+    };
     child.on('message', (m: WorkerMessage) => {
       if ('out' in m) write(m.out);
       else if ('reports' in m) reports = m.reports;
-      else if ('failed' in m && failedPid === undefined) {
-        failedPid = m.failed;
-        for (const other of children) if (other !== child && other.connected) other.send({ failed: m.failed });
-      }
+      else if ('failed' in m) failedAt(m.failed, child);
+      else if ('finished' in m) throughOnce();
     });
-    const lost = (why: string) => resolve(reports ?? share.map((c) => {
-      const r: ProcessReport = { pid: c.pid, name: c.name, state: 'failed', reason: why, outcomes: [], undo: [], changed: false };
-      write((input.format === 'json' ? JSON.stringify({ pid: r.pid, name: r.name, ok: false, error: { code: 'E_WORKER', message: why } }) : `[${r.pid}${r.name ? ` ${r.name}` : ''}] ${why}`) + '\n');
-      return r;
-    }));
+    let over = false;
+    const lost = (why: string) => {
+      if (over) return;
+      over = true;
+      // Without its reports, its processes count as failed: with --all-or-none the others undo theirs.
+      if (!reports && input.allOrNone) failedAt(share[0]!.pid, child);
+      throughOnce();
+      resolve(reports ?? share.map((c) => {
+        const r: ProcessReport = { pid: c.pid, name: c.name, state: 'failed', reason: why, outcomes: [], undo: [], changed: false };
+        write((input.format === 'json' ? JSON.stringify({ pid: r.pid, name: r.name, ok: false, error: { code: 'E_WORKER', message: why } }) : `[${r.pid}${r.name ? ` ${r.name}` : ''}] ${why}`) + '\n');
+        return r;
+      }));
+    };
     child.on('error', (err) => lost(`worker process: ${err.message}`));
     // 'close', not 'exit': the last messages (the reports) may still be on their way when 'exit' comes.
     child.on('close', (code, signal) => lost(`worker process ${child.pid} exited (${signal ?? code}) before it reported`));
@@ -267,16 +292,27 @@ async function runWorkers(input: FleetInput, queue: Chosen[], procs: number, wri
 export async function runWorker(live: Set<Session>): Promise<number> {
   const send = (m: WorkerMessage) => new Promise<void>((resolve) => (process.connected ? process.send!(m, undefined, {}, () => resolve()) : resolve()));
   const stop: { failed?: Failure } = {};
+  let verdict: () => void = () => undefined;
+  const settled = new Promise<void>((resolve) => (verdict = resolve));
   const input = await new Promise<WorkerInput>((resolve) => {
-    process.on('message', (m: { input?: WorkerInput; failed?: number }) => {
-      if (m.failed !== undefined) stop.failed ??= { pid: m.failed };
+    process.on('message', (m: { input?: WorkerInput; failed?: number; done?: boolean }) => {
+      if (m.failed !== undefined) {
+        stop.failed ??= { pid: m.failed };
+        verdict();
+      }
+      if (m.done) verdict();
       if (m.input) resolve(m.input);
     });
   });
   process.on('disconnect', () => process.kill(process.pid, 'SIGTERM'));
   let pending = Promise.resolve();
   const write = (s: string) => void (pending = pending.then(() => send({ out: s })));
-  const reports = await runQueue({ ...input, live }, write, stop, (pid) => void send({ failed: pid }));
+  const settle = async () => {
+    await send({ finished: true });
+    // A failure here is the verdict already; otherwise the run says: another worker's failure, or done.
+    if (!stop.failed) await settled;
+  };
+  const reports = await runQueue({ ...input, live }, write, stop, (pid) => void send({ failed: pid }), settle);
   await pending;
   await send({ reports: reports.map((r) => ({ pid: r.pid, name: r.name, state: r.state, changed: r.changed, ...(r.undone ? { undone: r.undone.map((o) => ({ ok: o.ok })) } : {}) })) });
   process.disconnect();
