@@ -1,7 +1,7 @@
 // fleet: one fix (a load and a redirect, as a manifest) to 1,000 processes that map one library, then taken off, with
 // `hotpatch apply --mapping`. Goal ≤ 3 s each way on this 2-core machine; libpulp reports 4000 processes in 6 s.
 // Also: each process's memory before, with the fix, and after; the longest pause any process saw.
-//   node dist/bench/run.js --only fleet            (FLEET_COUNT=200 for a smaller run)
+//   node dist/bench/run.js --only fleet            (FLEET_COUNT=200 for a smaller run, FLEET_JOBS, FLEET_PROCS)
 import { copyFileSync, readFileSync, writeFileSync, mkdirSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import { join } from 'node:path';
@@ -96,6 +96,8 @@ export const fleetBench: Benchmark = {
   async run(): Promise<Row[]> {
     const count = Number(process.env.FLEET_COUNT ?? 1000);
     const jobs = process.env.FLEET_JOBS;
+    // FLEET_PROCS=1: the whole run in one process (no workers), the control for what workers bring.
+    const procs = process.env.FLEET_PROCS;
     // A directory of this run's own, so --mapping chooses only the processes started here.
     const dir = join(tempDir(), 'fleet');
     mkdirSync(dir, { recursive: true });
@@ -115,7 +117,7 @@ export const fleetBench: Benchmark = {
       await waitMapped(pids, lib);
       const sample = pids.filter((_, i) => i % Math.max(1, Math.floor(count / 50)) === 0);
       const before = { rss: median(sample.map(rssKib)), priv: median(sample.map(privateKib)) };
-      const selection = ['--mapping', lib, ...(jobs ? ['--jobs', jobs] : [])];
+      const selection = ['--mapping', lib, ...(jobs ? ['--jobs', jobs] : []), ...(procs ? ['--procs', procs] : [])];
       const apply = await rollout([manifest, ...selection]);
       const withFix = { rss: median(sample.map(rssKib)), priv: median(sample.map(privateKib)) };
       const again = await rollout([manifest, ...selection]);
@@ -123,7 +125,7 @@ export const fleetBench: Benchmark = {
       const after = { rss: median(sample.map(rssKib)), priv: median(sample.map(privateKib)) };
       const alive = pids.filter(isAlive).length;
       const lines = [
-        `  ${count} processes${jobs ? `, --jobs ${jobs}` : ''}: apply ${fmtMs(apply.ms)} (changed ${apply.changed}, failed ${apply.failed}), again ${fmtMs(again.ms)} (changed ${again.changed}), revert ${fmtMs(revert.ms)} (changed ${revert.changed}, failed ${revert.failed}); ${alive} alive after`,
+        `  ${count} processes${jobs ? `, --jobs ${jobs}` : ''}${procs ? `, --procs ${procs}` : ''}: apply ${fmtMs(apply.ms)} (changed ${apply.changed}, failed ${apply.failed}), again ${fmtMs(again.ms)} (changed ${again.changed}), revert ${fmtMs(revert.ms)} (changed ${revert.changed}, failed ${revert.failed}); ${alive} alive after`,
         `  per process (median of ${sample.length}): RSS ${before.rss} KiB before, ${withFix.rss} KiB with the fix, ${after.rss} KiB after; private ${before.priv} → ${withFix.priv} → ${after.priv} KiB`,
         `  longest pause any process saw: apply ${(apply.longestMicros / 1000).toFixed(2)} ms (pid ${apply.longestPid}), revert ${(revert.longestMicros / 1000).toFixed(2)} ms (pid ${revert.longestPid})`,
       ];

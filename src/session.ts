@@ -81,13 +81,13 @@ export class Session implements PatchContext {
     const attachment: Attachment = { target };
     this.current = attachment;
     this.lastPauses.clear();
-    this.spaces.invalidate();
+    this.forgetSpace();
     target.listen((ev) => {
       if (ev.type === 'exit') {
         this.events.notice?.(`process ${target.pid} is gone (${exitText(ev.signaled, ev.status)}); no process attached`);
-        this.spaces.invalidate();
+        this.forgetSpace();
       } else if (ev.type === 'exec') {
-        this.spaces.invalidate();
+        this.forgetSpace();
         // The exec of a program we start is how it starts: `spawn` says so itself.
         if (this.starting) return;
         // The old image is gone, and with it its patch record (the Target drops its own stub and libc addresses).
@@ -160,14 +160,47 @@ export class Session implements PatchContext {
     const t = this.current?.target;
     this.current = undefined;
     this.lastPauses.clear();
-    this.spaces.invalidate();
+    this.forgetSpace();
     if (t) await t.detach();
     return t?.pid;
   }
 
+  /**
+   * The address space, read once a command: a command asks for it many times (each look-up, each check), and reading
+   * and parsing /proc/PID/maps (and the patch record) each time was a good part of a fleet rollout's time. Read again
+   * after code ran in the target (a call or a system call of ours may map or unmap: Target.codeRuns) and after
+   * invalidateSpace(). What the program maps by itself meanwhile is missed, as it would be a moment after any read.
+   */
   space(): AddressSpace {
     const t = this.requireTarget();
-    return this.spaces.current(t.pid, t.exe, this.mappedLibraries());
+    const kept = this.commandSpace;
+    if (!this.inCommand) return this.spaces.current(t.pid, t.exe, this.mappedLibraries());
+    if (kept && kept.target === t && kept.codeRuns === t.codeRuns) return kept.space;
+    const space = this.spaces.current(t.pid, t.exe, this.mappedLibraries());
+    this.commandSpace = { target: t, codeRuns: t.codeRuns, space };
+    return space;
+  }
+
+  private commandSpace?: { target: Target; codeRuns: number; space: AddressSpace };
+  private inCommand = false;
+
+  /**
+   * A command starts, or ends (the runner says so): its address space is read afresh. Outside a command (the
+   * console's panels) every space() reads it.
+   */
+  beginCommand(): void {
+    this.commandSpace = undefined;
+    this.inCommand = true;
+  }
+
+  endCommand(): void {
+    this.commandSpace = undefined;
+    this.inCommand = false;
+  }
+
+  private forgetSpace(): void {
+    this.commandSpace = undefined;
+    this.spaces.invalidate();
   }
 
   /** Libraries loaded with --method map live in anonymous memory: name them for the symbol index. */
@@ -186,7 +219,7 @@ export class Session implements PatchContext {
   }
 
   invalidateSpace(): void {
-    this.spaces.invalidate();
+    this.forgetSpace();
   }
 
   /** What naming a symbol needs: the modules, and the `#ID` of each library hotpatch loaded (as `libs` shows). */

@@ -4,7 +4,7 @@
 import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { copyFileSync, mkdirSync, mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startFixture, killAllFixtures, fixturePath, patchPath, repoRoot, type Fixture } from './helpers/fixtures.js';
@@ -167,6 +167,55 @@ test('fleet: --all-or-none: one process failing undoes what the run did in the o
     await stopAll(procs);
   }
 });
+
+/** A process left neither stopped nor traced: its state is not t/T and it has no tracer. */
+function runsFree(pid: number) {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  assert.match(status, /^TracerPid:\s+0$/m, `process ${pid} is still traced`);
+  assert.doesNotMatch(status, /^State:\s+[tT]/m, `process ${pid} is left stopped`);
+}
+
+for (const allOrNone of [false, true]) {
+  test(`fleet: a process killed in the middle of a rollout fails as gone (ESRCH)${allOrNone ? '; --all-or-none undoes the others' : '; the others are done'}; no hang, nothing left stopped or traced`, async () => {
+    const procs = await start(3);
+    try {
+      const pids = procs.map((p) => p.pid).sort((a, b) => a - b);
+      const victim = pids[1]!;
+      // One at a time, with a library whose constructor sleeps 1.5 s: the middle process is killed during its dlopen.
+      const run = runCli(['-p', pids.join(','), '--jobs', '1', ...(allOrNone ? ['--all-or-none'] : []), '--json',
+        '-e', LOAD, '-e', `load ${patchPath('patch_slowinit')} --timeout 5000`, '-e', REDIRECT], { timeoutMs: 30_000 });
+      const deadline = Date.now() + 15_000;
+      while (!readFileSync(`/proc/${victim}/maps`, 'utf8').includes('patch_slowinit.so')) {
+        assert.ok(Date.now() < deadline, 'the rollout never reached the middle process');
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      process.kill(victim, 'SIGKILL');
+      const res = await run;
+      assert.equal(res.code, 1, res.stdout + res.stderr);
+      const lines = jsonLines(res.stdout);
+      const failed = lines.find((l) => l.pid === victim && l.ok === false);
+      assert.equal(failed?.error.code, 'ESRCH', res.stdout);
+      const summary = lines.at(-1)!;
+      assert.deepEqual(summary.failedPids, [victim]);
+      const others = procs.filter((p) => p.pid !== victim);
+      if (allOrNone) {
+        // The first was done and is undone; the last was not started.
+        const undo = lines.filter((l) => l.pid === pids[0] && l.undo);
+        assert.deepEqual(undo.map((l) => [l.command.split(' ')[0], l.ok]), [['revert', true], ['unload', true], ['unload', true]], res.stdout);
+        assert.ok(lines.some((l) => l.pid === pids[2] && l.skipped && /not run/.test(l.reason)), res.stdout);
+        assert.deepEqual([summary.succeeded, summary.failed, summary.undone], [1, 1, 1]);
+        for (const p of others) await seesFoo(p, 42);
+      } else {
+        // The killed one counts as changed too: its first load went in before it died.
+        assert.deepEqual([summary.succeeded, summary.failed, summary.changed], [2, 1, 3]);
+        for (const p of others) await seesFoo(p, 63);
+      }
+      for (const p of others) runsFree(p.pid);
+    } finally {
+      await stopAll(procs);
+    }
+  });
+}
 
 function manifest(path: string, buildId: string | undefined) {
   writeFileSync(path, JSON.stringify({

@@ -23,6 +23,8 @@ export interface CliOptions {
   mapping?: string;
   /** How many processes a fleet run works on at once. */
   jobs?: number;
+  /** How many worker processes a big fleet run is shared among (default one a core; 1: none). */
+  procs?: number;
   allOrNone: boolean;
   /** `hotpatch apply [--revert] FIX.json`: bring each chosen process to the state the manifest declares. */
   apply?: { file: string; revert: boolean };
@@ -42,6 +44,7 @@ export const USAGE = `usage: hotpatch [-p PID|NAME | PID | NAME | -- PROG ARGS..
   hotpatch -p 10,11,12 -e CMD   the same commands in each process, several at a time (see docs/fleet.md)
   --all NAME                 every process pgrep NAME finds      --mapping MODULE   every process mapping it
   --jobs N                   processes worked on at once (default 8)
+  --procs N                  worker processes a big run is shared among (default: one a core; 1: none)
   --all-or-none              one process failing undoes what the run did in the others
   hotpatch apply [--revert] FIX.json [-p …|--all NAME|--mapping M]   bring processes to a declared fix (or take it off)
 exit status: 0 all commands succeeded (in every process), 1 one failed (the rest is not run), 2 usage error`;
@@ -85,7 +88,7 @@ export function parseCli(argv: string[], applying = false): CliOptions {
     const rest = argv.slice(1);
     const revert = rest.includes('--revert');
     const words = rest.filter((w) => w !== '--revert');
-    const file = words.find((w, i) => !w.startsWith('-') && !['-p', '--pid', '--all', '--mapping', '--jobs', '--format'].includes(words[i - 1] ?? ''));
+    const file = words.find((w, i) => !w.startsWith('-') && !['-p', '--pid', '--all', '--mapping', '--jobs', '--procs', '--format'].includes(words[i - 1] ?? ''));
     if (file === undefined) throw new HotpatchError('E_USAGE', 'apply needs a fix manifest: hotpatch apply [--revert] FIX.json', 'docs/fleet.md describes the manifest');
     const parsed = parseCli(words.filter((w) => w !== file), true);
     if (parsed.commands.length || parsed.files.length || parsed.spawn || parsed.name !== undefined) {
@@ -130,6 +133,13 @@ export function parseCli(argv: string[], applying = false): CliOptions {
         const v = needValue(a, i);
         if (!/^\d+$/.test(v) || Number(v) < 1) throw new HotpatchError('E_USAGE', `--jobs must be a positive number, not "${v}"`, `the default is ${DEFAULT_JOBS}`);
         o.jobs = Number(v);
+        i++;
+        break;
+      }
+      case '--procs': {
+        const v = needValue(a, i);
+        if (!/^\d+$/.test(v) || Number(v) < 1) throw new HotpatchError('E_USAGE', `--procs must be a positive number, not "${v}"`, 'the default is one worker a core; 1 runs in one process');
+        o.procs = Number(v);
         i++;
         break;
       }
@@ -178,8 +188,8 @@ export function parseCli(argv: string[], applying = false): CliOptions {
   }
   const ways = [o.pids !== undefined || o.pid !== undefined, o.all !== undefined, o.mapping !== undefined, o.name !== undefined || o.spawn !== undefined].filter(Boolean).length;
   if (ways > 1) throw new HotpatchError('E_USAGE', 'choose the processes one way: -p PIDS, --all NAME or --mapping MODULE', USAGE.split('\n')[0]);
-  if ((o.jobs !== undefined || o.allOrNone) && !isFleet(o) && !applying) {
-    throw new HotpatchError('E_USAGE', `${o.allOrNone ? '--all-or-none' : '--jobs'} is for several processes (-p 10,11, --all NAME, --mapping MODULE)`, USAGE.split('\n')[0]);
+  if ((o.jobs !== undefined || o.procs !== undefined || o.allOrNone) && !isFleet(o) && !applying) {
+    throw new HotpatchError('E_USAGE', `${o.allOrNone ? '--all-or-none' : o.jobs !== undefined ? '--jobs' : '--procs'} is for several processes (-p 10,11, --all NAME, --mapping MODULE)`, USAGE.split('\n')[0]);
   }
   return o;
 }

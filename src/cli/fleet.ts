@@ -1,6 +1,10 @@
 // A run over many processes (-p 10,11,12, --all NAME, --mapping MODULE, hotpatch apply): the same commands in each,
 // a few processes at a time, each with its own Session (its own tracer thread), then one summary. With --all-or-none a
-// failure anywhere undoes what the run changed everywhere.
+// failure anywhere undoes what the run changed everywhere. A big run is shared among worker processes, one a core:
+// the JavaScript of each command (plans, symbol look-ups, /proc reads) is what limits a rollout, and one main thread
+// runs on one core only.
+import { fork, type ChildProcess } from 'node:child_process';
+import { availableParallelism } from 'node:os';
 import { Session } from '../session.js';
 import { ElfCache } from '../symbols/space.js';
 import type { HotpatchError } from '../errors.js';
@@ -19,6 +23,38 @@ export interface FleetInput {
   allOrNone: boolean;
   /** The sessions attached now: the exit guards detach them all on Ctrl-C or SIGTERM. */
   live: Set<Session>;
+  /** Worker processes to share the processes among (default: one a core once there are enough processes; 1: none). */
+  procs?: number;
+}
+
+/** What one worker process is given: its share of the processes and everything else the run was given. */
+interface WorkerInput {
+  chosen: Chosen[];
+  lines: BatchLine[];
+  format: OutputFormat;
+  width?: number;
+  jobs: number;
+  allOrNone: boolean;
+}
+
+/** What a worker process tells the run: output, a failure (for --all-or-none), its reports at the end. */
+type WorkerMessage = { out: string } | { failed: number } | { finished: true } | { reports: ReportSummary[] };
+
+/** Of a report, what the summary and the exit status need (outcomes hold bigints and errors: not sent). */
+type ReportSummary = Pick<ProcessReport, 'pid' | 'name' | 'state' | 'changed'> & { undone?: { ok: boolean }[] };
+
+/**
+ * Below this many processes a run stays in one process: a worker costs ~0.2 s to start (node and the bundle), about
+ * what 30 processes cost to patch, and the tests' small runs keep their one-process behaviour.
+ */
+const PROCESSES_A_WORKER = 64;
+
+/** Environment variable that makes hotpatch a fleet worker (see runWorker): set only by runFleet's fork. */
+export const WORKER_ENV = 'HOTPATCH_FLEET_WORKER';
+
+/** A failure that stops an --all-or-none run: a process of this run, or of another worker's share. */
+interface Failure {
+  pid: number;
 }
 
 /**
@@ -52,28 +88,48 @@ export function undoLines(o: Outcome): string[] {
 }
 
 export async function runFleet(input: FleetInput, write: (s: string) => void): Promise<number> {
+  const reports: ReportSummary[] = [];
+  for (const c of input.chosen.filter((c) => c.skip)) {
+    const r: ProcessReport = { pid: c.pid, name: c.name, state: 'skipped', reason: c.skip, outcomes: [], undo: [], changed: false };
+    reports.push(r);
+    write(skipLine(r, input.format) + '\n');
+  }
+  const queue = input.chosen.filter((c) => !c.skip);
+  const procs = Math.min(input.procs ?? availableParallelism(), Math.floor(queue.length / PROCESSES_A_WORKER));
+  if (procs > 1) reports.push(...await runWorkers(input, queue, procs, write));
+  else reports.push(...await runQueue({ ...input, chosen: queue }, write, {}));
+  write(summaryLine(reports, input) + '\n');
+  return reports.some((r) => r.state === 'failed') || reports.some((r) => r.undone?.some((o) => !o.ok)) ? 1 : 0;
+}
+
+/**
+ * Runs the commands in each process of `input.chosen` (none of them skipped), `input.jobs` at a time; prints each
+ * process's lines when it is done. `stop.failed` is the failure that ends an --all-or-none run, set here or from
+ * outside (another worker's); `onFailed` hears of a failure here.
+ */
+async function runQueue(input: WorkerInput & { live?: Set<Session> }, write: (s: string) => void, stop: { failed?: Failure }, onFailed?: (pid: number) => void,
+  settle?: () => Promise<void>): Promise<ProcessReport[]> {
   const layout = { format: input.format === 'table' ? ('table' as const) : ('plain' as const), width: input.width };
+  const live = input.live ?? new Set<Session>();
   // The ELF files (libc, the program, the patch) are read once for every process that maps them.
   const elves = new ElfCache();
   const reports: ProcessReport[] = [];
-  const queue = input.chosen.filter((c) => !c.skip);
-  let failed: ProcessReport | undefined;
+  const queue = input.chosen;
+  const fail = (r: ProcessReport) => {
+    if (stop.failed) return;
+    stop.failed = r;
+    onFailed?.(r.pid);
+  };
 
   const print = (r: ProcessReport) => {
     for (const { outcome, source } of r.outcomes) write(processLine(r, outcome, source, input.format, layout) + '\n');
     if (r.state === 'skipped') write(skipLine(r, input.format) + '\n');
   };
 
-  for (const c of input.chosen.filter((c) => c.skip)) {
-    const r: ProcessReport = { pid: c.pid, name: c.name, state: 'skipped', reason: c.skip, outcomes: [], undo: [], changed: false };
-    reports.push(r);
-    print(r);
-  }
-
   const runOne = async (c: Chosen): Promise<ProcessReport> => {
     const r: ProcessReport = { pid: c.pid, name: c.name, state: 'ok', outcomes: [], undo: [], changed: false };
     const session = new Session({}, elves);
-    input.live.add(session);
+    live.add(session);
     try {
       const attach = await runLine(session, `attach ${c.pid}`);
       if (!attach!.ok) {
@@ -86,7 +142,7 @@ export async function runFleet(input: FleetInput, write: (s: string) => void): P
       r.name = session.target?.name ?? r.name;
       for (const line of input.lines) {
         // --all-or-none: another process failed meanwhile; what this one changed is undone below, while attached.
-        if (input.allOrNone && failed) break;
+        if (input.allOrNone && stop.failed) break;
         const text = typeof line === 'string' ? line : line.text;
         const outcome = await runLine(session, text);
         if (!outcome) continue;
@@ -100,12 +156,12 @@ export async function runFleet(input: FleetInput, write: (s: string) => void): P
           break;
         }
       }
-      if (input.allOrNone && r.state === 'failed') failed ??= r;
-      if (input.allOrNone && failed && r.undo.length) r.undone = await undo(session, r.undo);
+      if (input.allOrNone && r.state === 'failed') fail(r);
+      if (input.allOrNone && stop.failed && r.undo.length) r.undone = await undo(session, r.undo);
       return r;
     } finally {
       if (session.target?.attached) await session.detach().catch(() => undefined);
-      input.live.delete(session);
+      live.delete(session);
     }
   };
 
@@ -115,11 +171,13 @@ export async function runFleet(input: FleetInput, write: (s: string) => void): P
   const worker = async () => {
     while (next < queue.length) {
       const c = queue[next++]!;
-      if (input.allOrNone && failed) {
+      if (input.allOrNone && stop.failed) {
         notRun.push(c);
         continue;
       }
       const r = await runOne(c);
+      // A failure at the attach (the process gone) also stops an --all-or-none run.
+      if (input.allOrNone && r.state === 'failed') fail(r);
       reports.push(r);
       print(r);
       if (r.undone) printUndone(r);
@@ -129,35 +187,136 @@ export async function runFleet(input: FleetInput, write: (s: string) => void): P
     for (const o of r.undone ?? []) write(processLine(r, o, undefined, input.format, layout, true) + '\n');
   };
   await Promise.all(Array.from({ length: Math.min(input.jobs, Math.max(queue.length, 1)) }, worker));
+  // A worker of a bigger run: whether to undo is known once every worker is through its share (or one failed).
+  if (input.allOrNone && settle) await settle();
 
   for (const c of notRun) {
-    const r: ProcessReport = { pid: c.pid, name: c.name, state: 'skipped', reason: `not run: process ${failed!.pid} failed, and --all-or-none is set`, outcomes: [], undo: [], changed: false };
+    const r: ProcessReport = { pid: c.pid, name: c.name, state: 'skipped', reason: `not run: process ${stop.failed!.pid} failed, and --all-or-none is set`, outcomes: [], undo: [], changed: false };
     reports.push(r);
     print(r);
   }
   // --all-or-none: the processes that had finished before the failure are attached again and their changes undone.
-  if (input.allOrNone && failed) {
+  if (input.allOrNone && stop.failed) {
     const done = reports.filter((r) => r.state === 'ok' && r.undo.length && !r.undone);
     let k = 0;
     const undoer = async () => {
       while (k < done.length) {
         const r = done[k++]!;
         const session = new Session({}, elves);
-        input.live.add(session);
+        live.add(session);
         try {
           const attach = await runLine(session, `attach ${r.pid}`);
           r.undone = attach!.ok ? await undo(session, r.undo) : [attach!];
         } finally {
           if (session.target?.attached) await session.detach().catch(() => undefined);
-          input.live.delete(session);
+          live.delete(session);
         }
         printUndone(r);
       }
     };
     await Promise.all(Array.from({ length: Math.min(input.jobs, Math.max(done.length, 1)) }, undoer));
   }
-  write(summaryLine(reports, input) + '\n');
-  return reports.some((r) => r.state === 'failed') || reports.some((r) => r.undone?.some((o) => !o.ok)) ? 1 : 0;
+  return reports;
+}
+
+/**
+ * Shares the queue among `procs` worker processes (hotpatch itself, as runWorker), each with its share of --jobs, and
+ * passes their output on as it comes. With --all-or-none, a failure in one worker is told to the others, which stop
+ * and undo their share. A worker that dies without its reports leaves its processes failed: its own exit guards
+ * detached them (a worker whose parent goes away detaches and leaves too).
+ */
+async function runWorkers(input: FleetInput, queue: Chosen[], procs: number, write: (s: string) => void): Promise<ReportSummary[]> {
+  // Every procs-th process to each, so that processes started together (and alike) are spread evenly.
+  const shares = Array.from({ length: procs }, (_, k) => queue.filter((_, i) => i % procs === k));
+  const jobs = Math.max(1, Math.ceil(input.jobs / procs));
+  const children: ChildProcess[] = [];
+  let failedPid: number | undefined;
+  let finished = 0;
+  // --all-or-none: a failure anywhere, told to every other worker (each undoes its share); or, once every worker is
+  // through its share with none, the word that there is nothing to undo.
+  const failedAt = (pid: number, from?: ChildProcess) => {
+    if (failedPid !== undefined) return;
+    failedPid = pid;
+    for (const other of children) if (other !== from && other.connected) other.send({ failed: pid });
+  };
+  const through = () => {
+    if (++finished === procs && failedPid === undefined) for (const c of children) if (c.connected) c.send({ done: true });
+  };
+  const results = await Promise.all(shares.map((share) => new Promise<ReportSummary[]>((resolve) => {
+    // The same script this process runs (bin.js, which picks the batch bundle: the worker's stdin is not a TTY).
+    const child = fork(process.argv[1]!, [], {
+      env: { ...process.env, [WORKER_ENV]: '1' },
+      execArgv: process.execArgv,
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+      serialization: 'advanced',
+    });
+    children.push(child);
+    let reports: ReportSummary[] | undefined;
+    let counted = false;
+    const throughOnce = () => {
+      if (!counted) through();
+      counted = true;
+    };
+    child.on('message', (m: WorkerMessage) => {
+      if ('out' in m) write(m.out);
+      else if ('reports' in m) reports = m.reports;
+      else if ('failed' in m) failedAt(m.failed, child);
+      else if ('finished' in m) throughOnce();
+    });
+    let over = false;
+    const lost = (why: string) => {
+      if (over) return;
+      over = true;
+      // Without its reports, its processes count as failed: with --all-or-none the others undo theirs.
+      if (!reports && input.allOrNone) failedAt(share[0]!.pid, child);
+      throughOnce();
+      resolve(reports ?? share.map((c) => {
+        const r: ProcessReport = { pid: c.pid, name: c.name, state: 'failed', reason: why, outcomes: [], undo: [], changed: false };
+        write((input.format === 'json' ? JSON.stringify({ pid: r.pid, name: r.name, ok: false, error: { code: 'E_WORKER', message: why } }) : `[${r.pid}${r.name ? ` ${r.name}` : ''}] ${why}`) + '\n');
+        return r;
+      }));
+    };
+    child.on('error', (err) => lost(`worker process: ${err.message}`));
+    // 'close', not 'exit': the last messages (the reports) may still be on their way when 'exit' comes.
+    child.on('close', (code, signal) => lost(`worker process ${child.pid} exited (${signal ?? code}) before it reported`));
+    const given: WorkerInput = { chosen: share, lines: input.lines, format: input.format, width: input.width, jobs, allOrNone: input.allOrNone };
+    child.send({ input: given, ...(failedPid !== undefined ? { failed: failedPid } : {}) });
+  })));
+  return results.flat();
+}
+
+/**
+ * The worker side of runWorkers: takes its share over IPC, runs it, sends output as it comes and its reports at the
+ * end. The run going away (its IPC channel closed) makes the worker leave as on SIGTERM: every session detached.
+ */
+export async function runWorker(live: Set<Session>): Promise<number> {
+  const send = (m: WorkerMessage) => new Promise<void>((resolve) => (process.connected ? process.send!(m, undefined, {}, () => resolve()) : resolve()));
+  const stop: { failed?: Failure } = {};
+  let verdict: () => void = () => undefined;
+  const settled = new Promise<void>((resolve) => (verdict = resolve));
+  const input = await new Promise<WorkerInput>((resolve) => {
+    process.on('message', (m: { input?: WorkerInput; failed?: number; done?: boolean }) => {
+      if (m.failed !== undefined) {
+        stop.failed ??= { pid: m.failed };
+        verdict();
+      }
+      if (m.done) verdict();
+      if (m.input) resolve(m.input);
+    });
+  });
+  process.on('disconnect', () => process.kill(process.pid, 'SIGTERM'));
+  let pending = Promise.resolve();
+  const write = (s: string) => void (pending = pending.then(() => send({ out: s })));
+  const settle = async () => {
+    await send({ finished: true });
+    // A failure here is the verdict already; otherwise the run says: another worker's failure, or done.
+    if (!stop.failed) await settled;
+  };
+  const reports = await runQueue({ ...input, live }, write, stop, (pid) => void send({ failed: pid }), settle);
+  await pending;
+  await send({ reports: reports.map((r) => ({ pid: r.pid, name: r.name, state: r.state, changed: r.changed, ...(r.undone ? { undone: r.undone.map((o) => ({ ok: o.ok })) } : {}) })) });
+  process.disconnect();
+  return 0;
 }
 
 function skipped(r: ProcessReport, e: HotpatchError): ProcessReport {
@@ -186,13 +345,13 @@ function processLine(r: ProcessReport, o: Outcome, source: string | undefined, f
   return body.split('\n').map((l) => head + l).join('\n');
 }
 
-function skipLine(r: ProcessReport, format: OutputFormat): string {
+function skipLine(r: Pick<ProcessReport, 'pid' | 'name' | 'reason'>, format: OutputFormat): string {
   if (format === 'json') return JSON.stringify({ pid: r.pid, name: r.name, skipped: true, reason: r.reason });
   return `[${r.pid}${r.name ? ` ${r.name}` : ''}] skipped: ${r.reason}`;
 }
 
-function summaryLine(reports: ProcessReport[], input: FleetInput): string {
-  const count = (f: (r: ProcessReport) => boolean) => reports.filter(f).length;
+function summaryLine(reports: ReportSummary[], input: FleetInput): string {
+  const count = (f: (r: ReportSummary) => boolean) => reports.filter(f).length;
   const ok = count((r) => r.state === 'ok');
   const failedN = count((r) => r.state === 'failed');
   const skippedN = count((r) => r.state === 'skipped');

@@ -8,12 +8,19 @@ import { runBatch, readCommandFile, type BatchLine } from './batch.js';
 import { errorText } from './render-plain.js';
 import { Session } from '../session.js';
 import { HotpatchError, toHotpatchError } from '../errors.js';
-import { runFleet } from './fleet.js';
+import { runFleet, runWorker, WORKER_ENV } from './fleet.js';
 import { choosePids, chooseNamed, chooseMapping, type Chosen } from '../process/select.js';
 import { readManifest } from '../patch/manifest.js';
 import { quoteWord } from '../command.js';
 
 async function main(): Promise<number> {
+  // A worker of a big fleet run (runFleet forks it): its share of the processes comes over IPC, not argv.
+  if (process.env[WORKER_ENV] === '1') {
+    delete process.env[WORKER_ENV]; // not passed on to a program a command starts
+    const live = new Set<Session>();
+    installExitGuards(() => [...live]);
+    return runWorker(live);
+  }
   let opts;
   try {
     opts = parseCli(process.argv.slice(2));
@@ -107,7 +114,7 @@ async function runChosen(opts: CliOptions, chosen: Chosen[], lines: BatchLine[],
     process.stderr.write(errorText(new HotpatchError('E_NO_PROCESS', `no process ${what}`, 'ps -e lists the processes; pgrep NAME or grep MODULE /proc/*/maps shows what would be chosen')) + '\n');
     return 1;
   }
-  return runFleet({ chosen, lines, format, width: process.stdout.columns, jobs: opts.jobs ?? DEFAULT_JOBS, allOrNone: opts.allOrNone, live }, (s) => process.stdout.write(s));
+  return runFleet({ chosen, lines, format, width: process.stdout.columns, jobs: opts.jobs ?? DEFAULT_JOBS, allOrNone: opts.allOrNone, live, procs: opts.procs }, (s) => process.stdout.write(s));
 }
 
 /** Several choices in one list, each pid once (the first reason to skip it kept). */

@@ -37,8 +37,12 @@ export async function runLine(session: Session, line: string, signal?: AbortSign
     if (spec.needsTarget) session.requireTarget();
     const target = session.target;
     target?.beginCommand();
+    session.beginCommand();
     let whole: Pause | undefined;
-    let result = await Promise.resolve(spec.run({ session, signal }, input)).finally(() => (whole = target?.endCommand()));
+    let result = await Promise.resolve(spec.run({ session, signal }, input)).finally(() => {
+      whole = target?.endCommand();
+      session.endCommand();
+    });
     // The pause is what the tracer measured over the whole command, every stop of it, and nothing else: no command
     // reports one of its own (`stop` says in its result how long stopping took; the process stays stopped).
     result = { ...result, pause: whole && spec.name !== 'stop' ? whole : undefined };

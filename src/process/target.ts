@@ -9,6 +9,9 @@ import { toNativeOp, type Step, type StepResult } from './steps.js';
 import { readMaps } from './maps.js';
 import { listThreads, readStat, tracerPid, processName, yamaScope, executablePath } from './procfs.js';
 
+/** How long a checkIdentity() holds (ms). */
+const IDENTITY_FRESH_MS = 1;
+
 export interface Pause {
   /** How long the target (or the threads named) stood still, first stop to last resume. */
   micros: number;
@@ -81,6 +84,8 @@ export class Target {
   private alive = true;
   private frozen = false;
   lastPause?: Pause;
+  /** How many plans ran code in the target (calls, system calls): its mappings may have changed with each. */
+  codeRuns = 0;
   /** Every stop since beginCommand(), while a command runs. */
   private commandStops?: Pause[];
   /** Set once the process is gone: how it ended ("killed by signal 9"). */
@@ -183,6 +188,10 @@ export class Target {
   /** Refuse to act on a pid that now names another process, or one someone else traces. */
   checkIdentity(): void {
     if (!this.alive) throw this.gone();
+    // A check a moment ago still holds: reading and parsing /proc/PID/stat before each of a command's many reads (a
+    // link map is read entry by entry) was a tenth of a fleet rollout's time. Any check is a moment old by the read it
+    // guards; a pid is not freed and handed out again within a millisecond.
+    if (performance.now() - this.identityAt < IDENTITY_FRESH_MS) return;
     let stat;
     try {
       stat = readStat(this.pid);
@@ -196,7 +205,11 @@ export class Target {
     }
     // Dead, its exit report not read yet: a zombie's maps are empty, so a name would seem unknown rather than gone.
     if (stat.state === 'Z' || stat.state === 'X') throw this.gone(ZOMBIE);
+    this.identityAt = performance.now();
   }
+
+  /** When checkIdentity last found this very process (performance.now()). */
+  private identityAt = -Infinity;
 
   /** Start counting the stops of one command; the address ranges the last one chose are in the maps by now, or free. */
   beginCommand(): void {
@@ -269,6 +282,8 @@ export class Target {
   /** Run a plan on the tracer thread: stop, ops, resume in one go. Records the pause. */
   async run(plan: NativePlan): Promise<NativePlanResult> {
     this.checkIdentity();
+    // Code of the target run by us may change its mappings: what was read of them before is stale (Session.space).
+    if (plan.ops.some((op) => op.kind === 'call' || op.kind === 'syscall')) this.codeRuns++;
     try {
       const res = await this.tracer.run(plan);
       this.lastPause = {
