@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { status, isAlive, repoRoot } from './helpers/fixtures.js';
 import { cliPath } from './helpers/cli.js';
+import { until } from './helpers/tmux.js';
 
 const hasTmux = spawnSync('tmux', ['-V']).status === 0;
 const skip = hasTmux ? false : 'tmux is not installed: this end-to-end test runs the console inside tmux (apt-get install tmux)';
@@ -29,17 +30,6 @@ after(() => {
 });
 
 const tmux = (...args: string[]) => execFileSync('tmux', ['-L', SOCKET, ...args], { encoding: 'utf8' });
-
-/** Poll until `probe` gives something; the timeout only guards against a hang. */
-async function until<T>(probe: () => T | undefined | false, what: string, screen: () => string, timeoutMs = 60_000, everyMs = 50): Promise<T> {
-  const start = Date.now();
-  for (;;) {
-    const got = probe();
-    if (got) return got;
-    if (Date.now() - start > timeoutMs) assert.fail(`timed out waiting for ${what}; screen:\n${screen()}`);
-    await new Promise((r) => setTimeout(r, everyMs));
-  }
-}
 
 test('Ctrl-C while node\'s symbols are read cancels the command at once; the console goes on; the target runs on untraced', { skip }, async (t) => {
   // A fresh node, as in the issue: 107k symbols in its binary, none of them read yet by anyone.

@@ -3,25 +3,22 @@
 // leaves the template as it was.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync, spawnSync } from 'node:child_process';
 import { chmodSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startFixture, killAllFixtures, parseFields, status, isAlive, repoRoot } from './helpers/fixtures.js';
+import { startFixture, killAllFixtures, parseFields, status, isAlive } from './helpers/fixtures.js';
 import { cliPath } from './helpers/cli.js';
+import { tmuxServer, tmuxSkip, until } from './helpers/tmux.js';
 
-const hasTmux = spawnSync('tmux', ['-V']).status === 0;
-const skip = hasTmux ? false : 'tmux is not installed: this end-to-end test runs the console inside tmux (apt-get install tmux)';
-const SOCKET = `hotpatch-editor-${process.pid}`;
+const skip = tmuxSkip;
+const server = tmuxServer('hotpatch-editor');
 const work = mkdtempSync(join(tmpdir(), 'hotpatch-editor-'));
 
 after(async () => {
-  if (hasTmux) spawnSync('tmux', ['-L', SOCKET, 'kill-server']);
+  server.kill();
   rmSync(work, { recursive: true, force: true });
   await killAllFixtures();
 });
-
-const tmux = (...args: string[]) => execFileSync('tmux', ['-L', SOCKET, ...args], { encoding: 'utf8' });
 
 /** An "editor": a shell script that edits the file it is given without asking anything, then exits with `status`. */
 function editor(name: string, body: string): string {
@@ -33,33 +30,7 @@ function editor(name: string, body: string): string {
 
 function openConsole(name: string, pid: number, editorPath: string) {
   const state = join(work, `state-${name}`);
-  const command = `exec env -u VISUAL NO_COLOR=1 EDITOR=${editorPath} XDG_STATE_HOME=${state} ${process.execPath} ${cliPath} ${pid}`;
-  tmux('new-session', '-d', '-s', name, '-x', '80', '-y', '24', '-c', repoRoot, command);
-  tmux('set-option', '-t', name, 'remain-on-exit', 'on');
-  const screen = () => tmux('capture-pane', '-p', '-t', name);
-  const lines = () => screen().replace(/\n+$/, '').split('\n');
-  return {
-    screen,
-    lines,
-    /**
-     * The screen's rows as one text: a full row was broken inside a word (a long path) and goes on in the next, a
-     * shorter one ended at a space.
-     */
-    joined: () => lines().map((l) => (l.length >= 80 ? l : `${l} `)).join(''),
-    prompt: () => [...lines()].reverse().find((l) => l.startsWith('hotpatch>')) ?? '',
-    keys: (...keys: string[]) => tmux('send-keys', '-t', name, ...keys),
-    exited: () => tmux('display-message', '-p', '-t', name, '#{pane_dead}').trim() === '1',
-  };
-}
-
-async function until<T>(probe: () => T | undefined | false, what: string, screen: () => string, timeoutMs = 60_000): Promise<T> {
-  const start = Date.now();
-  for (;;) {
-    const got = probe();
-    if (got) return got;
-    if (Date.now() - start > timeoutMs) assert.fail(`timed out waiting for ${what}; screen:\n${screen()}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
+  return server.open(name, 80, 24, `exec env -u VISUAL NO_COLOR=1 EDITOR=${editorPath} XDG_STATE_HOME=${state} ${process.execPath} ${cliPath} ${pid}`);
 }
 
 /** Status line, empty prompt and key hint at the bottom, every row within 80 columns: the console is drawn again. */
@@ -116,7 +87,7 @@ test('an editor that exits 1, or leaves the template as written: nothing compile
     c.keys('quit', 'Enter');
     await until(() => c.exited(), 'the console to exit', c.screen);
   } finally {
-    spawnSync('tmux', ['-L', SOCKET, 'kill-session', '-t', 'fail']);
+    server.tmux('kill-session', '-t', 'fail');
   }
   // `true` as the editor: the fresh template comes back as written.
   const d = openConsole('same', f.pid, '/bin/true');

@@ -1,58 +1,29 @@
 // The real console in a terminal (tmux): attach to a fixture, type and complete commands, read the screen, quit.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, constants, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startFixture, killAllFixtures, status, isAlive, repoRoot } from './helpers/fixtures.js';
+import { startFixture, killAllFixtures, status, isAlive } from './helpers/fixtures.js';
 import { cliPath } from './helpers/cli.js';
+import { tmuxServer, tmuxSkip, until } from './helpers/tmux.js';
 
-const hasTmux = spawnSync('tmux', ['-V']).status === 0;
-const skip = hasTmux ? false : 'tmux is not installed: this end-to-end test runs the console inside tmux (apt-get install tmux)';
+const skip = tmuxSkip;
 // A server of our own: the tests never touch another tmux, and killing it at the end ends only what we started.
-const SOCKET = `hotpatch-e2e-${process.pid}`;
+const server = tmuxServer('hotpatch-e2e');
 const stateDir = mkdtempSync(join(tmpdir(), 'hotpatch-e2e-'));
 
 after(async () => {
-  if (hasTmux) spawnSync('tmux', ['-L', SOCKET, 'kill-server']);
+  server.kill();
   rmSync(stateDir, { recursive: true, force: true });
   await killAllFixtures();
 });
 
-const tmux = (...args: string[]) => execFileSync('tmux', ['-L', SOCKET, ...args], { encoding: 'utf8' });
-
-/**
- * One console in a tmux window of the given size (`hotpatch PID`, or another command line run from the repository);
- * the pane stays after the console exits, so its last screen can be read.
- */
+/** One console in a tmux window of the given size (`hotpatch PID`, or another command line run from the repository). */
 function openConsole(name: string, columns: number, rows: number, env: string, what: number | string) {
   const run = typeof what === 'number' ? `${process.execPath} ${cliPath} ${what}` : what;
-  const command = `exec env ${env} XDG_STATE_HOME=${stateDir} ${run}`;
-  tmux('new-session', '-d', '-s', name, '-x', String(columns), '-y', String(rows), '-c', repoRoot, command);
-  tmux('set-option', '-t', name, 'remain-on-exit', 'on');
-  const screen = () => tmux('capture-pane', '-p', '-t', name);
-  const lines = () => screen().replace(/\n+$/, '').split('\n');
-  return {
-    screen,
-    /** The screen with its colours and attributes as escape sequences. */
-    styled: () => tmux('capture-pane', '-p', '-e', '-t', name),
-    lines,
-    prompt: () => [...lines()].reverse().find((l) => l.startsWith('hotpatch>')) ?? '',
-    keys: (...keys: string[]) => tmux('send-keys', '-t', name, ...keys),
-    exited: () => tmux('display-message', '-p', '-t', name, '#{pane_dead}').trim() === '1',
-  };
-}
-
-/** Poll until `probe` gives something; the timeout is only a guard against a hang, never a measurement. */
-async function until<T>(probe: () => T | undefined | false, what: string, screen: () => string, timeoutMs = 60_000): Promise<T> {
-  const start = Date.now();
-  for (;;) {
-    const got = probe();
-    if (got) return got;
-    if (Date.now() - start > timeoutMs) assert.fail(`timed out waiting for ${what}; screen:\n${screen()}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
+  return server.open(name, columns, rows, `exec env ${env} XDG_STATE_HOME=${stateDir} ${run}`);
 }
 
 /** SGR parameters that set a colour (foreground or background); 39/49 only reset to the default. */
