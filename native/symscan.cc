@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include <algorithm>
 #include <vector>
 
 namespace {
@@ -31,6 +32,32 @@ Napi::Value ScanSymbols(const Napi::CallbackInfo& info) {
   const char* lit = reinterpret_cast<const char*>(literal.Data());
   const size_t litLength = literal.Length();
 
+  // Substring: the literal is found in the whole table first (one memmem over 7 MB, not one per name, each of which
+  // would set up its search anew). A hit at p lies in every name that starts after the NUL before p and at or before
+  // p, so the names holding it are ranges of offsets; a map of 64-byte blocks turns away most entries with one read.
+  std::vector<uint32_t> starts, ends;
+  std::vector<uint8_t> blocks;
+  constexpr int kBlockShift = 6;
+  if (!prefix && litLength > 0) {
+    blocks.assign((namesLength >> kBlockShift) + 1, 0);
+    const char* end = names + namesLength;
+    for (const char* at = names; at + litLength <= end;) {
+      const char* hit = static_cast<const char*>(memmem(at, end - at, lit, litLength));
+      if (!hit) break;
+      const void* nul = memrchr(names, 0, hit - names);
+      const uint32_t start = nul ? static_cast<uint32_t>(static_cast<const char*>(nul) - names + 1) : 0;
+      const uint32_t stop = static_cast<uint32_t>(hit - names);
+      if (!ends.empty() && start <= ends.back()) ends.back() = stop;  // a second hit in the same name widens its range
+      else {
+        starts.push_back(start);
+        ends.push_back(stop);
+      }
+      at = hit + 1;
+    }
+    if (starts.empty()) return Napi::Uint32Array::New(env, 0);
+    for (size_t r = 0; r < starts.size(); r++) memset(&blocks[starts[r] >> kBlockShift], 1, (ends[r] >> kBlockShift) - (starts[r] >> kBlockShift) + 1);
+  }
+
   std::vector<uint32_t> out;
   uint32_t file = 0;
   for (size_t index = 1; index < count; index++) {
@@ -43,18 +70,15 @@ Napi::Value ScanSymbols(const Napi::CallbackInfo& info) {
       continue;
     }
     if (kind == kSttSection || nameOffset >= namesLength) continue;
-    const char* name = names + nameOffset;
-    const size_t room = namesLength - nameOffset;
-    bool pass;
     if (prefix) {
-      // Most names differ in the first byte: no length is measured for them.
-      pass = litLength <= room && memcmp(name, lit, litLength) == 0 && memchr(name, 0, litLength) == nullptr;
-    } else {
-      const void* nul = memchr(name, 0, room);
-      const size_t length = nul ? static_cast<const char*>(nul) - name : room;
-      pass = litLength == 0 || (length >= litLength && memmem(name, length, lit, litLength) != nullptr);
+      // Most names differ in the first byte: nothing more is read for them.
+      if (litLength > namesLength - nameOffset || memcmp(names + nameOffset, lit, litLength) != 0) continue;
+    } else if (litLength > 0) {
+      if (!blocks[nameOffset >> kBlockShift]) continue;
+      // The first range ending at or after the offset holds it if it starts at or before it.
+      const size_t r = std::lower_bound(ends.begin(), ends.end(), nameOffset) - ends.begin();
+      if (r == ends.size() || starts[r] > nameOffset) continue;
     }
-    if (!pass) continue;
     out.push_back(static_cast<uint32_t>(index));
     out.push_back(file);
   }
