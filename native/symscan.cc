@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include <algorithm>
+#include <string>
 #include <vector>
 
 namespace {
@@ -15,7 +16,8 @@ constexpr size_t kEntrySize = 24;  // Elf64_Sym
 constexpr uint8_t kSttSection = 3;
 constexpr uint8_t kSttFile = 4;
 
-// scanSymbols(entries, strings, literal, prefix) -> Uint32Array of pairs (index, file): each entry (from index 1, no
+// scanSymbols(entries, strings, literal, prefix) -> [Uint32Array of pairs (index, file), their names (UTF-8 decoded,
+// each followed by a NUL)]: each entry (from index 1, no
 // STT_SECTION or STT_FILE entry) whose name starts with `literal` (prefix true) or contains it (prefix false), with
 // the st_name of the nearest STT_FILE entry before it plus one (0: none), which is how a local is labelled.
 // A name runs from st_name to the next NUL or the table's end; an st_name past the end names nothing and passes none.
@@ -54,11 +56,11 @@ Napi::Value ScanSymbols(const Napi::CallbackInfo& info) {
       }
       at = hit + 1;
     }
-    if (starts.empty()) return Napi::Uint32Array::New(env, 0);
     for (size_t r = 0; r < starts.size(); r++) memset(&blocks[starts[r] >> kBlockShift], 1, (ends[r] >> kBlockShift) - (starts[r] >> kBlockShift) + 1);
   }
 
   std::vector<uint32_t> out;
+  std::string text;  // the passing names, each ended by a NUL: one string for JavaScript to split, not one per name
   uint32_t file = 0;
   for (size_t index = 1; index < count; index++) {
     const uint8_t* e = raw + index * kEntrySize;
@@ -81,9 +83,15 @@ Napi::Value ScanSymbols(const Napi::CallbackInfo& info) {
     }
     out.push_back(static_cast<uint32_t>(index));
     out.push_back(file);
+    const void* nul = memchr(names + nameOffset, 0, namesLength - nameOffset);
+    text.append(names + nameOffset, nul ? static_cast<const char*>(nul) - (names + nameOffset) : namesLength - nameOffset);
+    text.push_back('\0');
   }
-  auto result = Napi::Uint32Array::New(env, out.size());
-  if (!out.empty()) memcpy(result.Data(), out.data(), out.size() * sizeof(uint32_t));
+  auto found = Napi::Uint32Array::New(env, out.size());
+  if (!out.empty()) memcpy(found.Data(), out.data(), out.size() * sizeof(uint32_t));
+  auto result = Napi::Array::New(env, 2);
+  result.Set(0u, found);
+  result.Set(1u, Napi::String::New(env, text));
   return result;
 }
 

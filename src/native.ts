@@ -106,9 +106,10 @@ interface NativeModule {
   /**
    * A raw symbol table screened by a literal (native/symscan.cc): pairs (index, st_name of the nearest STT_FILE
    * entry before it + 1, or 0) for each entry past the first, not STT_SECTION or STT_FILE, whose name starts with
-   * `literal` (prefix) or contains it. Absent from an addon built before it.
+   * `literal` (prefix) or contains it; and their names decoded as UTF-8, each followed by a NUL. Absent from an
+   * addon built before it.
    */
-  scanSymbols?(entries: Uint8Array, strings: Uint8Array, literal: Buffer, prefix: boolean): Uint32Array;
+  scanSymbols?(entries: Uint8Array, strings: Uint8Array, literal: Buffer, prefix: boolean): [Uint32Array, string];
 }
 
 

@@ -399,10 +399,12 @@ function screenedSymbols(input: SymbolTableInput, screen: NameScreen,
   const literal = screen.prefix || screen.contains;
   const scan = literal && names.bytes.length === names.length ? symbolScan() : undefined;
   if (scan) {
-    const found = scan(input.entries, names.bytes, Buffer.from(literal!, 'utf8'), screen.prefix !== '');
+    const [found, text] = scan(input.entries, names.bytes, Buffer.from(literal!, 'utf8'), screen.prefix !== '');
+    // The names come in one string: a 7 MB table is neither decoded whole nor name by name.
+    const passing = text.split('\0');
     for (let i = 0; i < found.length; i += 2) {
       const index = found[i]!;
-      const name = names.nameFound(entries.nameOffset(index));
+      const name = passing[i >> 1]!;
       if (!screen.loose.test(name)) continue;
       const symbol = symbolAt(input, entries, index, name);
       labels.fileOffset = found[i + 1]! - 1;
