@@ -11,6 +11,10 @@
 
 #include "tracer.h"
 
+namespace hp {
+void initSymbolScan(Napi::Env env, Napi::Object exports);  // symscan.cc
+}
+
 namespace {
 
 using hp::Fault;
@@ -366,6 +370,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   napi_add_env_cleanup_hook(env, TracerWrap::shutdownAll, nullptr);
   exports.Set("readMemory", Napi::Function::New(env, ReadMemory));
   exports.Set("readMemoryInto", Napi::Function::New(env, ReadMemoryInto));
+  hp::initSymbolScan(env, exports);
   return exports;
 }
 

@@ -103,6 +103,13 @@ interface NativeModule {
   readMemory(pid: number, addr: bigint, len: number): Buffer;
   /** Reads into `out` (all of it, or up to the first unmapped page): the bytes read. */
   readMemoryInto(pid: number, addr: bigint, out: Buffer): number;
+  /**
+   * A raw symbol table screened by a literal (native/symscan.cc): pairs (index, st_name of the nearest STT_FILE
+   * entry before it + 1, or 0) for each entry past the first, not STT_SECTION or STT_FILE, whose name starts with
+   * `literal` (prefix) or contains it; and their names decoded as UTF-8, each followed by a NUL. Absent from an
+   * addon built before it.
+   */
+  scanSymbols?(entries: Uint8Array, strings: Uint8Array, literal: Buffer, prefix: boolean): [Uint32Array, string];
 }
 
 
@@ -111,4 +118,17 @@ let loaded: NativeModule | undefined;
 export function native(): NativeModule {
   loaded ??= createRequire(import.meta.url)(join(packageRoot(), 'build', 'Release', 'hotpatch_native.node')) as NativeModule;
   return loaded;
+}
+
+/**
+ * The addon's symbol-table screen, or undefined when the addon cannot be loaded or predates it: the ELF reader then
+ * screens in TypeScript, with the same result.
+ */
+export function nativeSymbolScan(): NativeModule['scanSymbols'] {
+  try {
+    const scan = native().scanSymbols;
+    return scan && ((entries, strings, literal, prefix) => scan(entries, strings, literal, prefix));
+  } catch {
+    return undefined;
+  }
 }

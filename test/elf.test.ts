@@ -12,6 +12,7 @@ import {
   R_X86_64_GLOB_DAT, R_X86_64_JUMP_SLOT, R_X86_64_RELATIVE, relocationTypeName,
 } from '../src/arch/x86_64/relocations.js';
 import type { ElfFile, ElfSymbol } from '../src/elf/types.js';
+import { nameScreen, useNativeSymbolScan } from '../src/elf/symtab.js';
 
 // ---------------------------------------------------------------------------------------------------------------
 // the files under test, built once
@@ -192,6 +193,25 @@ test('static symbols of two files keep apart by their STT_FILE', () => {
     assert.equal(symbol.bind, bind, name);
     if (size >= 0) assert.equal(symbol.size, size, name);
     if (bind !== 'local') assert.equal(symbol.file, undefined, `${name}: globals carry no file`);
+  }
+});
+
+test('a screened parse gives the same symbols with the native screen as without it', () => {
+  const screens = [
+    nameScreen('[^\\0]*ount[^\\0]*', '', 'ount'), nameScreen('run_[^\\0]*', 'run_'), nameScreen('[^\\0]*elp[^\\0]*', '', 'elp'),
+    nameScreen('[^\\0]*Heap[^\\0]*', '', 'Heap'), nameScreen('uv_[^\\0]*', 'uv_'), nameScreen('[^\\0]*zzqq[^\\0]*', '', 'zzqq'),
+  ];
+  const plain = (symbols: ElfSymbol[]) => JSON.stringify(symbols, (_, v) => (typeof v === 'bigint' ? v.toString() : v));
+  for (const file of [built['prog'], built['lib.so'], built['libver.so'], process.execPath]) {
+    for (const screen of screens) {
+      const native = plain(openElf(file).symbolsMatching!(screen));
+      useNativeSymbolScan(false);
+      try {
+        assert.equal(native, plain(openElf(file).symbolsMatching!(screen)), `${file}: ${screen.loose.source}`);
+      } finally {
+        useNativeSymbolScan(true);
+      }
+    }
   }
 });
 

@@ -30,10 +30,23 @@ export function plainTable(columns: string[], rows: string[][], alignRight: numb
     }
     return w;
   });
-  const line = (cells: string[]) => cells.map((c, i) => (i === cells.length - 1 ? c : alignRight.includes(i) ? c.padStart(widths[i]!) : c.padEnd(widths[i]!))).join('  ');
-  const out = [line(columns)];
-  for (const r of rows) out.push(line(columns.map((_, i) => cell(r[i]))));
-  return out.join('\n');
+  // Plain loops and one growing string: `syms *Heap*` prints 4,000 rows from a process too young for the JIT to have
+  // optimised per-cell closures and arrays.
+  const last = columns.length - 1;
+  const right = columns.map((_, i) => alignRight.includes(i));
+  const line = (cells: readonly (string | undefined)[], blank: boolean): string => {
+    let text = '';
+    for (let i = 0; i <= last; i++) {
+      const raw = cells[i];
+      const c = blank && (raw === undefined || raw === '') ? EMPTY_CELL : raw ?? '';
+      if (i === last) text += c;
+      else text += (right[i] ? c.padStart(widths[i]!) : c.padEnd(widths[i]!)) + '  ';
+    }
+    return text;
+  };
+  let out = line(columns, false);
+  for (const r of rows) out += '\n' + line(r, true);
+  return out;
 }
 
 /**

@@ -7,6 +7,7 @@ import {
 import type { ElfSymbol, SymbolBind, SymbolType } from './types.js';
 import { elfBad } from './source.js';
 import { finish, ENTRIES_PER_YIELD, type Sliced } from '../slices.js';
+import { nativeSymbolScan } from '../native.js';
 
 /**
  * Names out of a string table. Most tables are pure ASCII: when many names are wanted (a whole index), the table is
@@ -362,6 +363,23 @@ class FileLabels {
   }
 }
 
+let scanner: ReturnType<typeof nativeSymbolScan> | null | undefined;
+
+/**
+ * The addon's screen (native/symscan.cc) unless turned off: it turns away node's 107k entries at C speed, where the
+ * loop below runs in a process too young for the JIT to have optimised it. Off (tests, or an addon that cannot be
+ * loaded), the loop below gives the same symbols.
+ */
+function symbolScan(): ReturnType<typeof nativeSymbolScan> {
+  if (scanner === undefined) scanner = nativeSymbolScan() ?? null;
+  return scanner ?? undefined;
+}
+
+/** Turns the native screen off (false) or back on: the tests compare the two paths. */
+export function useNativeSymbolScan(on: boolean): void {
+  scanner = on ? undefined : null;
+}
+
 /**
  * parseNamedSymbols with a screen: only the entries whose names pass it become symbols. One plain loop over st_name
  * and st_info, not the sliced generator: a screened pass over node's 107k entries takes a few milliseconds, and V8
@@ -370,6 +388,7 @@ class FileLabels {
  * - Without one, a literal every name must contain (`*Heap*`) is found in the table's bytes first (see
  *   StringTable.rangesContaining); an entry whose st_name falls in none of those few ranges is turned away by
  *   looking at numbers (see NameRanges), and only the others are decoded and tested.
+ * With the addon, either literal is screened natively instead (symbolScan) and only its survivors are decoded here.
  */
 function screenedSymbols(input: SymbolTableInput, screen: NameScreen,
   onSymbol?: (symbol: ElfSymbol, entries: SymbolEntries, index: number) => void): ElfSymbol[] {
@@ -377,6 +396,24 @@ function screenedSymbols(input: SymbolTableInput, screen: NameScreen,
   const symbols: ElfSymbol[] = [];
   const names = input.names;
   const labels = new FileLabels(names);
+  const literal = screen.prefix || screen.contains;
+  const scan = literal && names.bytes.length === names.length ? symbolScan() : undefined;
+  if (scan) {
+    const [found, text] = scan(input.entries, names.bytes, Buffer.from(literal!, 'utf8'), screen.prefix !== '');
+    // The names come in one string: a 7 MB table is neither decoded whole nor name by name.
+    const passing = text.split('\0');
+    for (let i = 0; i < found.length; i += 2) {
+      const index = found[i]!;
+      const name = passing[i >> 1]!;
+      if (!screen.loose.test(name)) continue;
+      const symbol = symbolAt(input, entries, index, name);
+      labels.fileOffset = found[i + 1]! - 1;
+      labels.label(symbol);
+      onSymbol?.(symbol, entries, index);
+      symbols.push(symbol);
+    }
+    return symbols;
+  }
   const raw = entries.bytes;
   const words = entries.words;
   const count = entries.count;

@@ -9,7 +9,7 @@ const repoRoot = join(dirname(fileURLToPath(import.meta.url)), "..", "..", "..")
  * What the hotpatch bin's `#!/usr/bin/env -S node …` line gives node (Node 20 can deadlock at exit while a concurrent
  * TurboFan job waits for a main-thread GC, nodejs/node#54918): the tests start the bin the same way.
  */
-export const NODE_FLAGS = ["--no-concurrent-recompilation"];
+export const NODE_FLAGS = ["--no-concurrent-recompilation", "--min-semi-space-size=16"];
 
 export const cliPath = join(repoRoot, "dist", "src", "cli", "bin.js");
 

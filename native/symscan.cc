@@ -1,0 +1,104 @@
+// Screens a raw ELF symbol table by a literal at C speed: node's .symtab and .dynsym hold 107k entries over 7 MB of
+// names, and the same loop in JavaScript runs cold (the process has just started, the JIT has not warmed up). Only
+// the entries whose name may match come back; the caller decodes those few names and tests the whole pattern.
+#include <napi.h>
+
+#include <stdint.h>
+#include <string.h>
+
+#include <algorithm>
+#include <string>
+#include <vector>
+
+namespace {
+
+constexpr size_t kEntrySize = 24;  // Elf64_Sym
+constexpr uint8_t kSttSection = 3;
+constexpr uint8_t kSttFile = 4;
+
+// scanSymbols(entries, strings, literal, prefix) -> [Uint32Array of pairs (index, file), their names (UTF-8 decoded,
+// each followed by a NUL)]: each entry (from index 1, no
+// STT_SECTION or STT_FILE entry) whose name starts with `literal` (prefix true) or contains it (prefix false), with
+// the st_name of the nearest STT_FILE entry before it plus one (0: none), which is how a local is labelled.
+// A name runs from st_name to the next NUL or the table's end; an st_name past the end names nothing and passes none.
+Napi::Value ScanSymbols(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto entries = info[0].As<Napi::Buffer<uint8_t>>();
+  auto strings = info[1].As<Napi::Buffer<uint8_t>>();
+  auto literal = info[2].As<Napi::Buffer<uint8_t>>();
+  bool prefix = info[3].As<Napi::Boolean>().Value();
+  const uint8_t* raw = entries.Data();
+  const size_t count = entries.Length() / kEntrySize;
+  const char* names = reinterpret_cast<const char*>(strings.Data());
+  const size_t namesLength = strings.Length();
+  const char* lit = reinterpret_cast<const char*>(literal.Data());
+  const size_t litLength = literal.Length();
+
+  // Substring: the literal is found in the whole table first (one memmem over 7 MB, not one per name, each of which
+  // would set up its search anew). A hit at p lies in every name that starts after the NUL before p and at or before
+  // p, so the names holding it are ranges of offsets; a map of 64-byte blocks turns away most entries with one read.
+  std::vector<uint32_t> starts, ends;
+  std::vector<uint8_t> blocks;
+  constexpr int kBlockShift = 6;
+  if (!prefix && litLength > 0) {
+    blocks.assign((namesLength >> kBlockShift) + 1, 0);
+    const char* end = names + namesLength;
+    for (const char* at = names; at + litLength <= end;) {
+      const char* hit = static_cast<const char*>(memmem(at, end - at, lit, litLength));
+      if (!hit) break;
+      const void* nul = memrchr(names, 0, hit - names);
+      const uint32_t start = nul ? static_cast<uint32_t>(static_cast<const char*>(nul) - names + 1) : 0;
+      const uint32_t stop = static_cast<uint32_t>(hit - names);
+      if (!ends.empty() && start <= ends.back()) ends.back() = stop;  // a second hit in the same name widens its range
+      else {
+        starts.push_back(start);
+        ends.push_back(stop);
+      }
+      at = hit + 1;
+    }
+    for (size_t r = 0; r < starts.size(); r++) memset(&blocks[starts[r] >> kBlockShift], 1, (ends[r] >> kBlockShift) - (starts[r] >> kBlockShift) + 1);
+  }
+
+  std::vector<uint32_t> out;
+  std::string text;  // the passing names, each ended by a NUL: one string for JavaScript to split, not one per name
+  uint32_t file = 0;
+  for (size_t index = 1; index < count; index++) {
+    const uint8_t* e = raw + index * kEntrySize;
+    uint32_t nameOffset;
+    memcpy(&nameOffset, e, 4);  // entries need not be aligned
+    const uint8_t kind = e[4] & 0xf;
+    if (kind == kSttFile) {
+      file = nameOffset + 1;
+      continue;
+    }
+    if (kind == kSttSection || nameOffset >= namesLength) continue;
+    if (prefix) {
+      // Most names differ in the first byte: nothing more is read for them.
+      if (litLength > namesLength - nameOffset || memcmp(names + nameOffset, lit, litLength) != 0) continue;
+    } else if (litLength > 0) {
+      if (!blocks[nameOffset >> kBlockShift]) continue;
+      // The first range ending at or after the offset holds it if it starts at or before it.
+      const size_t r = std::lower_bound(ends.begin(), ends.end(), nameOffset) - ends.begin();
+      if (r == ends.size() || starts[r] > nameOffset) continue;
+    }
+    out.push_back(static_cast<uint32_t>(index));
+    out.push_back(file);
+    const void* nul = memchr(names + nameOffset, 0, namesLength - nameOffset);
+    text.append(names + nameOffset, nul ? static_cast<const char*>(nul) - (names + nameOffset) : namesLength - nameOffset);
+    text.push_back('\0');
+  }
+  auto found = Napi::Uint32Array::New(env, out.size());
+  if (!out.empty()) memcpy(found.Data(), out.data(), out.size() * sizeof(uint32_t));
+  auto result = Napi::Array::New(env, 2);
+  result.Set(0u, found);
+  result.Set(1u, Napi::String::New(env, text));
+  return result;
+}
+
+}  // namespace
+
+namespace hp {
+void initSymbolScan(Napi::Env env, Napi::Object exports) {
+  exports.Set("scanSymbols", Napi::Function::New(env, ScanSymbols));
+}
+}  // namespace hp
