@@ -6,7 +6,8 @@ import { readStat, describeState } from '../src/process/procfs.js';
 import { stubPage, STUB_PAGE_SIZE } from '../src/process/stub.js';
 import { loadRecord } from '../src/patch/record.js';
 import { ownPages } from '../src/patch/cleanup.js';
-import { backtrace, DEFAULT_FRAME_LIMIT, type BacktraceEnd, type BacktraceFrame, type OwnCode } from '../src/symbols/backtrace.js';
+import { backtrace, demangleFrames, mangledFrames, DEFAULT_FRAME_LIMIT, type BacktraceEnd, type BacktraceFrame, type OwnCode } from '../src/symbols/backtrace.js';
+import { startDemangler } from '../src/symbols/demangle.js';
 import type { Session } from '../src/session.js';
 
 /** Stack read per thread at the stop: enough for deep C stacks; `--stack` asks for more. */
@@ -40,15 +41,27 @@ export const bt: CommandSpec = {
     const ownCode = ownCodeOf(session);
     const names = threadNames(target.pid, which === 'all' ? target.threads() : [Number(which)]);
     const stackBytes = stackKib * 1024;
-    const snapshots = await target.snapshotThreads(stackBytes, which === 'all' ? undefined : Number(which));
+    // c++filt starts now, so that its start overlaps the stop and the unwinding; every thread's C++ names go to it
+    // in one batch at the end (node's frames are C++).
+    const demangler = startDemangler();
+    let snapshots;
+    try {
+      snapshots = await target.snapshotThreads(stackBytes, which === 'all' ? undefined : Number(which));
+    } catch (err) {
+      demangler.close();
+      throw err;
+    }
     // Unwound after the threads run on: from what was read at the stop, never from the live stack.
     const sources = {
       space,
       registerTable: session.arch.dwarfRegisters,
       readTarget: (address: bigint, length: number) => target.readExact(address, length),
       ownCode,
+      deferDemangling: true,
     };
-    const threads = snapshots
+    let threads;
+    try {
+      threads = snapshots
       .sort((a, b) => (a.tid === target.pid ? -1 : b.tid === target.pid ? 1 : a.tid - b.tid))
       .map((snap) => {
         const info = names.get(snap.tid) ?? threadInfo(target.pid, snap.tid);
@@ -57,6 +70,12 @@ export const bt: CommandSpec = {
           : backtrace({ registers: session.arch.decodeRegs(snap.regs).values, stack: snap.stack, stackBytesAsked: stackBytes }, sources, limit);
         return { tid: snap.tid, ...info, ...(snap.groupStopped ? { jobStopped: true } : {}), ...trace };
       });
+    } catch (err) {
+      demangler.close();
+      throw err;
+    }
+    const mangled = threads.flatMap((t) => mangledFrames(t.frames));
+    demangleFrames(mangled, await demangler.demangle(mangled.map((m) => m.linkage), undefined, 'bt cancelled'));
     const blocks: Block[] = [];
     for (const t of threads) {
       blocks.push({ type: 'text', text: `thread ${t.tid} (${t.name})${t.tid === target.pid ? ' main' : ''} · ${t.state}${t.jobStopped ? ' (job-stopped)' : ''}`, tone: 'heading' });

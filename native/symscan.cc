@@ -95,10 +95,106 @@ Napi::Value ScanSymbols(const Napi::CallbackInfo& info) {
   return result;
 }
 
+constexpr uint8_t kSttTls = 6;
+
+// holdSymbols(entries, wanted) -> Uint32Array of triples (wanted index, entry index, file): for each address of
+// `wanted` (sorted, ascending), the entries whose [value, value + size) holds it; for an address no sized entry holds
+// (hand-written assembly), the nearest unsized entry at or below it, unless a sized one starts between them. Only
+// entries worth naming an address with count: defined, named, not STT_SECTION, STT_FILE or STT_TLS. `file` is the
+// st_name of the nearest STT_FILE entry before it plus one (0: none). A backtrace names a dozen pcs with node's 107k
+// entries: one pass here instead of a cold JavaScript loop.
+Napi::Value HoldSymbols(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto entries = info[0].As<Napi::Buffer<uint8_t>>();
+  auto wantedArray = info[1].As<Napi::Float64Array>();
+  const uint8_t* raw = entries.Data();
+  const size_t count = entries.Length() / kEntrySize;
+  std::vector<uint64_t> wanted(wantedArray.ElementLength());
+  for (size_t i = 0; i < wanted.size(); i++) wanted[i] = static_cast<uint64_t>(wantedArray[i]);
+  std::vector<uint32_t> out;
+  if (wanted.empty()) return Napi::Uint32Array::New(env, 0);
+  const uint64_t lowest = wanted.front();
+  const uint64_t highest = wanted.back();
+  std::vector<bool> held(wanted.size(), false);
+
+  struct Entry {
+    uint32_t name;
+    uint8_t kind;
+    uint16_t shndx;
+    uint64_t value;
+    uint64_t size;
+  };
+  auto read = [&](size_t index) {
+    const uint8_t* e = raw + index * kEntrySize;
+    Entry x;
+    memcpy(&x.name, e, 4);  // entries need not be aligned
+    x.kind = e[4] & 0xf;
+    memcpy(&x.shndx, e + 6, 2);
+    memcpy(&x.value, e + 8, 8);
+    memcpy(&x.size, e + 16, 8);
+    return x;
+  };
+  auto nameable = [](const Entry& x) { return x.kind != kSttSection && x.kind != kSttTls && x.shndx != 0 && x.name != 0; };
+
+  uint32_t file = 0;
+  for (size_t index = 1; index < count; index++) {
+    const Entry x = read(index);
+    if (x.kind == kSttFile) {
+      file = x.name + 1;
+      continue;
+    }
+    // Most entries hold none of the addresses: turned away before anything else is looked at.
+    if (x.size == 0 || x.value == 0 || x.value > highest || x.value + x.size <= lowest || !nameable(x)) continue;
+    for (size_t i = std::lower_bound(wanted.begin(), wanted.end(), x.value) - wanted.begin(); i < wanted.size() && wanted[i] < x.value + x.size; i++) {
+      out.push_back(static_cast<uint32_t>(i));
+      out.push_back(static_cast<uint32_t>(index));
+      out.push_back(file);
+      held[i] = true;
+    }
+  }
+
+  std::vector<size_t> unheld;
+  for (size_t i = 0; i < wanted.size(); i++) if (!held[i]) unheld.push_back(i);
+  if (!unheld.empty()) {
+    std::vector<int64_t> best(wanted.size(), -1), sizedBelow(wanted.size(), -1);
+    std::vector<uint32_t> nearest(wanted.size(), 0), nearestFile(wanted.size(), 0);
+    file = 0;
+    for (size_t index = 1; index < count; index++) {
+      const Entry x = read(index);
+      if (x.kind == kSttFile) {
+        file = x.name + 1;
+        continue;
+      }
+      if (x.value == 0 || x.value > highest || !nameable(x)) continue;
+      for (size_t i : unheld) {
+        if (x.value > wanted[i]) continue;
+        const int64_t v = static_cast<int64_t>(x.value);
+        if (x.size > 0) {
+          if (v > sizedBelow[i]) sizedBelow[i] = v;
+        } else if (v > best[i]) {
+          best[i] = v;
+          nearest[i] = static_cast<uint32_t>(index);
+          nearestFile[i] = file;
+        }
+      }
+    }
+    for (size_t i : unheld) {
+      if (nearest[i] == 0 || best[i] < sizedBelow[i]) continue;
+      out.push_back(static_cast<uint32_t>(i));
+      out.push_back(nearest[i]);
+      out.push_back(nearestFile[i]);
+    }
+  }
+  auto found = Napi::Uint32Array::New(env, out.size());
+  if (!out.empty()) memcpy(found.Data(), out.data(), out.size() * sizeof(uint32_t));
+  return found;
+}
+
 }  // namespace
 
 namespace hp {
 void initSymbolScan(Napi::Env env, Napi::Object exports) {
   exports.Set("scanSymbols", Napi::Function::New(env, ScanSymbols));
+  exports.Set("holdSymbols", Napi::Function::New(env, HoldSymbols));
 }
 }  // namespace hp

@@ -110,6 +110,12 @@ interface NativeModule {
    * addon built before it.
    */
   scanSymbols?(entries: Uint8Array, strings: Uint8Array, literal: Buffer, prefix: boolean): [Uint32Array, string];
+  /**
+   * The entries of a raw symbol table that hold each of `wanted` (sorted addresses), else the nearest unsized one
+   * below (native/symscan.cc): triples (wanted index, entry index, st_name of the nearest STT_FILE before it + 1, or
+   * 0). Absent from an addon built before it.
+   */
+  holdSymbols?(entries: Uint8Array, wanted: Float64Array): Uint32Array;
 }
 
 
@@ -128,6 +134,16 @@ export function nativeSymbolScan(): NativeModule['scanSymbols'] {
   try {
     const scan = native().scanSymbols;
     return scan && ((entries, strings, literal, prefix) => scan(entries, strings, literal, prefix));
+  } catch {
+    return undefined;
+  }
+}
+
+/** The addon's address-holder scan (see holdSymbols), or undefined: the ELF reader then scans in TypeScript. */
+export function nativeHolderScan(): NativeModule['holdSymbols'] {
+  try {
+    const scan = native().holdSymbols;
+    return scan && ((entries, wanted) => scan(entries, wanted));
   } catch {
     return undefined;
   }

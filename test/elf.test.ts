@@ -12,7 +12,7 @@ import {
   R_X86_64_GLOB_DAT, R_X86_64_JUMP_SLOT, R_X86_64_RELATIVE, relocationTypeName,
 } from '../src/arch/x86_64/relocations.js';
 import type { ElfFile, ElfSymbol } from '../src/elf/types.js';
-import { nameScreen, useNativeSymbolScan } from '../src/elf/symtab.js';
+import { nameScreen, useNativeHolderScan, useNativeSymbolScan } from '../src/elf/symtab.js';
 
 // ---------------------------------------------------------------------------------------------------------------
 // the files under test, built once
@@ -212,6 +212,28 @@ test('a screened parse gives the same symbols with the native screen as without 
         useNativeSymbolScan(true);
       }
     }
+  }
+});
+
+test('the symbols holding addresses are the same with the native scan as without it (node and libc: statics, unsized, none)', () => {
+  const plain = (symbols: ElfSymbol[][]) => JSON.stringify(symbols, (_, v) => (typeof v === 'bigint' ? v.toString() : v));
+  const libc = '/lib/x86_64-linux-gnu/libc.so.6';
+  for (const file of [built['prog'], built['lib.so'], process.execPath, libc]) {
+    const elf = openElf(file);
+    const funcs = elf.symbols().filter((s) => s.type === 'func' && s.size > 0);
+    assert.ok(funcs.length > 0, file);
+    // Starts, middles and ends of functions spread over the file, a static when there is one, and addresses outside.
+    const step = Math.max(1, Math.floor(funcs.length / 40));
+    const addresses = funcs.filter((_, i) => i % step === 0).flatMap((f) => [f.value, f.value + BigInt(f.size >> 1), f.value + BigInt(f.size - 1)]);
+    addresses.push(1n, 0x7fffffffffffn, funcs[0]!.value - 1n);
+    const native = plain(elf.symbolsHolding!(addresses));
+    useNativeHolderScan(false);
+    try {
+      assert.equal(native, plain(openElf(file).symbolsHolding!(addresses)), file);
+    } finally {
+      useNativeHolderScan(true);
+    }
+    assert.ok(JSON.parse(native).some((h: unknown[]) => h.length > 0), `${file}: some address is held`);
   }
 });
 

@@ -7,7 +7,7 @@ import {
 import type { ElfSymbol, SymbolBind, SymbolType } from './types.js';
 import { elfBad } from './source.js';
 import { finish, ENTRIES_PER_YIELD, type Sliced } from '../slices.js';
-import { nativeSymbolScan } from '../native.js';
+import { nativeHolderScan, nativeSymbolScan } from '../native.js';
 
 /**
  * Names out of a string table. Most tables are pure ASCII: when many names are wanted (a whole index), the table is
@@ -459,6 +459,40 @@ export function symbolsHolding(input: SymbolTableInput, addresses: readonly bigi
   const entries = new SymbolEntries(input.entries);
   const wanted = [...new Set(addresses.map(Number))].sort((a, b) => a - b);
   if (wanted.length === 0) return addresses.map(() => []);
+  const native = holderScan();
+  if (native) {
+    // The addon's one pass over the raw entries (native/symscan.cc), the same rules as the loops below.
+    const triples = native(entries.bytes, Float64Array.from(wanted));
+    const byWanted: { index: number; file: number }[][] = wanted.map(() => []);
+    for (let k = 0; k + 2 < triples.length; k += 3) byWanted[triples[k]!]!.push({ index: triples[k + 1]!, file: triples[k + 2]! });
+    const makeNative = ({ index, file }: { index: number; file: number }): ElfSymbol => {
+      const symbol = symbolAt(input, entries, index);
+      if (symbol.bind === 'local' && file > 0) {
+        const name = input.names.name(file - 1);
+        if (name) symbol.file = name;
+      }
+      return symbol;
+    };
+    const at = new Map(wanted.map((a, i) => [a, i]));
+    return addresses.map((address) => byWanted[at.get(Number(address))!]!.map(makeNative));
+  }
+  return symbolsHoldingInScript(input, entries, wanted, addresses);
+}
+
+let holders: ReturnType<typeof nativeHolderScan> | null | undefined;
+
+/** The addon's holder scan once looked up (null: none), unless turned off (tests compare both ways). */
+function holderScan(): ReturnType<typeof nativeHolderScan> {
+  if (holders === undefined) holders = nativeHolderScan() ?? null;
+  return holders ?? undefined;
+}
+
+/** Tests: false makes symbolsHolding use the TypeScript loops alone, true the addon when it has the scan. */
+export function useNativeHolderScan(on: boolean): void {
+  holders = on ? undefined : null;
+}
+
+function symbolsHoldingInScript(input: SymbolTableInput, entries: SymbolEntries, wanted: number[], addresses: readonly bigint[]): ElfSymbol[][] {
   const lowest = wanted[0]!;
   const highest = wanted[wanted.length - 1]!;
   const holders: number[][] = wanted.map(() => []);

@@ -39,6 +39,17 @@ export interface BacktraceSources {
   /** Reads the target (the vDSO's image, which never changes while it runs). */
   readTarget(address: bigint, length: number): Buffer;
   ownCode?(pc: bigint): OwnCode | undefined;
+  /**
+   * Mangled C++ names are left for the caller to demangle (demangleFrames), with every thread's in one batch and
+   * c++filt started before the stop; otherwise backtrace demangles them itself.
+   */
+  deferDemangling?: boolean;
+}
+
+/** A frame whose function is still a mangled C++ name (deferDemangling), and that name. */
+export interface MangledFrame {
+  frame: BacktraceFrame;
+  linkage: string;
 }
 
 export interface BacktraceFrame {
@@ -334,15 +345,24 @@ function nameFrames(physical: Physical[], sources: BacktraceSources): BacktraceF
     }
     frames.push(frame);
   });
-  if (pending.length > 0) {
-    // C++ names demangled in one batch (c++filt), without the parameter list gdb fills with values.
-    const demangled = demangleAll(pending.map((p) => p.linkage));
-    for (const { frame, linkage } of pending) frame.function = withoutParameters(demangled.get(linkage) ?? linkage);
-  }
+  if (sources.deferDemangling) mangled.set(frames, pending);
+  else if (pending.length > 0) demangleFrames(pending, demangleAll(pending.map((p) => p.linkage)));
   return frames;
 }
 
 /** `node::Start(int, char**)` → `node::Start`: gdb puts the arguments' values there, we put nothing. */
+/** The frames of a backtrace made with deferDemangling whose function is a mangled name. */
+const mangled = new WeakMap<BacktraceFrame[], MangledFrame[]>();
+
+export function mangledFrames(frames: BacktraceFrame[]): MangledFrame[] {
+  return mangled.get(frames) ?? [];
+}
+
+/** C++ names demangled (by c++filt, in one batch), without the parameter list gdb fills with values. */
+export function demangleFrames(pending: readonly MangledFrame[], demangled: Map<string, string>): void {
+  for (const { frame, linkage } of pending) frame.function = withoutParameters(demangled.get(linkage) ?? linkage);
+}
+
 export function withoutParameters(name: string): string {
   if (!name.endsWith(')') && !name.endsWith(') const')) return name;
   let depth = 0;
