@@ -131,6 +131,14 @@ function nothingFound(space: AddressSpace, pattern: string, module: string | und
     return `${module} is stripped (no .symtab, no debug file found): only its exported symbols are known${localOnly ? ', so no locals' : ''}; name a debug file with \`symbols ${module} FILE\``;
   }
   const word = pattern.replace(/[*?[\]]/g, '');
+  if (namePattern(pattern).glob) {
+    // A glob asks for a shape, not a name mistyped: the names that hold its letters, found by the same quick screen
+    // (a fuzzy search would build node's whole index, a second for nothing found).
+    const wider = `*${word}*`;
+    const containing = word.length >= 2 && wider !== pattern ? [...new Set(space.match(wider, { module, localOnly }).map((s) => s.name))].slice(0, 5) : [];
+    const close = containing.length > 0 ? `no name matches ${pattern} whole; names containing ${word}: ${containing.join(', ')}` : `no name matches ${pattern}`;
+    return stripped.length > 0 ? `${close} (stripped, exported symbols only: ${stripped.join(', ')})` : close;
+  }
   const similar = word.length >= 3 ? space.index.suggest(word, 5) : [];
   const close = similar.length > 0 ? `did you mean: ${similar.join(', ')}?` : 'no similar names are loaded';
   return stripped.length > 0 ? `${close} (stripped, exported symbols only: ${stripped.join(', ')})` : close;

@@ -60,10 +60,13 @@ test('disasm names calls into the PLT (printf@plt) and a redirected 4-byte funct
 
 test('syms with no match says so and suggests close names', async () => {
   const f = await startFixture('counter');
-  const r = await runCli(['-p', String(f.pid), '-e', 'syms tikc', '-e', 'syms zzqqxx']);
+  const r = await runCli(['-p', String(f.pid), '-e', 'syms tikc', '-e', 'syms zzqqxx', '-e', 'syms ick*', '-e', 'syms zzqq*']);
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stdout, /0 symbols\ndid you mean: [^\n]*\btick\b/);
   assert.match(r.stdout, /0 symbols\nno similar names are loaded/);
+  // A glob: the names that contain its letters, from the same quick screen (no fuzzy index built).
+  assert.match(r.stdout, /0 symbols\nno name matches ick\* whole; names containing ick: [^\n]*\btick\b/);
+  assert.match(r.stdout, /0 symbols\nno name matches zzqq\*/);
   assert.doesNotMatch(r.stdout, /address.*size.*type/, 'no empty table');
 });
 
