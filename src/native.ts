@@ -127,24 +127,20 @@ export function native(): NativeModule {
 }
 
 /**
- * The addon's symbol-table screen, or undefined when the addon cannot be loaded or predates it: the ELF reader then
- * screens in TypeScript, with the same result.
+ * One of the addon's optional functions (the symbol-table scans), or undefined when the addon cannot be loaded or
+ * predates it: the ELF reader then does the same work in TypeScript, with the same result.
  */
-export function nativeSymbolScan(): NativeModule['scanSymbols'] {
+function optional<K extends 'scanSymbols' | 'holdSymbols'>(name: K): NativeModule[K] {
   try {
-    const scan = native().scanSymbols;
-    return scan && ((entries, strings, literal, prefix) => scan(entries, strings, literal, prefix));
+    const addon = native();
+    const fn = addon[name];
+    return fn && ((fn as (...a: unknown[]) => unknown).bind(addon) as NativeModule[K]);
   } catch {
     return undefined;
   }
 }
 
-/** The addon's address-holder scan (see holdSymbols), or undefined: the ELF reader then scans in TypeScript. */
-export function nativeHolderScan(): NativeModule['holdSymbols'] {
-  try {
-    const scan = native().holdSymbols;
-    return scan && ((entries, wanted) => scan(entries, wanted));
-  } catch {
-    return undefined;
-  }
-}
+/** The addon's symbol-table screen by a literal (see scanSymbols). */
+export const nativeSymbolScan = (): NativeModule['scanSymbols'] => optional('scanSymbols');
+/** The addon's address-holder scan (see holdSymbols). */
+export const nativeHolderScan = (): NativeModule['holdSymbols'] => optional('holdSymbols');

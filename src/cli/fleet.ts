@@ -28,14 +28,7 @@ export interface FleetInput {
 }
 
 /** What one worker process is given: its share of the processes and everything else the run was given. */
-interface WorkerInput {
-  chosen: Chosen[];
-  lines: BatchLine[];
-  format: OutputFormat;
-  width?: number;
-  jobs: number;
-  allOrNone: boolean;
-}
+type WorkerInput = Pick<FleetInput, 'chosen' | 'lines' | 'format' | 'width' | 'jobs' | 'allOrNone'>;
 
 /** What a worker process tells the run: output, a failure (for --all-or-none), its reports at the end. */
 type WorkerMessage = { out: string } | { failed: number } | { finished: true } | { reports: ReportSummary[] };

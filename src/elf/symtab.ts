@@ -363,22 +363,33 @@ class FileLabels {
   }
 }
 
-let scanner: ReturnType<typeof nativeSymbolScan> | null | undefined;
-
 /**
- * The addon's screen (native/symscan.cc) unless turned off: it turns away node's 107k entries at C speed, where the
- * loop below runs in a process too young for the JIT to have optimised it. Off (tests, or an addon that cannot be
- * loaded), the loop below gives the same symbols.
+ * One of the addon's scans (native/symscan.cc), looked up once, unless turned off: they turn away node's 107k entries
+ * at C speed, where the loops here run in a process too young for the JIT to have optimised them. Off (tests, or an
+ * addon that cannot be loaded or predates them), the loops give the same results.
  */
-function symbolScan(): ReturnType<typeof nativeSymbolScan> {
-  if (scanner === undefined) scanner = nativeSymbolScan() ?? null;
-  return scanner ?? undefined;
+function switchable<T>(look: () => T | undefined): { get(): T | undefined; use(on: boolean): void } {
+  let cached: T | null | undefined;
+  return {
+    get: () => {
+      if (cached === undefined) cached = look() ?? null;
+      return cached ?? undefined;
+    },
+    use: (on) => {
+      cached = on ? undefined : null;
+    },
+  };
 }
 
-/** Turns the native screen off (false) or back on: the tests compare the two paths. */
-export function useNativeSymbolScan(on: boolean): void {
-  scanner = on ? undefined : null;
-}
+const symbolScanner = switchable(nativeSymbolScan);
+const holderScanner = switchable(nativeHolderScan);
+const symbolScan = () => symbolScanner.get();
+const holderScan = () => holderScanner.get();
+
+/** Turns the native name screen off (false) or back on: the tests compare the two paths. */
+export const useNativeSymbolScan = (on: boolean): void => symbolScanner.use(on);
+/** Turns the native address-holder scan off (false) or back on: the tests compare the two paths. */
+export const useNativeHolderScan = (on: boolean): void => holderScanner.use(on);
 
 /**
  * parseNamedSymbols with a screen: only the entries whose names pass it become symbols. One plain loop over st_name
@@ -477,19 +488,6 @@ export function symbolsHolding(input: SymbolTableInput, addresses: readonly bigi
     return addresses.map((address) => byWanted[at.get(Number(address))!]!.map(makeNative));
   }
   return symbolsHoldingInScript(input, entries, wanted, addresses);
-}
-
-let holders: ReturnType<typeof nativeHolderScan> | null | undefined;
-
-/** The addon's holder scan once looked up (null: none), unless turned off (tests compare both ways). */
-function holderScan(): ReturnType<typeof nativeHolderScan> {
-  if (holders === undefined) holders = nativeHolderScan() ?? null;
-  return holders ?? undefined;
-}
-
-/** Tests: false makes symbolsHolding use the TypeScript loops alone, true the addon when it has the scan. */
-export function useNativeHolderScan(on: boolean): void {
-  holders = on ? undefined : null;
 }
 
 function symbolsHoldingInScript(input: SymbolTableInput, entries: SymbolEntries, wanted: number[], addresses: readonly bigint[]): ElfSymbol[][] {
