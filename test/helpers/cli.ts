@@ -1,5 +1,6 @@
 // Test helpers that run the built hotpatch command (dist/src/cli/bin.js, the installed `hotpatch`) as a user would, and collect its output.
-import { spawn } from "node:child_process";
+import { spawn, spawnSync } from "node:child_process";
+import { readdirSync, readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -45,8 +46,11 @@ export function runCli(args: string[], opts: CliOptions = {}): Promise<CliResult
     child.stdout.setEncoding("utf8").on("data", (chunk: string) => (stdout += chunk));
     child.stderr.setEncoding("utf8").on("data", (chunk: string) => (stderr += chunk));
     const timer = setTimeout(() => {
+      // Seen rarely in full runs: a run that printed its answer (or nothing) and never exited. What each of its
+      // threads was doing goes in the failure, to find out where it stood, before it is killed.
+      const where = child.pid !== undefined ? hangReport(child.pid) : "";
       if (child.pid !== undefined) process.kill(child.pid, "SIGKILL");
-      reject(new Error(`hotpatch ${args.join(" ")}: no exit within ${timeoutMs} ms\nstdout:\n${stdout}\nstderr:\n${stderr}`));
+      reject(new Error(`hotpatch ${args.join(" ")}: no exit within ${timeoutMs} ms\nstdout:\n${stdout}\nstderr:\n${stderr}${where}`));
     }, timeoutMs);
     child.on("error", (err) => {
       clearTimeout(timer);
@@ -99,4 +103,28 @@ export function hotpatchOn(pid: number, ...commands: string[]): Promise<CliResul
 export function assertBatchOk(r: CliResult & { json: JsonOutcome[] }, what: string): void {
   const failed = r.json.find((j) => !j.ok);
   if (r.code !== 0) throw new Error(`${what}: exit ${r.code}: ${failed ? `${failed.command}: ${JSON.stringify(failed.error)}` : r.stderr}`);
+}
+
+/** The state of a process that does not exit: each thread's state and kernel wait channel, and gdb's backtraces. */
+function hangReport(pid: number): string {
+  const lines: string[] = [];
+  try {
+    for (const tid of readdirSync(`/proc/${pid}/task`)) {
+      const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, "utf8");
+      const comm = stat.slice(stat.indexOf("(") + 1, stat.lastIndexOf(")"));
+      const state = stat.slice(stat.lastIndexOf(")") + 2).split(" ")[0];
+      let wchan = "";
+      try {
+        wchan = readFileSync(`/proc/${pid}/task/${tid}/wchan`, "utf8");
+      } catch {
+        // not readable here
+      }
+      lines.push(`  thread ${tid} (${comm}) ${state} ${wchan}`);
+    }
+  } catch {
+    return `\n(process ${pid} has no /proc entry: it exited, its output pipes are held by another process)`;
+  }
+  const gdb = spawnSync("gdb", ["-batch", "-p", String(pid), "-ex", "thread apply all bt 12"], { encoding: "utf8", timeout: 15_000 });
+  const stacks = (gdb.stdout ?? "").split("\n").filter((l) => /^(Thread|#)/.test(l)).slice(0, 80);
+  return `\nthreads of ${pid}:\n${lines.join("\n")}\n${stacks.join("\n")}`;
 }
