@@ -470,33 +470,50 @@ export function symbolsHolding(input: SymbolTableInput, addresses: readonly bigi
   const entries = new SymbolEntries(input.entries);
   const wanted = [...new Set(addresses.map(Number))].sort((a, b) => a - b);
   if (wanted.length === 0) return addresses.map(() => []);
+  // Triples (wanted index, entry index, st_name of the STT_FILE entry before it + 1, or 0): from the addon's one pass
+  // over the raw entries (native/symscan.cc), else from the same rules in TypeScript.
   const native = holderScan();
-  if (native) {
-    // The addon's one pass over the raw entries (native/symscan.cc), the same rules as the loops below.
-    const triples = native(entries.bytes, Float64Array.from(wanted));
-    const byWanted: { index: number; file: number }[][] = wanted.map(() => []);
-    for (let k = 0; k + 2 < triples.length; k += 3) byWanted[triples[k]!]!.push({ index: triples[k + 1]!, file: triples[k + 2]! });
-    const makeNative = ({ index, file }: { index: number; file: number }): ElfSymbol => {
-      const symbol = symbolAt(input, entries, index);
-      if (symbol.bind === 'local' && file > 0) {
-        const name = input.names.name(file - 1);
-        if (name) symbol.file = name;
-      }
-      return symbol;
-    };
-    const at = new Map(wanted.map((a, i) => [a, i]));
-    return addresses.map((address) => byWanted[at.get(Number(address))!]!.map(makeNative));
+  const triples = native ? native(entries.bytes, Float64Array.from(wanted)) : holdersInScript(entries, wanted);
+  const byWanted: ElfSymbol[][] = wanted.map(() => []);
+  for (let k = 0; k + 2 < triples.length; k += 3) {
+    const symbol = symbolAt(input, entries, triples[k + 1]!);
+    const file = triples[k + 2]!;
+    if (symbol.bind === 'local' && file > 0) {
+      const name = input.names.name(file - 1);
+      if (name) symbol.file = name;
+    }
+    byWanted[triples[k]!]!.push(symbol);
   }
-  return symbolsHoldingInScript(input, entries, wanted, addresses);
+  const at = new Map(wanted.map((a, i) => [a, i]));
+  return addresses.map((address) => byWanted[at.get(Number(address))!]!);
 }
 
-function symbolsHoldingInScript(input: SymbolTableInput, entries: SymbolEntries, wanted: number[], addresses: readonly bigint[]): ElfSymbol[][] {
-  const lowest = wanted[0]!;
-  const highest = wanted[wanted.length - 1]!;
-  const holders: number[][] = wanted.map(() => []);
-  const fileOf = new Map<number, number>();
+/**
+ * Each entry past the first that is worth naming an address with (defined, named, not a section, file or
+ * thread-local entry), with its value, size and the st_name of the STT_FILE entry before it + 1 (0: none).
+ */
+function eachNameable(entries: SymbolEntries, visit: (index: number, value: number, size: number, file: number) => void): void {
   const raw = entries.bytes;
   const words = entries.words;
+  let file = 0;
+  for (let index = 1; index < entries.count; index++) {
+    const kind = raw[index * SYMBOL_ENTRY_SIZE + 4]! & 0xf;
+    if (kind === STT_FILE) {
+      file = words[index * 6]! + 1;
+      continue;
+    }
+    if (kind === STT_SECTION || kind === STT_TLS || words[index * 6 + 1]! >>> 16 === 0 || words[index * 6]! === 0) continue;
+    visit(index, words[index * 6 + 2]! + words[index * 6 + 3]! * TWO_TO_32, words[index * 6 + 4]! + words[index * 6 + 5]! * TWO_TO_32, file);
+  }
+}
+
+/** symbolsHolding's triples without the addon: the sized entries holding each address, else the nearest unsized one
+ * below it unless a sized one starts between them (hand-written assembly). */
+function holdersInScript(entries: SymbolEntries, wanted: number[]): number[] {
+  const lowest = wanted[0]!;
+  const highest = wanted[wanted.length - 1]!;
+  const out: number[] = [];
+  const held = wanted.map(() => false);
   const firstAtOrAbove = (value: number): number => {
     let lo = 0;
     let hi = wanted.length;
@@ -507,72 +524,29 @@ function symbolsHoldingInScript(input: SymbolTableInput, entries: SymbolEntries,
     }
     return lo;
   };
-  // Symbols worth naming an address with: defined, named, not a section, file or thread-local entry.
-  const nameable = (index: number, kind: number) =>
-    kind !== STT_SECTION && kind !== STT_TLS && words[index * 6 + 1]! >>> 16 !== 0 && words[index * 6]! !== 0;
-
-  let fileOffset = -1;
-  for (let index = 1; index < entries.count; index++) {
-    const kind = raw[index * SYMBOL_ENTRY_SIZE + 4]! & 0xf;
-    if (kind === STT_FILE) {
-      fileOffset = words[index * 6]!;
-      continue;
-    }
-    const value = words[index * 6 + 2]! + words[index * 6 + 3]! * TWO_TO_32;
-    const size = words[index * 6 + 4]! + words[index * 6 + 5]! * TWO_TO_32;
+  eachNameable(entries, (index, value, size, file) => {
     // Most entries hold none of the addresses: turned away before anything else is read.
-    if (size === 0 || value > highest || value + size <= lowest || value === 0 || !nameable(index, kind)) continue;
+    if (size === 0 || value === 0 || value > highest || value + size <= lowest) return;
     for (let i = firstAtOrAbove(value); i < wanted.length && wanted[i]! < value + size; i++) {
-      holders[i]!.push(index);
-      if (fileOffset >= 0) fileOf.set(index, fileOffset);
+      out.push(i, index, file);
+      held[i] = true;
     }
-  }
-
-  // Addresses no sized symbol holds (hand-written assembly): the nearest unsized symbol below, if no sized one
-  // starts after it.
-  const unheld = wanted.map((_, i) => i).filter((i) => holders[i]!.length === 0);
-  const nearest = new Map<number, number>();
-  if (unheld.length > 0) {
-    const bestValue = new Map<number, number>(unheld.map((i) => [i, -1]));
-    const sizedBelow = new Map<number, number>(unheld.map((i) => [i, -1]));
-    fileOffset = -1;
-    for (let index = 1; index < entries.count; index++) {
-      const kind = raw[index * SYMBOL_ENTRY_SIZE + 4]! & 0xf;
-      if (kind === STT_FILE) {
-        fileOffset = words[index * 6]!;
-        continue;
-      }
-      const value = words[index * 6 + 2]! + words[index * 6 + 3]! * TWO_TO_32;
-      if (value === 0 || value > highest || !nameable(index, kind)) continue;
-      const sized = words[index * 6 + 4]! + words[index * 6 + 5]! * TWO_TO_32 > 0;
-      for (const i of unheld) {
-        if (value > wanted[i]!) continue;
-        if (sized) {
-          if (value > sizedBelow.get(i)!) sizedBelow.set(i, value);
-        } else if (value > bestValue.get(i)!) {
-          bestValue.set(i, value);
-          nearest.set(i, index);
-          if (fileOffset >= 0) fileOf.set(index, fileOffset);
-        }
-      }
-    }
-    for (const i of unheld) if (nearest.has(i) && bestValue.get(i)! < sizedBelow.get(i)!) nearest.delete(i);
-  }
-
-  const make = (index: number): ElfSymbol => {
-    const symbol = symbolAt(input, entries, index);
-    const file = fileOf.get(index);
-    if (symbol.bind === 'local' && file !== undefined) {
-      const name = input.names.name(file);
-      if (name) symbol.file = name;
-    }
-    return symbol;
-  };
-  const slot = new Map(wanted.map((a, i) => [a, i]));
-  return addresses.map((address) => {
-    const i = slot.get(Number(address))!;
-    if (holders[i]!.length > 0) return holders[i]!.map(make);
-    const n = nearest.get(i);
-    return n !== undefined ? [make(n)] : [];
   });
+  const unheld = wanted.map((_, i) => i).filter((i) => !held[i]);
+  if (unheld.length === 0) return out;
+  const best = unheld.map(() => ({ value: -1, index: 0, file: 0, sizedBelow: -1 }));
+  eachNameable(entries, (index, value, size, file) => {
+    if (value === 0 || value > highest) return;
+    unheld.forEach((i, k) => {
+      if (value > wanted[i]!) return;
+      const b = best[k]!;
+      if (size > 0) b.sizedBelow = Math.max(b.sizedBelow, value);
+      else if (value > b.value) Object.assign(b, { value, index, file });
+    });
+  });
+  unheld.forEach((i, k) => {
+    const b = best[k]!;
+    if (b.index !== 0 && b.value >= b.sizedBelow) out.push(i, b.index, b.file);
+  });
+  return out;
 }
