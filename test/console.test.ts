@@ -7,7 +7,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startFixture, startDetachedFixture, killAllFixtures, status, patchPath } from './helpers/fixtures.js';
-import { runCli, runCliJson } from './helpers/cli.js';
+import { runCli, runCliJson, type JsonOutcome } from './helpers/cli.js';
 import { plainTable, fittedTable, shortenPath, wrapWords, PLAIN_PAD_CAP } from '../src/cli/table.js';
 import { namePattern } from '../src/symbols/pattern.js';
 import { counted } from '../src/words.js';
@@ -18,12 +18,6 @@ import { runLine } from '../src/cli/runner.js';
 
 after(killAllFixtures);
 
-interface JsonOutcome {
-  command: string;
-  ok: boolean;
-  result?: any;
-  error?: { code: string; message: string };
-}
 
 /** A table rule: a run of box-drawing characters or of dashes/pipes, as boxed tables draw them. */
 const RULE = /[─│┌┐└┘├┤┬┴┼═]|^[-+|=\s]{6,}$/m;

@@ -5,18 +5,11 @@ import { writeFileSync, mkdtempSync, readFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startFixture, killAllFixtures, status, parseFields, fixturePath, patchPath } from './helpers/fixtures.js';
-import { runCli, runCliJson, cliPath, NODE_FLAGS } from './helpers/cli.js';
+import { runCli, runCliJson, cliPath, NODE_FLAGS, type JsonOutcome } from './helpers/cli.js';
 import { spawn } from 'node:child_process';
 
 after(killAllFixtures);
 
-interface JsonOutcome {
-  command: string;
-  ok: boolean;
-  result?: any;
-  error?: { code: string; message: string };
-  pause?: { micros: number; threads: number };
-}
 
 async function assertRunsUntraced(pid: number) {
   const st = status(pid);
