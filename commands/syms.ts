@@ -1,7 +1,7 @@
 // syms: symbols of the executable and every loaded library, at their run-time addresses.
 import { checkCancelled, type CommandSpec } from '../src/command.js';
 import { hex } from '../src/result.js';
-import { startDemangler, type Demangler } from '../src/symbols/demangle.js';
+import { startDemangler } from '../src/symbols/demangle.js';
 import { inSlices } from '../src/slices.js';
 import { resolveModuleName } from '../src/symbols/resolve.js';
 import type { SymbolType } from '../src/elf/types.js';

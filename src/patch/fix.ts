@@ -20,7 +20,7 @@ import { spellingFor } from '../symbols/resolve.js';
 import type { Module, RuntimeSymbol } from '../symbols/types.js';
 import type { PatchContext } from './context.js';
 import { loadLibrary, unloadLibrary, type LoadOutcome } from './loader.js';
-import { declarationsFor, definedIn, insertionPoint, withDeclarations } from './origdecl.js';
+import { declarationsFor, definedIn, insertionPoint, splitTopLevel, withDeclarations } from './origdecl.js';
 import { redirect, type RedirectOutcome } from './redirect.js';
 import { loadRecord, type PatchEntry } from './record.js';
 
@@ -140,7 +140,7 @@ export function parseProto(text: string, name: string): Prototype {
     ret = `${base} (*)${suffix}`;
     declare = (inner, list) => `${base} (*${inner}(${list.trim() === '' ? 'void' : list}))${suffix}`;
   }
-  const types = params.trim() === '' || params.trim() === 'void' ? [] : splitParams(params).map((p) => p.trim());
+  const types = params.trim() === '' || params.trim() === 'void' ? [] : splitTopLevel(params).map((p) => p.trim());
   const parameters = types.filter((p) => p !== '...').map((type, i) => ({ type, name: `arg${i}` }));
   // The function itself is declared with its parameters named (arg0, arg1…), as its definition in a template needs.
   const named = types.length === 0 ? 'void' : types.map((type, i) => (type === '...' ? type : nameParameter(type, `arg${i}`))).join(', ');
@@ -169,23 +169,6 @@ function groupBefore(text: string, end: number): { open: number; inner: string }
     else if (text[i] === '(' && --depth === 0) return { open: i, inner: text.slice(i + 1, end - 1) };
   }
   return undefined;
-}
-
-/** Parameters split at the commas outside parentheses (`int (*)(int, int), char *`). */
-function splitParams(params: string): string[] {
-  const out: string[] = [];
-  let depth = 0;
-  let from = 0;
-  for (let i = 0; i < params.length; i++) {
-    if (params[i] === '(' || params[i] === '[') depth++;
-    else if (params[i] === ')' || params[i] === ']') depth--;
-    else if (params[i] === ',' && depth === 0) {
-      out.push(params.slice(from, i));
-      from = i + 1;
-    }
-  }
-  out.push(params.slice(from));
-  return out;
 }
 
 interface RunResult {

@@ -148,7 +148,8 @@ function typedefNames(statement: string): string[] {
   return names;
 }
 
-function splitTopLevel(s: string): string[] {
+/** A C list split at the commas outside parentheses and brackets (`int (*)(int, int), char *`). */
+export function splitTopLevel(s: string): string[] {
   const parts: string[] = [];
   let depth = 0;
   let from = 0;
