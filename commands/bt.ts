@@ -6,7 +6,7 @@ import { readStat, describeState } from '../src/process/procfs.js';
 import { stubPage, STUB_PAGE_SIZE } from '../src/process/stub.js';
 import { loadRecord } from '../src/patch/record.js';
 import { ownPages } from '../src/patch/cleanup.js';
-import { backtrace, demangleFrames, mangledFrames, DEFAULT_FRAME_LIMIT, type BacktraceEnd, type BacktraceFrame, type OwnCode } from '../src/symbols/backtrace.js';
+import { backtrace, demangleFrames, DEFAULT_FRAME_LIMIT, type BacktraceEnd, type BacktraceFrame, type OwnCode } from '../src/symbols/backtrace.js';
 import { startDemangler } from '../src/symbols/demangle.js';
 import type { Session } from '../src/session.js';
 
@@ -41,16 +41,6 @@ export const bt: CommandSpec = {
     const ownCode = ownCodeOf(session);
     const names = threadNames(target.pid, which === 'all' ? target.threads() : [Number(which)]);
     const stackBytes = stackKib * 1024;
-    // c++filt starts now, so that its start overlaps the stop and the unwinding; every thread's C++ names go to it
-    // in one batch at the end (node's frames are C++).
-    const demangler = startDemangler();
-    let snapshots;
-    try {
-      snapshots = await target.snapshotThreads(stackBytes, which === 'all' ? undefined : Number(which));
-    } catch (err) {
-      demangler.close();
-      throw err;
-    }
     // Unwound after the threads run on: from what was read at the stop, never from the live stack.
     const sources = {
       space,
@@ -59,25 +49,31 @@ export const bt: CommandSpec = {
       ownCode,
       deferDemangling: true,
     };
+    // c++filt starts now, so that its start overlaps the stop and the unwinding; every thread's C++ names go to it
+    // in one batch at the end (node's frames are C++).
+    const demangler = startDemangler();
     let threads;
     try {
+      const snapshots = await target.snapshotThreads(stackBytes, which === 'all' ? undefined : Number(which));
       threads = snapshots
-      .sort((a, b) => (a.tid === target.pid ? -1 : b.tid === target.pid ? 1 : a.tid - b.tid))
-      .map((snap) => {
-        const info = names.get(snap.tid) ?? threadInfo(target.pid, snap.tid);
-        const trace = snap.regs.length === 0
-          ? { frames: [], end: { reason: 'stuck', message: 'its registers could not be read (it was exiting)' } as BacktraceEnd }
-          : backtrace({ registers: session.arch.decodeRegs(snap.regs).values, stack: snap.stack, stackBytesAsked: stackBytes }, sources, limit);
-        return { tid: snap.tid, ...info, ...(snap.groupStopped ? { jobStopped: true } : {}), ...trace };
-      });
+        .sort((a, b) => (a.tid === target.pid ? -1 : b.tid === target.pid ? 1 : a.tid - b.tid))
+        .map((snap) => {
+          const info = names.get(snap.tid) ?? threadInfo(target.pid, snap.tid);
+          const { mangled, ...trace } = snap.regs.length === 0
+            ? { frames: [], end: { reason: 'stuck', message: 'its registers could not be read (it was exiting)' } as BacktraceEnd, mangled: [] }
+            : backtrace({ registers: session.arch.decodeRegs(snap.regs).values, stack: snap.stack, stackBytesAsked: stackBytes }, sources, limit);
+          return { tid: snap.tid, ...info, ...(snap.groupStopped ? { jobStopped: true } : {}), ...trace, mangled: mangled ?? [] };
+        });
     } catch (err) {
       demangler.close();
       throw err;
     }
-    const mangled = threads.flatMap((t) => mangledFrames(t.frames));
+    const mangled = threads.flatMap((t) => t.mangled);
     demangleFrames(mangled, await demangler.demangle(mangled.map((m) => m.linkage), undefined, 'bt cancelled'));
+    // The names are demangled in place: what is left to show is each thread and its frames.
+    const shown = threads.map(({ mangled: _names, ...t }) => t);
     const blocks: Block[] = [];
-    for (const t of threads) {
+    for (const t of shown) {
       blocks.push({ type: 'text', text: `thread ${t.tid} (${t.name})${t.tid === target.pid ? ' main' : ''} · ${t.state}${t.jobStopped ? ' (job-stopped)' : ''}`, tone: 'heading' });
       if (t.frames.length > 0) {
         blocks.push({ type: 'table', columns: ['#', 'pc', 'function', 'source', 'module'], rows: t.frames.map(frameRow), alignRight: [0] });
@@ -86,7 +82,7 @@ export const bt: CommandSpec = {
       if (ending) blocks.push({ type: 'text', text: ending, tone: t.end.reason === 'outermost' ? 'dim' : 'warn' });
     }
     return {
-      data: { threads: threads.map((t) => ({ ...t, frames: t.frames.map(frameData) })) },
+      data: { threads: shown.map((t) => ({ ...t, frames: t.frames.map(frameData) })) },
       blocks,
       explain: [
         which === 'all'

@@ -2,7 +2,7 @@
 // process (one tracer at a time: hotpatch has detached before either attaches), and on hotpatch's own code.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { startFixture, killAllFixtures, status, threadStates, patchPath, fixturePath } from './helpers/fixtures.js';
 import { hotpatchOn, type JsonOutcome } from './helpers/cli.js';
 import { backtrace, type OwnCode } from '../src/symbols/backtrace.js';
@@ -249,4 +249,22 @@ test('backtrace() over a made-up snapshot: a veneer and a trampoline are named f
   assert.equal(lost.frames.length, 1);
   assert.equal(lost.end.reason, 'stuck');
   assert.match((lost.end as { message: string }).message, /no call frame information covers 0x600000000000 \(no module\)/);
+});
+
+test('bt all on node: C++ frames are demangled in one batch (node::Start, no _Z names), every thread named', { timeout: 60_000 }, async () => {
+  const target = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)'], { stdio: 'ignore' });
+  try {
+    await new Promise((r) => setTimeout(r, 300));
+    const run = await hotpatchOn(target.pid!, 'bt all');
+    assert.equal(run.code, 0, run.stdout + run.stderr);
+    const threads = run.json[0].result.threads as { frames: { function?: string }[] }[];
+    assert.ok(threads.length > 1, 'node runs several threads');
+    const names = threads.flatMap((t) => t.frames.map((f) => f.function ?? ''));
+    assert.ok(names.some((n) => n.startsWith('node::')), `a demangled node:: frame among ${names.join(', ')}`);
+    assert.deepEqual(names.filter((n) => n.startsWith('_Z')), [], 'no mangled name left');
+    assert.ok(!JSON.stringify(run.json[0].result).includes('"mangled"'), 'the bookkeeping stays out of the result');
+    assert.equal(status(target.pid!).tracerPid, 0);
+  } finally {
+    process.kill(target.pid!, 'SIGKILL');
+  }
 });

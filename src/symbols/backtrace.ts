@@ -88,6 +88,8 @@ export type BacktraceEnd =
 export interface ThreadBacktrace {
   frames: BacktraceFrame[];
   end: BacktraceEnd;
+  /** With deferDemangling: the frames whose function is still a mangled C++ name, for demangleFrames. */
+  mangled?: MangledFrame[];
 }
 
 export const DEFAULT_FRAME_LIMIT = 256;
@@ -271,7 +273,7 @@ export function backtrace(snapshot: StackSnapshot, sources: BacktraceSources, li
     registers = caller.registers;
     pcIsReturnAddress = caller.pcIsReturnAddress;
   }
-  return { frames: nameFrames(physical, sources), end: end ?? { reason: 'outermost' } };
+  return { ...nameFrames(physical, sources), end: end ?? { reason: 'outermost' } };
 }
 
 function describePc(pc: bigint, region: Region | undefined): string {
@@ -279,7 +281,7 @@ function describePc(pc: bigint, region: Region | undefined): string {
 }
 
 /** Names for every physical frame: inlined frames from the debug information, symbols for the rest, in one pass each. */
-function nameFrames(physical: Physical[], sources: BacktraceSources): BacktraceFrame[] {
+function nameFrames(physical: Physical[], sources: BacktraceSources): { frames: BacktraceFrame[]; mangled?: MangledFrame[] } {
   // A return address may be one past the call at a function's very end: names and lines come from pc - 1 above frame 0.
   const lookupOf = (p: Physical) => p.pc - (p.pcIsReturnAddress ? 1n : 0n);
   const chains = physical.map((p): FunctionFrame[] => {
@@ -297,7 +299,7 @@ function nameFrames(physical: Physical[], sources: BacktraceSources): BacktraceF
   needSymbols.forEach((a, i) => symbolized.set(a, found[i]!));
 
   const frames: BacktraceFrame[] = [];
-  const pending: { frame: BacktraceFrame; linkage: string }[] = [];
+  const pending: MangledFrame[] = [];
   physical.forEach((p, at) => {
     const base = {
       pc: p.pc,
@@ -345,19 +347,12 @@ function nameFrames(physical: Physical[], sources: BacktraceSources): BacktraceF
     }
     frames.push(frame);
   });
-  if (sources.deferDemangling) mangled.set(frames, pending);
-  else if (pending.length > 0) demangleFrames(pending, demangleAll(pending.map((p) => p.linkage)));
-  return frames;
+  if (sources.deferDemangling) return { frames, mangled: pending };
+  if (pending.length > 0) demangleFrames(pending, demangleAll(pending.map((p) => p.linkage)));
+  return { frames };
 }
 
 /** `node::Start(int, char**)` → `node::Start`: gdb puts the arguments' values there, we put nothing. */
-/** The frames of a backtrace made with deferDemangling whose function is a mangled name. */
-const mangled = new WeakMap<BacktraceFrame[], MangledFrame[]>();
-
-export function mangledFrames(frames: BacktraceFrame[]): MangledFrame[] {
-  return mangled.get(frames) ?? [];
-}
-
 /** C++ names demangled (by c++filt, in one batch), without the parameter list gdb fills with values. */
 export function demangleFrames(pending: readonly MangledFrame[], demangled: Map<string, string>): void {
   for (const { frame, linkage } of pending) frame.function = withoutParameters(demangled.get(linkage) ?? linkage);
