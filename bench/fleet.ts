@@ -66,8 +66,10 @@ interface Run {
   longestPid?: number;
 }
 
-async function rollout(args: string[]): Promise<Run> {
+async function rollout(args: string[], keep?: string): Promise<Run> {
   const run = await hotpatch(['apply', ...args, '--json'], 300_000);
+  // Each run's output is kept beside the processes' files, to look into a figure afterwards.
+  if (keep) writeFileSync(keep, run.stdout);
   let changed = 0;
   let failed = 0;
   let longestMicros = 0;
@@ -118,10 +120,11 @@ export const fleetBench: Benchmark = {
       const sample = pids.filter((_, i) => i % Math.max(1, Math.floor(count / 50)) === 0);
       const before = { rss: median(sample.map(rssKib)), priv: median(sample.map(privateKib)) };
       const selection = ['--mapping', lib, ...(jobs ? ['--jobs', jobs] : []), ...(procs ? ['--procs', procs] : [])];
-      const apply = await rollout([manifest, ...selection]);
+      const apply = await rollout([manifest, ...selection], join(dir, 'apply.jsonl'));
       const withFix = { rss: median(sample.map(rssKib)), priv: median(sample.map(privateKib)) };
-      const again = await rollout([manifest, ...selection]);
-      const revert = await rollout(['--revert', manifest, ...selection]);
+      const again = await rollout([manifest, ...selection], join(dir, 'again.jsonl'));
+      if (again.changed !== 0) log(`  apply again changed ${again.changed} process(es); see ${join(dir, 'again.jsonl')}:\n${readFileSync(join(dir, 'again.jsonl'), 'utf8').split('\n').filter((l) => l.includes('"changed":true')).slice(0, 4).join('\n')}`);
+      const revert = await rollout(['--revert', manifest, ...selection], join(dir, 'revert.jsonl'));
       const after = { rss: median(sample.map(rssKib)), priv: median(sample.map(privateKib)) };
       const alive = pids.filter(isAlive).length;
       const lines = [

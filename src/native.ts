@@ -103,6 +103,11 @@ interface NativeModule {
   readMemory(pid: number, addr: bigint, len: number): Buffer;
   /** Reads into `out` (all of it, or up to the first unmapped page): the bytes read. */
   readMemoryInto(pid: number, addr: bigint, out: Buffer): number;
+  /** A pidfd for the process (close-on-exec), or -1 where the kernel has none. */
+  pidfdOpen(pid: number): number;
+  /** Whether the pidfd's process has exited (a zombie, or reaped). */
+  pidfdExited(fd: number): boolean;
+  closeFd(fd: number): void;
   /**
    * A raw symbol table screened by a literal (native/symscan.cc): pairs (index, st_name of the nearest STT_FILE
    * entry before it + 1, or 0) for each entry past the first, not STT_SECTION or STT_FILE, whose name starts with

@@ -174,9 +174,9 @@ export class Session implements PatchContext {
   space(): AddressSpace {
     const t = this.requireTarget();
     const kept = this.commandSpace;
-    if (!this.inCommand) return this.spaces.current(t.pid, t.exe, this.mappedLibraries());
+    if (!this.inCommand) return this.spaces.current(t.pid, t.exe, this.mappedLibraries(), t.maps());
     if (kept && kept.target === t && kept.codeRuns === t.codeRuns) return kept.space;
-    const space = this.spaces.current(t.pid, t.exe, this.mappedLibraries());
+    const space = this.spaces.current(t.pid, t.exe, this.mappedLibraries(), t.maps());
     this.commandSpace = { target: t, codeRuns: t.codeRuns, space };
     return space;
   }
@@ -200,6 +200,7 @@ export class Session implements PatchContext {
 
   private forgetSpace(): void {
     this.commandSpace = undefined;
+    this.current?.target.forgetMaps();
     this.spaces.invalidate();
   }
 

@@ -233,7 +233,7 @@ async function loadByDlopen(session: PatchContext, path: string, elf: ElfFile, r
   } catch (err) {
     const e = toHotpatchError(err);
     if (e.code === 'ETIMEDOUT') {
-      throw new HotpatchError('ETIMEDOUT', `dlopen in thread ${tid} did not return within ${opts.timeoutMs} ms; the thread was put back as it was`, `another thread may hold the loader or malloc lock; try again${checked.otherWay}`);
+      throw new HotpatchError('ETIMEDOUT', `dlopen in thread ${tid} did not return within ${opts.timeoutMs} ms; the thread was put back as it was`, `another thread may hold the loader or malloc lock; try again${checked.otherWay()}`);
     }
     throw e;
   }
@@ -327,8 +327,8 @@ async function loadByMapping(session: PatchContext, path: string, elf: ElfFile, 
     await undoPages(target, tid, pages, steps, err);
     const failure = mmapFailure(toHotpatchError(err), target.pid, 'segment');
     // A target that forbids making executable memory (MemoryDenyWriteExecute) may still let its dynamic linker map a file.
-    if ((failure.code === 'EPERM' || failure.code === 'EACCES') && checked.otherWay && !seccompNote(target.pid)) {
-      throw new HotpatchError(failure.code, failure.message, `${failure.hint ?? 'the target forbids it'}${checked.otherWay}`);
+    if ((failure.code === 'EPERM' || failure.code === 'EACCES') && checked.otherWay() && !seccompNote(target.pid)) {
+      throw new HotpatchError(failure.code, failure.message, `${failure.hint ?? 'the target forbids it'}${checked.otherWay()}`);
     }
     throw failure;
   }
@@ -424,7 +424,7 @@ async function whenNoThreadInside(session: PatchContext, lib: LoadedLibrary, ste
   const target = session.requireTarget();
   const code = lib.method === 'map'
     ? (lib.segments ?? [{ start: lib.base, size: lib.size ?? 0n, prot: 'r-x' }]).filter((s) => s.prot.includes('x')).map((s) => [s.start, s.start + s.size] as [bigint, bigint])
-    : readMaps(target.pid).filter((m) => m.path === lib.path && m.perms.includes('x')).map((m) => [m.start, m.end] as [bigint, bigint]);
+    : target.maps().filter((m) => m.path === lib.path && m.perms.includes('x')).map((m) => [m.start, m.end] as [bigint, bigint]);
   try {
     return await target.runSteps(target.borrowThread(), steps, { stopAll: true, guard: code, guardStackBytes: STACK_GUARD_BYTES });
   } catch (err) {

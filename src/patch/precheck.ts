@@ -18,9 +18,10 @@ export interface MethodCheck {
   slots: HiddenSlot[];
   /**
    * Words to end a hint with when this method fails at run time (a timeout, a refused mmap): the other method, but
-   * only when it accepts this file; '' when it does not.
+   * only when it accepts this file; '' when it does not. Asked only on such a failure: a rollout to many processes
+   * does not plan a map load in each just to have the words ready.
    */
-  otherWay: string;
+  otherWay(): string;
 }
 
 /** A page-aligned base for the trial plan (any will do: only a PC32 distance depends on it, and that is not a refusal). */
@@ -71,11 +72,11 @@ export function mapRefusal(elf: ElfFile, report: BindReport): HotpatchError | un
  */
 export function checkLoadMethods(session: PatchContext, elf: ElfFile, report: BindReport, method: LoadMethod): MethodCheck {
   const dlopen = dlopenRefusal(session, elf, report);
-  const map = mapRefusal(elf, report);
-  const own = method === 'dlopen' ? dlopen.refusal : map;
-  const other = method === 'dlopen' ? map : dlopen.refusal;
+  const own = method === 'dlopen' ? dlopen.refusal : mapRefusal(elf, report);
+  const otherRefusal = () => (method === 'dlopen' ? mapRefusal(elf, report) : dlopen.refusal);
   const otherMethod: LoadMethod = method === 'dlopen' ? 'map' : 'dlopen';
   if (own) {
+    const other = otherRefusal();
     // Said once when both refuse for the same reason (a thread-local variable hotpatch cannot place, say).
     const why = (e: HotpatchError) => (e.message.startsWith(`${elf.path}: `) ? e.message.slice(elf.path.length + 2) : e.message);
     const otherReason = other ? why(other).slice(why(other).lastIndexOf(': ') + 2) : '';
@@ -85,5 +86,5 @@ export function checkLoadMethods(session: PatchContext, elf: ElfFile, report: Bi
       : sameReason ? `; the ${otherMethod} loader cannot either, for the same reason` : `; the ${otherMethod} loader refuses it too: ${why(other)}`;
     throw new HotpatchError(own.code, own.message, (own.hint ?? `${method} cannot load it`) + ending);
   }
-  return { slots: dlopen.slots, otherWay: other ? '' : `, or use --method ${otherMethod}` };
+  return { slots: dlopen.slots, otherWay: () => (otherRefusal() ? '' : `, or use --method ${otherMethod}`) };
 }

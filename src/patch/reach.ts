@@ -37,13 +37,36 @@ function dwarfOf(elf: ElfFile): Dwarf | undefined {
   return d ?? undefined;
 }
 
+/**
+ * What the files alone say of an entry (everything but the slots, which depend on the modules a process has), kept
+ * with its ELF file: a rollout to many processes scans the code once, not once a process.
+ */
+const fileReach = new WeakMap<ElfFile, Map<string, Omit<Reach, 'slots'>>>();
+
+/** Relocations that name a symbol, counted by name, kept with each ELF file. */
+const slotCounts = new WeakMap<ElfFile, Map<string, number>>();
+
 /** What reaches `entry` (a run-time address in `module`), as far as the files tell. */
 export function whatReaches(session: PatchContext, module: Module, entry: bigint, sym: RuntimeSymbol | undefined): Reach {
   const space = session.space();
   const elf = space.elfOf(module);
-  const reach: Reach = { directCalls: 0, directJumps: 0, addressTaken: 0, slots: 0, exported: false, inlined: [] };
-  if (!elf) return reach;
+  if (!elf) return { directCalls: 0, directJumps: 0, addressTaken: 0, slots: 0, exported: false, inlined: [] };
   const fileEntry = entry - module.loadBias;
+  const reach: Reach = { ...reachInFile(elf, fileEntry, sym?.name), slots: 0 };
+  if (sym) for (const m of space.modules) {
+    const other = space.elfOf(m);
+    if (other) reach.slots += slotsNaming(other, sym.name);
+  }
+  return reach;
+}
+
+function reachInFile(elf: ElfFile, fileEntry: bigint, name: string | undefined): Omit<Reach, 'slots'> {
+  let known = fileReach.get(elf);
+  if (!known) fileReach.set(elf, (known = new Map()));
+  const key = `${fileEntry}:${name ?? ''}`;
+  const cached = known.get(key);
+  if (cached) return { ...cached, inlined: [...cached.inlined] };
+  const reach: Reach = { directCalls: 0, directJumps: 0, addressTaken: 0, slots: 0, exported: false, inlined: [] };
   for (const seg of elf.segments) {
     if (seg.type !== PT_LOAD || (seg.flags & PF_X) === 0 || seg.filesz === 0n) continue;
     const bytes = elf.readVirtual(seg.vaddr, Number(seg.filesz));
@@ -53,13 +76,8 @@ export function whatReaches(session: PatchContext, module: Module, entry: bigint
     // A pointer to it in the module's own data: RELATIVE with the entry as addend (PIE), or a 64-bit one by name.
     if (!r.symName && r.addend === fileEntry) reach.addressTaken++;
   }
-  if (sym) {
-    reach.exported = elf.dynamicSymbols().some((d) => d.defined && d.name === sym.name && d.bind !== 'local');
-    for (const m of space.modules) {
-      const other = space.elfOf(m);
-      if (!other) continue;
-      for (const r of other.relocations()) if (r.symName === sym.name) reach.slots++;
-    }
+  if (name !== undefined) {
+    reach.exported = elf.dynamicSymbols().some((d) => d.defined && d.name === name && d.bind !== 'local');
     const dwarf = dwarfOf(elf);
     if (dwarf?.hasDebugInfo) {
       for (const copy of dwarf.inlinedCopies(fileEntry)) {
@@ -68,7 +86,19 @@ export function whatReaches(session: PatchContext, module: Module, entry: bigint
       }
     }
   }
-  return reach;
+  const { slots: _slots, ...inFile } = reach;
+  known.set(key, inFile);
+  return { ...inFile, inlined: [...inFile.inlined] };
+}
+
+function slotsNaming(elf: ElfFile, name: string): number {
+  let counts = slotCounts.get(elf);
+  if (!counts) {
+    counts = new Map();
+    for (const r of elf.relocations()) if (r.symName) counts.set(r.symName, (counts.get(r.symName) ?? 0) + 1);
+    slotCounts.set(elf, counts);
+  }
+  return counts.get(name) ?? 0;
 }
 
 /**

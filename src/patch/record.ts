@@ -3,7 +3,6 @@
 import { HotpatchError, toHotpatchError } from '../errors.js';
 import { hex } from '../hex.js';
 import type { PatchContext } from './context.js';
-import { readMaps } from '../process/maps.js';
 import { mmapFailure, PROT } from '../process/steps.js';
 import { choosePlace, confirmPages, executableStart, pagePlan, undoPages, type PagePlan } from '../process/pages.js';
 
@@ -133,7 +132,7 @@ export function loadRecord(session: PatchContext): PatchRecord {
 
 function findRecord(session: PatchContext): { address: bigint; record: PatchRecord } | undefined {
   const target = session.requireTarget();
-  for (const m of readMaps(target.pid)) {
+  for (const m of target.maps()) {
     if (m.path !== '' || m.end - m.start !== RECORD_SIZE || !m.perms.startsWith('rw')) continue;
     const head = target.readMemory(m.start, HEADER);
     if (head.length < HEADER || !head.subarray(0, 8).equals(MAGIC)) continue;

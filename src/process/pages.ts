@@ -37,14 +37,14 @@ export const NO_PAGE: PagePlan = { steps: [], adopt() {} };
  */
 export function choosePlace(target: Target, size: bigint, near: bigint[], reach: bigint): bigint | undefined {
   const held: MapEntry[] = target.reservedRanges().map((r) => ({ start: r.start, end: r.end, perms: '---p', offset: 0n, dev: '', inode: 0, path: '[hotpatch reserved]' }));
-  const at = findFreeRange([...readMaps(target.pid), ...held], size, near, reach);
+  const at = findFreeRange([...target.maps(), ...held], size, near, reach);
   if (at !== undefined) target.reserveRange(at, alignUp(size, PAGE));
   return at;
 }
 
 /** The lowest address of the executable's image: where our own pages aim (near it, below it). */
 export function executableStart(target: Target): bigint | undefined {
-  const own = readMaps(target.pid).filter((m) => m.path === target.exe);
+  const own = target.maps().filter((m) => m.path === target.exe);
   return own.length ? own.reduce((lo, m) => (m.start < lo ? m.start : lo), own[0]!.start) : undefined;
 }
 

@@ -4,7 +4,6 @@
 import { toHotpatchError } from '../errors.js';
 import { hex } from '../hex.js';
 import type { Target, StubEntries } from './target.js';
-import { readMaps } from './maps.js';
 import { choosePlace, confirmPages, executableStart, mmapErrno, pagePlan, pageSteps, undoPages, NO_PAGE, type PagePlan } from './pages.js';
 import { mmapFailure, PROT, type Step, type StepResult } from './steps.js';
 
@@ -133,7 +132,7 @@ export function isStubPage(target: Target, start: bigint): boolean {
 }
 
 function findStubPage(target: Target): bigint | undefined {
-  for (const m of readMaps(target.pid)) {
+  for (const m of target.maps()) {
     if (m.path !== '' || m.end - m.start !== STUB_PAGE_SIZE || m.perms !== 'r-xp') continue;
     if (isStubPage(target, m.start)) return m.start;
   }

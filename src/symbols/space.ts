@@ -143,8 +143,7 @@ export class SpaceCache {
   }
 
   /** The address space now; the symbol index is reused while the file mappings stay the same. */
-  current(pid: number, exe?: string, extras: ExtraModule[] = []): AddressSpace {
-    const maps = readMaps(pid);
+  current(pid: number, exe?: string, extras: ExtraModule[] = [], maps: MapEntry[] = readMaps(pid)): AddressSpace {
     const signature =
       maps.filter((m) => m.path.startsWith('/')).map((m) => `${m.start}:${m.path}`).join('|') +
       extras.map((e) => `+${e.module.start}:${e.module.path}`).join('');
