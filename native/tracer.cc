@@ -112,15 +112,17 @@ Tracer::~Tracer() {
   if (hasTimer_) timer_delete(static_cast<timer_t>(wakeTimer_));
 }
 
-// The timer fires at once and then every millisecond until the queue is drained, so a wake-up that lands
-// just before waitpid blocks is repeated instead of lost.
+// The wake-up itself is a tgkill from post(); the timer is the backstop for one that lands just before waitpid
+// blocks (the handler runs, waitpid then waits): it fires after a millisecond and every millisecond until the queue
+// is drained. A timer that fired at once cost 24 us an arm and disarm on this VM (its interrupt), against 3 us for one
+// that is disarmed before it fires and 3 us for the tgkill.
 void Tracer::armWakeTimer(bool on) {
   std::lock_guard<std::mutex> lock(timerMu_);
   if (!hasTimer_ || timerArmed_ == on) return;
   struct itimerspec its;
   memset(&its, 0, sizeof its);
   if (on) {
-    its.it_value.tv_nsec = 1;
+    its.it_value.tv_nsec = 1'000'000;
     its.it_interval.tv_nsec = 1'000'000;
   }
   int rc = timer_settime(static_cast<timer_t>(wakeTimer_), 0, &its, nullptr);
@@ -133,6 +135,8 @@ void Tracer::post(std::function<void()> job) {
   queue_.push_back(std::move(job));
   armWakeTimer(true);
   cv_.notify_one();
+  // Out of a waitpid now (EINTR): no SA_RESTART on the handler.
+  if (workerTid_ > 0) syscall(SYS_tgkill, getpid(), workerTid_, wakeSignal());
 }
 
 void Tracer::loop() {
