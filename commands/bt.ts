@@ -7,7 +7,7 @@ import { stubPage, STUB_PAGE_SIZE } from '../src/process/stub.js';
 import { loadRecord } from '../src/patch/record.js';
 import { ownPages } from '../src/patch/cleanup.js';
 import { backtrace, demangleFrames, DEFAULT_FRAME_LIMIT, type BacktraceEnd, type BacktraceFrame, type OwnCode } from '../src/symbols/backtrace.js';
-import { startDemangler } from '../src/symbols/demangle.js';
+import { demangleAll } from '../src/symbols/demangle.js';
 import type { Session } from '../src/session.js';
 
 /** Stack read per thread at the stop: enough for deep C stacks; `--stack` asks for more. */
@@ -49,27 +49,19 @@ export const bt: CommandSpec = {
       ownCode,
       deferDemangling: true,
     };
-    // c++filt starts now, so that its start overlaps the stop and the unwinding; every thread's C++ names go to it
-    // in one batch at the end (node's frames are C++).
-    const demangler = startDemangler();
-    let threads;
-    try {
-      const snapshots = await target.snapshotThreads(stackBytes, which === 'all' ? undefined : Number(which));
-      threads = snapshots
-        .sort((a, b) => (a.tid === target.pid ? -1 : b.tid === target.pid ? 1 : a.tid - b.tid))
-        .map((snap) => {
-          const info = names.get(snap.tid) ?? threadInfo(target.pid, snap.tid);
-          const { mangled, ...trace } = snap.regs.length === 0
-            ? { frames: [], end: { reason: 'stuck', message: 'its registers could not be read (it was exiting)' } as BacktraceEnd, mangled: [] }
-            : backtrace({ registers: session.arch.decodeRegs(snap.regs).values, stack: snap.stack, stackBytesAsked: stackBytes }, sources, limit);
-          return { tid: snap.tid, ...info, ...(snap.groupStopped ? { jobStopped: true } : {}), ...trace, mangled: mangled ?? [] };
-        });
-    } catch (err) {
-      demangler.close();
-      throw err;
-    }
+    // Every thread's C++ names are demangled in one batch at the end (node's frames are C++).
+    const snapshots = await target.snapshotThreads(stackBytes, which === 'all' ? undefined : Number(which));
+    const threads = snapshots
+      .sort((a, b) => (a.tid === target.pid ? -1 : b.tid === target.pid ? 1 : a.tid - b.tid))
+      .map((snap) => {
+        const info = names.get(snap.tid) ?? threadInfo(target.pid, snap.tid);
+        const { mangled, ...trace } = snap.regs.length === 0
+          ? { frames: [], end: { reason: 'stuck', message: 'its registers could not be read (it was exiting)' } as BacktraceEnd, mangled: [] }
+          : backtrace({ registers: session.arch.decodeRegs(snap.regs).values, stack: snap.stack, stackBytesAsked: stackBytes }, sources, limit);
+        return { tid: snap.tid, ...info, ...(snap.groupStopped ? { jobStopped: true } : {}), ...trace, mangled: mangled ?? [] };
+      });
     const mangled = threads.flatMap((t) => t.mangled);
-    demangleFrames(mangled, await demangler.demangle(mangled.map((m) => m.linkage), undefined, 'bt cancelled'));
+    demangleFrames(mangled, demangleAll(mangled.map((m) => m.linkage)));
     // The names are demangled in place: what is left to show is each thread and its frames.
     const shown = threads.map(({ mangled: _names, ...t }) => t);
     const blocks: Block[] = [];

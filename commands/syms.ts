@@ -1,7 +1,7 @@
 // syms: symbols of the executable and every loaded library, at their run-time addresses.
 import { checkCancelled, type CommandSpec } from '../src/command.js';
 import { hex } from '../src/result.js';
-import { startDemangler } from '../src/symbols/demangle.js';
+import { demangleAllAsync } from '../src/symbols/demangle.js';
 import { inSlices } from '../src/slices.js';
 import { resolveModuleName } from '../src/symbols/resolve.js';
 import type { SymbolType } from '../src/elf/types.js';
@@ -29,24 +29,14 @@ export const syms: CommandSpec = {
     const module = options.module ? resolveModuleName(options.module as string, space.modules) : undefined;
     const pattern = (args.pattern as string | undefined) ?? '*';
     const filter = { type: options.type as SymbolType | undefined, localOnly: options.local === true };
-    // c++filt is started before the tables are read, so that its start overlaps the reading (on node, `*Heap*` finds
-    // 4,000 C++ names); not when no C++ name can match (`uv_*`).
-    const demangler = mayMatchCpp(pattern) ? startDemangler() : undefined;
-    let found: RuntimeSymbol[];
-    let threadLocals: ThreadLocalSymbol[];
-    try {
-      ({ found, threadLocals } = await findSymbols(space, pattern, filter, module, signal));
-    } catch (err) {
-      demangler?.close();
-      throw err;
-    }
+    const { found: matched, threadLocals } = await findSymbols(space, pattern, filter, module, signal);
     // A word (no glob characters) lists its exact matches first, then the names that contain it.
     const asked = namePattern(pattern);
+    const found = asked.glob ? matched : [...matched.filter((s) => asked.exact(s.name)), ...matched.filter((s) => !asked.exact(s.name))];
     if (!asked.glob) {
-      found = [...found.filter((s) => asked.exact(s.name)), ...found.filter((s) => !asked.exact(s.name))];
       threadLocals.sort((a, b) => Number(asked.exact(b.name)) - Number(asked.exact(a.name)));
     }
-    const names = demangler ? await demangler.demangle(found.map((s) => s.name), signal, `syms ${pattern} cancelled`) : new Map<string, string>();
+    const names = await demangleAllAsync(found.map((s) => s.name), signal, `syms ${pattern} cancelled`);
     const tlsData = threadLocals.map((t) => ({
       name: t.name,
       tlsOffset: hex(t.offset),
@@ -108,12 +98,6 @@ async function findSymbols(space: AddressSpace, pattern: string, filter: { type?
     }
   }
   return { found, threadLocals };
-}
-
-/** Whether a C++ (Itanium, `_Z…`) name can match: not when the pattern's literal prefix rules `_Z` out. */
-function mayMatchCpp(pattern: string): boolean {
-  const prefix = namePattern(pattern).screen.prefix;
-  return prefix.startsWith('_Z') || '_Z'.startsWith(prefix);
 }
 
 /** `12 symbols (2 named tick, then 10 containing it)`; `exact` only for a word, not a glob. */

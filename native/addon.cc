@@ -15,6 +15,7 @@
 
 namespace hp {
 void initSymbolScan(Napi::Env env, Napi::Object exports);  // symscan.cc
+void initDemangle(Napi::Env env, Napi::Object exports);     // demangle.cc
 }
 
 namespace {
@@ -406,6 +407,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("pidfdExited", Napi::Function::New(env, PidfdExited));
   exports.Set("closeFd", Napi::Function::New(env, CloseFd));
   hp::initSymbolScan(env, exports);
+  hp::initDemangle(env, exports);
   return exports;
 }
 

@@ -108,6 +108,8 @@ interface NativeModule {
   /** Whether the pidfd's process has exited (a zombie, or reaped). */
   pidfdExited(fd: number): boolean;
   closeFd(fd: number): void;
+  /** C++ names (joined by newlines) demangled, joined the same way; an empty line for a name that is not one. */
+  demangle(names: string): string;
   /**
    * A raw symbol table screened by a literal (native/symscan.cc): pairs (index, st_name of the nearest STT_FILE
    * entry before it + 1, or 0) for each entry past the first, not STT_SECTION or STT_FILE, whose name starts with
@@ -135,7 +137,7 @@ export function native(): NativeModule {
  * One of the addon's optional functions (the symbol-table scans), or undefined when the addon cannot be loaded or
  * predates it: the ELF reader then does the same work in TypeScript, with the same result.
  */
-function optional<K extends 'scanSymbols' | 'holdSymbols'>(name: K): NativeModule[K] {
+function optional<K extends 'scanSymbols' | 'holdSymbols' | 'demangle'>(name: K): NativeModule[K] | undefined {
   try {
     const addon = native();
     const fn = addon[name];
@@ -149,3 +151,5 @@ function optional<K extends 'scanSymbols' | 'holdSymbols'>(name: K): NativeModul
 export const nativeSymbolScan = (): NativeModule['scanSymbols'] => optional('scanSymbols');
 /** The addon's address-holder scan (see holdSymbols). */
 export const nativeHolderScan = (): NativeModule['holdSymbols'] => optional('holdSymbols');
+/** The addon's C++ demangler (see demangle), or undefined without the addon: names then stay as they are. */
+export const nativeDemangler = (): NativeModule['demangle'] | undefined => optional('demangle');

@@ -3,7 +3,8 @@
 // failure anywhere undoes what the run changed everywhere. A big run is shared among worker processes, one a core:
 // the JavaScript of each command (plans, symbol look-ups, /proc reads) is what limits a rollout, and one main thread
 // runs on one core only.
-import { fork, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { childProcess } from '../builtins.js';
 import { availableParallelism } from 'node:os';
 import { Session } from '../session.js';
 import { ElfCache } from '../symbols/space.js';
@@ -237,7 +238,7 @@ async function runWorkers(input: FleetInput, queue: Chosen[], procs: number, wri
   };
   const results = await Promise.all(shares.map((share) => new Promise<ReportSummary[]>((resolve) => {
     // The same script this process runs (bin.js, which picks the batch bundle: the worker's stdin is not a TTY).
-    const child = fork(process.argv[1]!, [], {
+    const child = childProcess().fork(process.argv[1]!, [], {
       env: { ...process.env, [WORKER_ENV]: '1' },
       // Baseline code only (Sparkplug): a worker runs the same short commands a thousand times, and the bin's
       // --no-concurrent-recompilation puts every optimizing compile on its one thread; 1,000 processes took 13% less.

@@ -3,7 +3,7 @@
 // Debian's debug files (libc6-dbg and the like) store .debug_* with SHF_COMPRESSED and zlib; old toolchains
 // wrote .zdebug_* sections with a "ZLIB" header instead. Both come back here as plain bytes, so no parser
 // sees compression. A section is read once and kept: the parsers hold offsets into it.
-import * as zlib from 'node:zlib';
+import { zlib } from '../builtins.js';
 import { HotpatchError } from '../errors.js';
 import type { ElfFile, ElfSection } from '../elf/types.js';
 import { SHT_NOBITS } from '../elf/constants.js';
@@ -29,7 +29,7 @@ function inflate(path: string, name: string, compressed: Buffer, expectedSize: n
   let out: Buffer;
   try {
     if (kind === ELFCOMPRESS_ZLIB) {
-      out = zlib.inflateSync(compressed);
+      out = zlib().inflateSync(compressed);
     } else {
       const zstd = (zlib as unknown as ZstdModule).zstdDecompressSync;
       if (!zstd) {

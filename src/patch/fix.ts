@@ -6,8 +6,7 @@
 // the object, so the author writes `extern int count;`), the choice among same-named statics (the function's own
 // source file first), and the hp_orig_ pointer's declaration when the author calls it without one. Nothing reaches
 // the target before the compile and the binding plan succeeded; a later failure takes out what got in.
-import { execFile } from 'node:child_process';
-import { createHash } from 'node:crypto';
+import { childProcess, crypto } from '../builtins.js';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { basename, dirname, join, resolve as resolvePath } from 'node:path';
@@ -180,7 +179,7 @@ interface RunResult {
 /** A program run to its end, its output kept; ENOENT (no such program) as E_NO_COMPILER. */
 function run(argv: string[], env: NodeJS.ProcessEnv, what: string): Promise<RunResult> {
   return new Promise((resolve, reject) => {
-    execFile(argv[0], argv.slice(1), { env, maxBuffer: 16 << 20 }, (err, stdout, stderr) => {
+    childProcess().execFile(argv[0], argv.slice(1), { env, maxBuffer: 16 << 20 }, (err, stdout, stderr) => {
       const e = err as (NodeJS.ErrnoException & { code?: string | number }) | null;
       if (e && (e.code === 'ENOENT' || e.code === 'EACCES')) {
         reject(new HotpatchError('E_NO_COMPILER', `no ${what} to build the fix: ${argv[0]} ${e.code === 'ENOENT' ? 'was not found' : 'cannot be run'}${what === 'C compiler' && env.PATH !== undefined && !argv[0].includes('/') ? ' on the PATH' : ''}`));
@@ -426,7 +425,7 @@ const untouchedFile = (env: NodeJS.ProcessEnv, path: string) => join(fixesDir(en
 
 /** The sha256 of a text (a fix's source), in hex. */
 export function sha256(text: string | Buffer): string {
-  return createHash('sha256').update(text).digest('hex');
+  return crypto().createHash('sha256').update(text).digest('hex');
 }
 
 /**

@@ -1,7 +1,7 @@
 // Bringing a patch library into the target: by its own dlopen, or mapped and relocated by us; then bound to its statics.
 import { counted } from '../words.js';
 import { readFileSync, realpathSync, statSync } from 'node:fs';
-import { createHash } from 'node:crypto';
+import { crypto } from '../builtins.js';
 import { dirname, resolve as resolvePath, basename } from 'node:path';
 import { HotpatchError, toHotpatchError } from '../errors.js';
 import { openElf } from '../elf/reader.js';
@@ -197,7 +197,7 @@ export function fileHash(path: string): string {
   const key = `${path}:${st.dev}:${st.ino}:${st.mtimeMs}:${st.size}:${st.ctimeMs}`;
   let hash = hashes.get(key);
   if (!hash) {
-    hash = createHash('sha256').update(readFileSync(path)).digest('hex');
+    hash = crypto().createHash('sha256').update(readFileSync(path)).digest('hex');
     if (hashes.size > 64) hashes.clear();
     hashes.set(key, hash);
   }

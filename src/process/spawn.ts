@@ -1,5 +1,5 @@
 // Starting a program to attach to (hotpatch -- PROG ARGS, Frida's spawn): stopped before its exec, and not our child.
-import { spawnSync } from 'node:child_process';
+import { childProcess } from '../builtins.js';
 import { accessSync, constants, mkdirSync, statSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { delimiter, join } from 'node:path';
@@ -34,7 +34,7 @@ export async function startStopped(program: string, args: readonly string[], log
   } catch (err) {
     throw new HotpatchError('E_SPAWN', `cannot make the log directory ${logDir}: ${(err as Error).message}`, 'set XDG_STATE_HOME to a writable directory');
   }
-  const run = spawnSync('setsid', ['-f', 'sh', '-c', WRAPPER, 'sh', path, ...args], {
+  const run = childProcess().spawnSync('setsid', ['-f', 'sh', '-c', WRAPPER, 'sh', path, ...args], {
     env: { ...process.env, HOTPATCH_LOG_DIR: logDir },
     stdio: ['ignore', 'pipe', 'pipe'],
     encoding: 'utf8',

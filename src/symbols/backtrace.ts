@@ -41,7 +41,7 @@ export interface BacktraceSources {
   ownCode?(pc: bigint): OwnCode | undefined;
   /**
    * Mangled C++ names are left for the caller to demangle (demangleFrames), with every thread's in one batch and
-   * c++filt started before the stop; otherwise backtrace demangles them itself.
+   * after the threads run on; otherwise backtrace demangles them itself.
    */
   deferDemangling?: boolean;
 }
@@ -353,7 +353,7 @@ function nameFrames(physical: Physical[], sources: BacktraceSources): { frames: 
 }
 
 /** `node::Start(int, char**)` → `node::Start`: gdb puts the arguments' values there, we put nothing. */
-/** C++ names demangled (by c++filt, in one batch), without the parameter list gdb fills with values. */
+/** C++ names demangled (in one batch), without the parameter list gdb fills with values. */
 export function demangleFrames(pending: readonly MangledFrame[], demangled: Map<string, string>): void {
   for (const { frame, linkage } of pending) frame.function = withoutParameters(demangled.get(linkage) ?? linkage);
 }
