@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 
 /** The repository root: this file runs as dist/bench/lib.js. */
 export const repoRoot = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
-export const cliPath = join(repoRoot, 'dist', 'src', 'cli', 'bin.js');
+export const cliPath = join(repoRoot, 'dist', 'src', 'cli', 'bin.cjs');
 export const fixtureBuild = join(repoRoot, 'fixtures', 'build');
 export const patchDir = join(fixtureBuild, 'patches');
 

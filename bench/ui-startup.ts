@@ -16,7 +16,7 @@ import { editorAt } from '../src/ui/editor.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 // What `npx hotpatch PID` runs: the bin, with the flags of its #! line.
-const cliPath = join(root, 'dist', 'src', 'cli', 'bin.js');
+const cliPath = join(root, 'dist', 'src', 'cli', 'bin.cjs');
 const counterPath = join(root, 'fixtures', 'build', 'counter');
 
 const STARTS = 7;

@@ -41,7 +41,7 @@ const run = (args) => execFileSync(process.execPath, args, { cwd: root, stdio: '
 
 // 1. TypeScript → dist/. The stamp gets the time tsc started: a file saved while it ran is seen as newer next time.
 const sources = Math.max(
-  ...['src', 'commands', 'test', 'bench'].map((d) => newest(join(root, d), (n) => /\.tsx?$/.test(n))),
+  ...['src', 'commands', 'test', 'bench'].map((d) => newest(join(root, d), (n) => /\.c?tsx?$/.test(n))),
   mtime(join(root, 'tsconfig.json')),
   mtime(join(root, 'package.json')),
 );

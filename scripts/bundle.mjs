@@ -1,11 +1,13 @@
 // Bundles hotpatch for start-up time, twice from the same compiled code:
-// - dist/bundle/batch.js: the CLI in one file, for -e, -x and piped commands (one file loads faster than a few);
+// - dist/bundle/batch.cjs: the CLI in one file, for -e, -x and piped commands (one file loads faster than a few),
+//   as CommonJS, which bin.cjs compiles with a V8 code cache of its own (dist/bundle/batch.v8cache, written by the
+//   first run): Node 20 has no compile cache for modules, and compiling 600 KB was a tenth of a `syms` run;
 // - dist/bundle/main.js and console.js (the Ink UI), split by esbuild so that what both use (the core: session,
 //   commands, ELF reader, tracer glue) sits in chunks they share: the console's core imports are the CLI's very
 //   modules (one session, one tracer), and a few files load in a fraction of the time ~70 modules (and Ink's ~540)
 //   take one by one.
 // Neither the batch file nor main.js's chunks hold Ink or React. Run by `npm run build` after tsc. Optional: without
-// esbuild, bin.js runs dist/src/cli/main.js and the console imports dist/src/ui/start.js as they are.
+// esbuild, bin.cjs runs dist/src/cli/main.js and the console imports dist/src/ui/start.js as they are.
 import { existsSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -52,4 +54,12 @@ const common = {
   logLevel: 'warning',
 };
 await esbuild.build({ ...common, entryPoints: entries, outdir, splitting: true, chunkNames: 'core-[hash]', plugins: [stubDevtools] });
-await esbuild.build({ ...common, entryPoints: [entries.main], outfile: join(outdir, 'batch.js') });
+await esbuild.build({
+  ...common,
+  format: 'cjs',
+  entryPoints: [entries.main],
+  outfile: join(outdir, 'batch.cjs'),
+  // import.meta.url (the addon's and the package's paths) as the file's own URL; require is CommonJS's own.
+  define: { ...common.define, 'import.meta.url': '__hotpatchFileUrl' },
+  banner: { js: "const __hotpatchFileUrl = require('node:url').pathToFileURL(__filename).href;" },
+});

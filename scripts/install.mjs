@@ -7,7 +7,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const built = [join(root, 'build', 'Release', 'hotpatch_native.node'), join(root, 'dist', 'src', 'cli', 'bin.js')];
+const built = [join(root, 'build', 'Release', 'hotpatch_native.node'), join(root, 'dist', 'src', 'cli', 'bin.cjs')];
 if (process.env.npm_command === 'exec' && built.every((f) => existsSync(f))) process.exit(0);
 
 const run = (file, args) => execFileSync(file, args, { cwd: root, stdio: 'inherit' });

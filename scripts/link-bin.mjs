@@ -5,7 +5,7 @@ import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const bin = join(root, 'dist', 'src', 'cli', 'bin.js');
+const bin = join(root, 'dist', 'src', 'cli', 'bin.cjs');
 const link = join(root, 'node_modules', '.bin', 'hotpatch');
 mkdirSync(dirname(link), { recursive: true });
 rmSync(link, { force: true });

@@ -17,7 +17,10 @@ after(async () => {
   await killAllFixtures();
 });
 
-/** Every specifier reachable through static imports and re-exports from `entry` (dynamic import() is not followed). */
+/**
+ * Every specifier reachable through static imports, re-exports and require() calls from `entry` (the batch bundle is
+ * CommonJS; dynamic import() is not followed).
+ */
 function staticImports(entry: string): { files: Set<string>; packages: Set<string> } {
   const files = new Set<string>();
   const packages = new Set<string>();
@@ -25,8 +28,9 @@ function staticImports(entry: string): { files: Set<string>; packages: Set<strin
     if (files.has(file)) return;
     files.add(file);
     const source = readFileSync(file, 'utf8');
-    for (const m of source.matchAll(/^\s*(?:import|export)\s+(?:[^'"`;]*?\s+from\s+)?['"]([^'"]+)['"]/gm)) {
-      const spec = m[1]!;
+    const imports = [...source.matchAll(/^\s*(?:import|export)\s+(?:[^'"`;]*?\s+from\s+)?['"]([^'"]+)['"]/gm)].map((m) => m[1]!);
+    const requires = [...source.matchAll(/\brequire\(\s*['"]([^'"]+)['"]\s*\)/g)].map((m) => m[1]!);
+    for (const spec of [...imports, ...requires]) {
       if (spec.startsWith('.')) visit(resolve(dirname(file), spec));
       else packages.add(spec);
     }
@@ -54,7 +58,8 @@ test('the static import graph of the CLI (and of its batch bundle, when built) h
   if (existsSync(join(bundleDir, 'main.js'))) {
     const bundled = staticImports(join(bundleDir, 'main.js'));
     assert.ok(bundled.files.size >= 2, `the walk followed the bundle's chunks (${bundled.files.size} files)`);
-    const batch = staticImports(join(bundleDir, 'batch.js'));
+    const batch = staticImports(join(bundleDir, 'batch.cjs'));
+    assert.ok(batch.packages.has('node:fs'), 'the walk sees the CommonJS bundle\'s requires');
     for (const walked of [bundled, batch]) {
       assert.deepEqual([...walked.packages].filter((p) => UI_PACKAGES.test(p)), [], 'the bundled CLI imports no UI package');
       for (const f of walked.files) {

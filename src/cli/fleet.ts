@@ -237,7 +237,7 @@ async function runWorkers(input: FleetInput, queue: Chosen[], procs: number, wri
     if (++finished === procs && failedPid === undefined) for (const c of children) if (c.connected) c.send({ done: true });
   };
   const results = await Promise.all(shares.map((share) => new Promise<ReportSummary[]>((resolve) => {
-    // The same script this process runs (bin.js, which picks the batch bundle: the worker's stdin is not a TTY).
+    // The same script this process runs (bin.cjs, which picks the batch bundle: the worker's stdin is not a TTY).
     const child = childProcess().fork(process.argv[1]!, [], {
       env: { ...process.env, [WORKER_ENV]: '1' },
       // Baseline code only (Sparkplug): a worker runs the same short commands a thousand times, and the bin's

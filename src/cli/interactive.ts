@@ -5,6 +5,7 @@ import type { Session } from '../session.js';
 import { openingLine, type CliOptions } from './args.js';
 import type { startUi } from '../ui/start.js';
 import { runLine } from './runner.js';
+import { importModule } from '../builtins.js';
 
 export async function runInteractive(session: Session, opts: CliOptions): Promise<number> {
   // Keys from the first moment are the console's: a Ctrl-C typed while the UI loads waits for it as a key, instead of
@@ -29,7 +30,7 @@ async function loadUi(): Promise<{ startUi: typeof startUi }> {
   // (Through a local name: the bundler replaces `process.env.NODE_ENV` itself with the constant.)
   const env = process.env;
   env.NODE_ENV ??= 'production';
-  return asTerminal(() => withoutFetch(() => import(uiEntry())));
+  return asTerminal(() => withoutFetch(() => importModule(uiEntry()) as Promise<{ startUi: typeof startUi }>));
 }
 
 /** What Ink and chalk read once, as they load, to decide they run in CI. */

@@ -3,6 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { packageRoot } from '../paths.js';
+import { readline } from '../builtins.js';
 import { parseCli, outputFormat, openingLine, isFleet, USAGE, DEFAULT_JOBS, type CliOptions } from './args.js';
 import { runBatch, readCommandFile, type BatchLine } from './batch.js';
 import { errorText } from './render-plain.js';
@@ -55,7 +56,7 @@ async function main(): Promise<number> {
     lines.push(...opts.commands);
     let rl: import('node:readline').Interface | undefined;
     if (opts.commands.length === 0 && opts.files.length === 0) {
-      const { createInterface } = await import('node:readline');
+      const { createInterface } = readline();
       rl = createInterface({ input: process.stdin, crlfDelay: Infinity, terminal: false });
       // Take the iterator now: lines that arrive while we attach would otherwise be dropped.
       const iterator = rl[Symbol.asyncIterator]();

@@ -1,4 +1,4 @@
-// Test helpers that run the built hotpatch command (dist/src/cli/bin.js, the installed `hotpatch`) as a user would, and collect its output.
+// Test helpers that run the built hotpatch command (dist/src/cli/bin.cjs, the installed `hotpatch`) as a user would, and collect its output.
 import { spawn, spawnSync } from "node:child_process";
 import { appendFileSync, readdirSync, readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
@@ -12,7 +12,7 @@ const repoRoot = join(dirname(fileURLToPath(import.meta.url)), "..", "..", "..")
  */
 export const NODE_FLAGS = ["--no-concurrent-recompilation", "--min-semi-space-size=16"];
 
-export const cliPath = join(repoRoot, "dist", "src", "cli", "bin.js");
+export const cliPath = join(repoRoot, "dist", "src", "cli", "bin.cjs");
 
 export interface CliOptions {
   /** Written to stdin, which is then closed. Without it stdin is closed at once. */
@@ -33,7 +33,7 @@ export interface CliResult {
 }
 
 /**
- * Runs `node dist/src/cli/bin.js ...args` and resolves with its exit code and output. A run that does not exit at all
+ * Runs `node dist/src/cli/bin.cjs ...args` and resolves with its exit code and output. A run that does not exit at all
  * is reported (its threads, below) and run once more: about one run in a thousand of a full suite has hung so, an open
  * defect (see the closing notes), and the report is kept in hangs.log at the repository's root for finding its cause.
  * A second hang fails the test.

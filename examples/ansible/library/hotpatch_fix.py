@@ -14,7 +14,7 @@ options:
   mapping: {description: Every process that maps this library or executable (basename or path), type: str}
   all_or_none: {description: One process failing undoes the run in the others, type: bool, default: false}
   jobs: {description: Processes worked on at once, type: int}
-  hotpatch: {description: The hotpatch command (a list, e.g. [node, /opt/hotpatch/dist/src/cli/bin.js]), type: list, elements: str, default: [hotpatch]}
+  hotpatch: {description: The hotpatch command (a list, e.g. [node, /opt/hotpatch/dist/src/cli/bin.cjs]), type: list, elements: str, default: [hotpatch]}
 '''
 
 import json

@@ -1,5 +1,6 @@
 // x86-64 disassembly for display (capstone-wasm, Intel syntax), branch targets, and padding detection.
 import type { Instruction } from '../types.js';
+import { importModule } from '../../builtins.js';
 
 /** The part of capstone-wasm we use; its own typings are not reachable through the package's `exports`. */
 interface CapstoneInsn {
@@ -31,7 +32,7 @@ function loadCapstone(): Promise<CapstoneHandle> {
   capstone ??= (async () => {
     // Through a variable so TypeScript does not look for typings the package's `exports` map hides.
     const specifier = 'capstone-wasm';
-    const mod = (await import(specifier)) as {
+    const mod = (await importModule(specifier)) as {
       loadCapstone(): Promise<void>;
       Capstone: new (arch: number, mode: number) => CapstoneHandle;
     };

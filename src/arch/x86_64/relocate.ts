@@ -3,6 +3,7 @@ import { HotpatchError } from '../../errors.js';
 import { hex } from '../../hex.js';
 import type { Instruction } from '../types.js';
 import { encodeJmpAbs14, rel32Between } from './jump.js';
+import { importModule } from '../../builtins.js';
 
 type Iced = typeof import('iced-x86');
 type IcedInstruction = import('iced-x86').Instruction;
@@ -11,7 +12,7 @@ let iced: Promise<Iced> | undefined;
 
 /** iced-x86 instantiates its wasm when imported (tens of milliseconds), so only a redirect pays for it. */
 export function loadIced(): Promise<Iced> {
-  iced ??= import('iced-x86').then((mod) => ((mod as { default?: Iced }).default ?? mod) as Iced);
+  iced ??= importModule('iced-x86').then((mod) => ((mod as { default?: Iced }).default ?? mod) as Iced);
   iced.catch(() => { iced = undefined; });
   return iced;
 }
