@@ -279,7 +279,7 @@ export function runTimed(file: string, args: string[], timeoutMs = 60_000): Prom
 
 /** The hotpatch bin itself (compiled JavaScript under this Node), as a user runs it: not through npx. */
 export function hotpatch(args: string[], timeoutMs = 60_000): Promise<RunResult> {
-  return runTimed(process.execPath, ['--no-concurrent-recompilation', '--min-semi-space-size=16', cliPath, ...args], timeoutMs); // as the bin's #! line
+  return runTimed(process.execPath, ['--min-semi-space-size=16', cliPath, ...args], timeoutMs); // as the bin's #! line
 }
 
 export interface JsonOutcome {

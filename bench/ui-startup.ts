@@ -121,7 +121,7 @@ async function startupRows(): Promise<void> {
   for (let i = 0; i < STARTS; i++) {
     // The floor: node itself on the same pseudo-terminal, printing one line.
     floor.push((await timeOnPty([process.execPath, '-e', 'console.log("hotpatch> ready pid")'], /hotpatch>/, /ready pid/)).promptMs);
-    times.push(await timeOnPty([process.execPath, '--no-concurrent-recompilation', cliPath, String(pid)], /hotpatch>/, new RegExp(`pid ${pid} counter`)));
+    times.push(await timeOnPty([process.execPath, '--min-semi-space-size=16', cliPath, String(pid)], /hotpatch>/, new RegExp(`pid ${pid} counter`)));
   }
   const prompt = times.map((t) => t.promptMs);
   const attached = times.map((t) => t.attachedMs);

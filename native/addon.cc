@@ -392,6 +392,13 @@ Napi::Value PidfdExited(const Napi::CallbackInfo& info) {
   return Napi::Boolean::New(info.Env(), rc > 0 && (p.revents & (POLLIN | POLLHUP | POLLERR | POLLNVAL)) != 0);
 }
 
+// Ends the process at once (_exit): the CLI's way out once its output is written and every target detached. Node's
+// own exit drains the platform's background tasks first, and on Node 20 that can deadlock for good: a TurboFan job
+// waiting for a garbage collection that only the exiting main thread could run (nodejs/node#54918, seen in CI).
+Napi::Value ExitNow(const Napi::CallbackInfo& info) {
+  _exit(info[0].As<Napi::Number>().Int32Value());
+}
+
 // Closes a pidfd from PidfdOpen.
 Napi::Value CloseFd(const Napi::CallbackInfo& info) {
   close(info[0].As<Napi::Number>().Int32Value());
@@ -406,6 +413,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("pidfdOpen", Napi::Function::New(env, PidfdOpen));
   exports.Set("pidfdExited", Napi::Function::New(env, PidfdExited));
   exports.Set("closeFd", Napi::Function::New(env, CloseFd));
+  exports.Set("exitNow", Napi::Function::New(env, ExitNow));
   hp::initSymbolScan(env, exports);
   hp::initDemangle(env, exports);
   return exports;

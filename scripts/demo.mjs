@@ -52,7 +52,7 @@ for (const signal of ['SIGHUP', 'SIGTERM']) {
     process.exit(128 + (signal === 'SIGHUP' ? 1 : 15));
   });
 }
-const console_ = spawn(process.execPath, ['--no-concurrent-recompilation', cli, String(pid)], { stdio: 'inherit', env: { ...process.env, HOTPATCH_GREETING: greeting } });
+const console_ = spawn(process.execPath, ['--min-semi-space-size=16', cli, String(pid)], { stdio: 'inherit', env: { ...process.env, HOTPATCH_GREETING: greeting } });
 console_.on('exit', async (code, signal) => {
   process.stdout.write(await farewell() + '\n');
   process.exit(code ?? (signal ? 1 : 0));

@@ -108,6 +108,8 @@ interface NativeModule {
   /** Whether the pidfd's process has exited (a zombie, or reaped). */
   pidfdExited(fd: number): boolean;
   closeFd(fd: number): void;
+  /** _exit(code): the process ends at once, without Node's teardown. */
+  exitNow(code: number): never;
   /** C++ names (joined by newlines) demangled, joined the same way; an empty line for a name that is not one. */
   demangle(names: string): string;
   /**

@@ -58,8 +58,9 @@ for (const method of ['dlopen', 'map'] as const) {
     assert.equal(listed.fix.hash, out.hash);
     const line = await nextLine(f, /^step=/);
     assert.equal(line.step, 3 * 2 + 1000);
-    assert.equal(line.level, 40, 'shapes.c:level written by the fix');
     assert.equal(line.other, 3 * 10 + 100, 'shapes_b.c:step and its level untouched');
+    // printf may read level before it calls step: the line of the fix's first call can still show the old level.
+    assert.equal((await nextLine(f, /^step=/)).level, 40, 'shapes.c:level written by the fix');
 
     const back = await hp(f, ['revert shapes.c:step', 'libs', 'cleanup']);
     assert.equal(back.code, 0, back.stdout + back.stderr);

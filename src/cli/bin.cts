@@ -1,6 +1,8 @@
-#!/usr/bin/env -S node --no-concurrent-recompilation --min-semi-space-size=16
+#!/usr/bin/env -S node --min-semi-space-size=16
 // (--min-semi-space-size: a young generation of 16 MB from the start, so a one-off batch run (`syms *Heap*` makes some
-// 15 MB of short-lived objects) runs without a garbage collection instead of 8 scavenges and a mark-compact, ~10 ms.)
+// 15 MB of short-lived objects) runs without a garbage collection instead of 8 scavenges and a mark-compact, ~10 ms.
+// Optimizing compiles run on a background thread, as Node's default: the CLI leaves through _exit (src/cli/main.ts
+// exitNow), so Node 20's exit-time deadlock on such a job (nodejs/node#54918) cannot happen.)
 // The `hotpatch` command. It runs the bundles `npm run build` makes (scripts/bundle.mjs), which start in a fraction of
 // the time ~70 modules take one by one: a batch run (commands from -e, -x or a pipe) the one-file batch.cjs, the console
 // main.js with the core chunks its UI shares; without them, or when a later bare `tsc` left them older than the

@@ -240,8 +240,9 @@ async function runWorkers(input: FleetInput, queue: Chosen[], procs: number, wri
     // The same script this process runs (bin.cjs, which picks the batch bundle: the worker's stdin is not a TTY).
     const child = childProcess().fork(process.argv[1]!, [], {
       env: { ...process.env, [WORKER_ENV]: '1' },
-      // Baseline code only (Sparkplug): a worker runs the same short commands a thousand times, and the bin's
-      // --no-concurrent-recompilation puts every optimizing compile on its one thread; 1,000 processes took 13% less.
+      // Baseline code only (Sparkplug): a worker runs the same short commands a thousand times, and optimizing
+      // compiles, on its thread or beside it, cost more than they gain on 2 shared cores: 1,000 processes in 2.4 s
+      // rather than 2.9 s.
       execArgv: [...process.execArgv, '--max-opt=1'],
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
       serialization: 'advanced',

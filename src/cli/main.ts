@@ -4,6 +4,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { packageRoot } from '../paths.js';
 import { readline } from '../builtins.js';
+import { native } from '../native.js';
 import { parseCli, outputFormat, openingLine, isFleet, USAGE, DEFAULT_JOBS, type CliOptions } from './args.js';
 import { runBatch, readCommandFile, type BatchLine } from './batch.js';
 import { errorText } from './render-plain.js';
@@ -125,6 +126,30 @@ function mergeChosen(lists: Chosen[][]): Chosen[] {
   return [...byPid.values()].sort((a, b) => a.pid - b.pid);
 }
 
+/**
+ * Leaves with `code`: the 'exit' listeners run (bin.cjs keeps its code cache there), then the process ends at once
+ * through the addon, without Node's teardown, which on Node 20 can deadlock draining a background compile job
+ * (nodejs/node#54918). A profiled or coverage run, or one without the addon, leaves through process.exit, which writes
+ * its profile.
+ */
+function exitNow(code: number): never {
+  const profiled = process.env.NODE_V8_COVERAGE !== undefined || process.execArgv.some((a) => /^--(cpu-prof|heap-prof|prof)\b/.test(a));
+  let addon: ReturnType<typeof native> | undefined;
+  try {
+    addon = profiled ? undefined : native();
+  } catch {
+    addon = undefined;
+  }
+  if (!addon) process.exit(code);
+  process.exitCode = code;
+  try {
+    process.emit('exit', code);
+  } finally {
+    addon.exitNow(code);
+  }
+  return process.exit(code);
+}
+
 /** Exits with `code` after stdout and stderr have taken everything written to them. */
 function exitWhenFlushed(code: number): void {
   let pending = 2;
@@ -132,7 +157,7 @@ function exitWhenFlushed(code: number): void {
   // A write that fails because nobody reads any more (| head) ends as the stream's error handler would: 141.
   const done = (err?: Error | null) => {
     if (err && readerGone(err)) gone = true;
-    if (--pending === 0) process.exit(gone ? 141 : code);
+    if (--pending === 0) exitNow(gone ? 141 : code);
   };
   process.stdout.write('', done);
   process.stderr.write('', done);
@@ -152,7 +177,7 @@ function installExitGuards(sessions: () => Session[]): void {
   const leave = async (code: number) => {
     if (leaving) return;
     leaving = true;
-    setTimeout(() => process.exit(code), DETACH_GRACE_MS).unref();
+    setTimeout(() => exitNow(code), DETACH_GRACE_MS).unref();
     try {
       // Every process attached now (a fleet run has several) is let go, all at once.
       await Promise.allSettled(sessions().map(async (session) => {
@@ -160,7 +185,7 @@ function installExitGuards(sessions: () => Session[]): void {
         if (session.target?.attached) await session.detach();
       }));
     } finally {
-      process.exit(code);
+      exitNow(code);
     }
   };
   // Writing to a closed pipe fails with EPIPE on the stream, later: without a listener that error would be thrown,
@@ -201,6 +226,6 @@ main().then(
   },
   (err) => {
     process.stderr.write(errorText(toHotpatchError(err)) + '\n');
-    process.exitCode = 1;
+    exitWhenFlushed(1);
   },
 );
