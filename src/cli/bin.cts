@@ -12,8 +12,6 @@
 import { readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
-import { isatty } from 'node:tty';
-import { pathToFileURL } from 'node:url';
 import { Script } from 'node:vm';
 
 function fresh(bundle: string, compiled: string): boolean {
@@ -66,10 +64,11 @@ function runCached(file: string): void {
 const args = process.argv.slice(2);
 // After `--` come a program to start and its own arguments: its -e is not ours.
 const ours = args.includes('--') ? args.slice(0, args.indexOf('--')) : args;
-// isatty(0), not process.stdin.isTTY: making process.stdin loads Node's stream modules, 11 ms a run.
-const batch = ours[0] === 'apply' || ours.some((a) => a === '-e' || a === '--eval' || a === '-x' || a === '--file') || !isatty(0);
+// isatty(0), not process.stdin.isTTY (making process.stdin loads Node's stream modules, 11 ms a run), and node:tty
+// only when the arguments do not tell (it loads node:net).
+const batch = ours[0] === 'apply' || ours.some((a) => a === '-e' || a === '--eval' || a === '-x' || a === '--file') || !(require('node:tty') as typeof import('node:tty')).isatty(0);
 const compiled = join(__dirname, 'main.js');
 const batchBundle = join(__dirname, '..', '..', 'bundle', 'batch.cjs');
 const consoleBundle = join(__dirname, '..', '..', 'bundle', 'main.js');
 if (batch && fresh(batchBundle, compiled)) runCached(batchBundle);
-else void import(pathToFileURL(!batch && fresh(consoleBundle, compiled) ? consoleBundle : compiled).href);
+else void import((require('node:url') as typeof import('node:url')).pathToFileURL(!batch && fresh(consoleBundle, compiled) ? consoleBundle : compiled).href);
