@@ -3,10 +3,15 @@
 // the entries whose name may match come back; the caller decodes those few names and tests the whole pattern.
 #include <napi.h>
 
+#include <fcntl.h>
 #include <stdint.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <cmath>
 #include <string>
 #include <vector>
 
@@ -16,24 +21,13 @@ constexpr size_t kEntrySize = 24;  // Elf64_Sym
 constexpr uint8_t kSttSection = 3;
 constexpr uint8_t kSttFile = 4;
 
-// scanSymbols(entries, strings, literal, prefix) -> [Uint32Array of pairs (index, file), their names (UTF-8 decoded,
-// each followed by a NUL)]: each entry (from index 1, no
-// STT_SECTION or STT_FILE entry) whose name starts with `literal` (prefix true) or contains it (prefix false), with
-// the st_name of the nearest STT_FILE entry before it plus one (0: none), which is how a local is labelled.
-// A name runs from st_name to the next NUL or the table's end; an st_name past the end names nothing and passes none.
-Napi::Value ScanSymbols(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  auto entries = info[0].As<Napi::Buffer<uint8_t>>();
-  auto strings = info[1].As<Napi::Buffer<uint8_t>>();
-  auto literal = info[2].As<Napi::Buffer<uint8_t>>();
-  bool prefix = info[3].As<Napi::Boolean>().Value();
-  const uint8_t* raw = entries.Data();
-  const size_t count = entries.Length() / kEntrySize;
-  const char* names = reinterpret_cast<const char*>(strings.Data());
-  const size_t namesLength = strings.Length();
-  const char* lit = reinterpret_cast<const char*>(literal.Data());
-  const size_t litLength = literal.Length();
-
+// The scan itself, over a raw table and its names wherever they lie (a Buffer, or the file mapped): each entry (from
+// index 1, no STT_SECTION or STT_FILE entry) whose name starts with the literal (prefix) or contains it, as a pair
+// (index, st_name of the nearest STT_FILE entry before it plus one, or 0: none, which is how a local is labelled) in
+// `out`, and its name followed by a NUL in `text`. A name runs from st_name to the next NUL or the table's end; an
+// st_name past the end names nothing and passes none.
+void scanTable(const uint8_t* raw, size_t count, const char* names, size_t namesLength, const char* lit, size_t litLength,
+               bool prefix, std::vector<uint32_t>& out, std::string& text) {
   // Substring: the literal is found in the whole table first (one memmem over 7 MB, not one per name, each of which
   // would set up its search anew). A hit at p lies in every name that starts after the NUL before p and at or before
   // p, so the names holding it are ranges of offsets; a map of 64-byte blocks turns away most entries with one read.
@@ -59,8 +53,6 @@ Napi::Value ScanSymbols(const Napi::CallbackInfo& info) {
     for (size_t r = 0; r < starts.size(); r++) memset(&blocks[starts[r] >> kBlockShift], 1, (ends[r] >> kBlockShift) - (starts[r] >> kBlockShift) + 1);
   }
 
-  std::vector<uint32_t> out;
-  std::string text;  // the passing names, each ended by a NUL: one string for JavaScript to split, not one per name
   uint32_t file = 0;
   for (size_t index = 1; index < count; index++) {
     const uint8_t* e = raw + index * kEntrySize;
@@ -87,11 +79,90 @@ Napi::Value ScanSymbols(const Napi::CallbackInfo& info) {
     text.append(names + nameOffset, nul ? static_cast<const char*>(nul) - (names + nameOffset) : namesLength - nameOffset);
     text.push_back('\0');
   }
-  auto found = Napi::Uint32Array::New(env, out.size());
-  if (!out.empty()) memcpy(found.Data(), out.data(), out.size() * sizeof(uint32_t));
+}
+
+Napi::Uint32Array toUint32Array(Napi::Env env, const std::vector<uint32_t>& v) {
+  auto a = Napi::Uint32Array::New(env, v.size());
+  if (!v.empty()) memcpy(a.Data(), v.data(), v.size() * sizeof(uint32_t));
+  return a;
+}
+
+// scanSymbols(entries, strings, literal, prefix) -> [Uint32Array of pairs (index, file), their names (UTF-8 decoded,
+// each followed by a NUL)]: see scanTable.
+Napi::Value ScanSymbols(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  auto entries = info[0].As<Napi::Buffer<uint8_t>>();
+  auto strings = info[1].As<Napi::Buffer<uint8_t>>();
+  auto literal = info[2].As<Napi::Buffer<uint8_t>>();
+  bool prefix = info[3].As<Napi::Boolean>().Value();
+  std::vector<uint32_t> out;
+  std::string text;  // the passing names, each ended by a NUL: one string for JavaScript to split, not one per name
+  scanTable(entries.Data(), entries.Length() / kEntrySize, reinterpret_cast<const char*>(strings.Data()), strings.Length(),
+            reinterpret_cast<const char*>(literal.Data()), literal.Length(), prefix, out, text);
   auto result = Napi::Array::New(env, 2);
-  result.Set(0u, found);
+  result.Set(0u, toUint32Array(env, out));
   result.Set(1u, Napi::String::New(env, text));
+  return result;
+}
+
+// scanSymbolsFile(path, ino, mtimeMs, size, entriesOffset, entriesSize, stringsOffset, stringsSize, literal, prefix)
+// -> [pairs, names, Buffer of the passing entries' 24 bytes, in the pairs' order], or null when the file cannot be
+// mapped, is no longer the one the caller opened (inode, modification time, size), or the ranges do not lie in it
+// (the caller reads the tables then). The tables are mapped, not read: node's .symtab and
+// .strtab are 10 MB, and reading them into fresh buffers (a copy, and a page fault every 4 KiB) was the biggest part
+// of a `syms *Heap*` run after Node's own start.
+Napi::Value ScanSymbolsFile(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const std::string path = info[0].As<Napi::String>().Utf8Value();
+  const double ino = info[1].As<Napi::Number>().DoubleValue();
+  const double mtimeMs = info[2].As<Napi::Number>().DoubleValue();
+  const double size = info[3].As<Napi::Number>().DoubleValue();
+  const uint64_t entriesOffset = static_cast<uint64_t>(info[4].As<Napi::Number>().Int64Value());
+  const uint64_t entriesSize = static_cast<uint64_t>(info[5].As<Napi::Number>().Int64Value());
+  const uint64_t stringsOffset = static_cast<uint64_t>(info[6].As<Napi::Number>().Int64Value());
+  const uint64_t stringsSize = static_cast<uint64_t>(info[7].As<Napi::Number>().Int64Value());
+  auto literal = info[8].As<Napi::Buffer<uint8_t>>();
+  const bool prefix = info[9].As<Napi::Boolean>().Value();
+
+  const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return env.Null();
+  struct stat st;
+  // The file the caller opened, not one put in its place since (a rebuild): same inode, time and size.
+  const bool same = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && double(st.st_ino) == ino && double(st.st_size) == size &&
+                    std::abs(double(st.st_mtim.tv_sec) * 1000.0 + double(st.st_mtim.tv_nsec) / 1e6 - mtimeMs) <= 0.001;
+  if (!same) {
+    close(fd);
+    return env.Null();
+  }
+  const uint64_t fileSize = static_cast<uint64_t>(st.st_size);
+  if (entriesOffset > fileSize || entriesSize > fileSize - entriesOffset || stringsOffset > fileSize || stringsSize > fileSize - stringsOffset) {
+    close(fd);
+    return env.Null();
+  }
+  const uint64_t page = static_cast<uint64_t>(sysconf(_SC_PAGESIZE));
+  const uint64_t from = std::min(entriesOffset, stringsOffset) / page * page;
+  const uint64_t to = std::max(entriesOffset + entriesSize, stringsOffset + stringsSize);
+  if (to <= from) {
+    close(fd);
+    return env.Null();
+  }
+  void* map = mmap(nullptr, to - from, PROT_READ, MAP_PRIVATE, fd, static_cast<off_t>(from));
+  close(fd);
+  if (map == MAP_FAILED) return env.Null();
+  const uint8_t* base = static_cast<const uint8_t*>(map);
+  const uint8_t* raw = base + (entriesOffset - from);
+  const size_t count = entriesSize / kEntrySize;
+  std::vector<uint32_t> out;
+  std::string text;
+  scanTable(raw, count, reinterpret_cast<const char*>(base + (stringsOffset - from)), stringsSize,
+            reinterpret_cast<const char*>(literal.Data()), literal.Length(), prefix, out, text);
+  auto entries = Napi::Buffer<uint8_t>::New(env, out.size() / 2 * kEntrySize);
+  for (size_t i = 0; i < out.size(); i += 2) memcpy(entries.Data() + i / 2 * kEntrySize, raw + size_t(out[i]) * kEntrySize, kEntrySize);
+  munmap(map, to - from);
+  auto result = Napi::Array::New(env, 3);
+  result.Set(0u, toUint32Array(env, out));
+  result.Set(1u, Napi::String::New(env, text));
+  result.Set(2u, entries);
   return result;
 }
 
@@ -195,6 +266,7 @@ Napi::Value HoldSymbols(const Napi::CallbackInfo& info) {
 namespace hp {
 void initSymbolScan(Napi::Env env, Napi::Object exports) {
   exports.Set("scanSymbols", Napi::Function::New(env, ScanSymbols));
+  exports.Set("scanSymbolsFile", Napi::Function::New(env, ScanSymbolsFile));
   exports.Set("holdSymbols", Napi::Function::New(env, HoldSymbols));
 }
 }  // namespace hp

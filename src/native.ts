@@ -120,6 +120,13 @@ interface NativeModule {
    */
   scanSymbols?(entries: Uint8Array, strings: Uint8Array, literal: Buffer, prefix: boolean): [Uint32Array, string];
   /**
+   * The same scan over a table and its names mapped from a file (offsets and sizes in the file), and the passing
+   * entries' raw bytes (24 each, in the pairs' order); null when the file cannot be mapped, is not the one opened
+   * (inode, mtime, size), or the ranges do not lie in it.
+   */
+  scanSymbolsFile?(path: string, ino: number, mtimeMs: number, size: number, entriesOffset: number, entriesSize: number, stringsOffset: number,
+    stringsSize: number, literal: Buffer, prefix: boolean): [Uint32Array, string, Buffer] | null;
+  /**
    * The entries of a raw symbol table that hold each of `wanted` (sorted addresses), else the nearest unsized one
    * below (native/symscan.cc): triples (wanted index, entry index, st_name of the nearest STT_FILE before it + 1, or
    * 0). Absent from an addon built before it.
@@ -139,7 +146,7 @@ export function native(): NativeModule {
  * One of the addon's optional functions (the symbol-table scans), or undefined when the addon cannot be loaded or
  * predates it: the ELF reader then does the same work in TypeScript, with the same result.
  */
-function optional<K extends 'scanSymbols' | 'holdSymbols' | 'demangle'>(name: K): NativeModule[K] | undefined {
+function optional<K extends 'scanSymbols' | 'scanSymbolsFile' | 'holdSymbols' | 'demangle'>(name: K): NativeModule[K] | undefined {
   try {
     const addon = native();
     const fn = addon[name];
@@ -151,6 +158,8 @@ function optional<K extends 'scanSymbols' | 'holdSymbols' | 'demangle'>(name: K)
 
 /** The addon's symbol-table screen by a literal (see scanSymbols). */
 export const nativeSymbolScan = (): NativeModule['scanSymbols'] => optional('scanSymbols');
+/** The addon's name screen over a table mapped from its file (see scanSymbolsFile). */
+export const nativeSymbolFileScan = (): NativeModule['scanSymbolsFile'] => optional('scanSymbolsFile');
 /** The addon's address-holder scan (see holdSymbols). */
 export const nativeHolderScan = (): NativeModule['holdSymbols'] => optional('holdSymbols');
 /** The addon's C++ demangler (see demangle), or undefined without the addon: names then stay as they are. */

@@ -2,11 +2,12 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { appendFileSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { HotpatchError } from '../src/errors.js';
 import { openElf, parseElf } from '../src/elf/reader.js';
+import { native } from '../src/native.js';
 import { crc32, crc32OfFile, findDebugFile, mergeDebugSymbols } from '../src/elf/debugfile.js';
 import {
   R_X86_64_GLOB_DAT, R_X86_64_JUMP_SLOT, R_X86_64_RELATIVE, relocationTypeName,
@@ -196,7 +197,7 @@ test('static symbols of two files keep apart by their STT_FILE', () => {
   }
 });
 
-test('a screened parse gives the same symbols with the native screen as without it', () => {
+test('a screened parse gives the same symbols with the native screen (the file mapped, or bytes in memory) as without it', () => {
   const screens = [
     nameScreen('[^\\0]*ount[^\\0]*', '', 'ount'), nameScreen('run_[^\\0]*', 'run_'), nameScreen('[^\\0]*elp[^\\0]*', '', 'elp'),
     nameScreen('[^\\0]*Heap[^\\0]*', '', 'Heap'), nameScreen('uv_[^\\0]*', 'uv_'), nameScreen('[^\\0]*zzqq[^\\0]*', '', 'zzqq'),
@@ -205,6 +206,8 @@ test('a screened parse gives the same symbols with the native screen as without 
   for (const file of [built['prog'], built['lib.so'], built['libver.so'], process.execPath]) {
     for (const screen of screens) {
       const native = plain(openElf(file).symbolsMatching!(screen));
+      // From bytes in memory the addon screens the tables it is given (no file to map): the same answer.
+      assert.equal(plain(parseElf(readFileSync(file), file).symbolsMatching!(screen)), native, `${file} in memory: ${screen.loose.source}`);
       useNativeSymbolScan(false);
       try {
         assert.equal(native, plain(openElf(file).symbolsMatching!(screen)), `${file}: ${screen.loose.source}`);
@@ -561,6 +564,20 @@ test('a file changed on disk after opening is not read as a mix of two files', (
   const elf = openElf(path);
   appendFileSync(path, Buffer.alloc(64));
   assertHotpatchError(() => elf.symbols(), 'E_ELF_CHANGED', path);
+  // A screen the addon would run on the mapped file checks it is the file opened, and refuses the same way.
+  const screened = openElf(path);
+  appendFileSync(path, Buffer.alloc(64));
+  assertHotpatchError(() => screened.symbolsMatching!(nameScreen('[^\\0]*ain[^\\0]*', '', 'ain')), 'E_ELF_CHANGED', path);
+  // The addon's own check: it maps the file only when inode, modification time and size are the ones given.
+  const symtab = screened.sections.find((sec) => sec.type === 2)!;
+  const strtab = screened.sections[symtab.link]!;
+  const st = statSync(path);
+  const scan = (ino: number, mtimeMs: number, size: number) => native().scanSymbolsFile!(path, ino, mtimeMs, size, Number(symtab.offset), Number(symtab.size),
+    Number(strtab.offset), Number(strtab.size), Buffer.from('main'), true);
+  assert.ok(scan(st.ino, st.mtimeMs, st.size)?.[1].split('\0').includes('main'), 'the file as it is: main found');
+  assert.equal(scan(st.ino, st.mtimeMs, st.size - 64), null, 'another size');
+  assert.equal(scan(st.ino, st.mtimeMs - 1000, st.size), null, 'another modification time');
+  assert.equal(scan(st.ino + 1, st.mtimeMs, st.size), null, 'another inode');
 });
 
 // ---------------------------------------------------------------------------------------------------------------

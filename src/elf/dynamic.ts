@@ -9,7 +9,7 @@ import type { ElfDynamic, ElfSection, ElfSegment } from './types.js';
 import { elfBad, type ByteSource } from './source.js';
 import { sectionBytes } from './headers.js';
 import type { VirtualImage } from './image.js';
-import { StringTable, type SymbolTableInput } from './symtab.js';
+import { lazyTableInput, StringTable, type SymbolTableInput } from './symtab.js';
 import { readSymbolVersions } from './versions.js';
 
 /** The entries of the dynamic section, looked up by tag; DT_* addresses are file virtual addresses. */
@@ -135,23 +135,18 @@ function dynsymFromSections(source: ByteSource, sections: ElfSection[]): RawDyns
   if (!table) return undefined;
   const strings = sections[table.link];
   if (!strings) throw elfBad(source.path, `.dynsym links to section ${table.link}, which does not exist`);
-  return {
-    entries: sectionBytes(source, table),
-    names: new StringTable(sectionBytes(source, strings), source.path, strings.name || 'the dynamic string table'),
-  };
+  // Read on first use: a screen with the addon maps them from the file instead (node's are 7 MB).
+  return lazyTableInput(source, table, strings, 'dynsym', strings.name || 'the dynamic string table');
 }
 
-interface RawDynsym {
-  entries: Buffer;
-  names: StringTable;
-}
+type RawDynsym = SymbolTableInput;
 
 function dynsymFromDynamic(image: VirtualImage, dynamic: DynamicTable, fileSize: number): RawDynsym | undefined {
   const addr = dynamic.value(DT_SYMTAB);
   if (addr === undefined) return undefined;
   const count = dynsymCount(image, dynamic, addr, Math.floor(fileSize / SYMBOL_ENTRY_SIZE));
   if (count * SYMBOL_ENTRY_SIZE > fileSize) throw elfBad(image.path, `.dynsym of ${count} entries cannot fit in the file`);
-  return { entries: image.read(addr, count * SYMBOL_ENTRY_SIZE, '.dynsym (DT_SYMTAB)'), names: dynamic.stringTable() };
+  return { entries: image.read(addr, count * SYMBOL_ENTRY_SIZE, '.dynsym (DT_SYMTAB)'), names: dynamic.stringTable(), table: 'dynsym' };
 }
 
 /** .dynsym as a parse input: from the section headers, or from DT_SYMTAB and a hash table when they are gone. */
@@ -159,15 +154,17 @@ export function locateDynsym(source: ByteSource, sections: ElfSection[], dynamic
   image: VirtualImage): SymbolTableInput | undefined {
   const found = dynsymFromSections(source, sections) ?? (dynamic && dynsymFromDynamic(image, dynamic, source.sizeBytes));
   if (!found) return undefined;
-  const input: SymbolTableInput = { ...found, table: 'dynsym' };
-  if (dynamic && found.entries.length > 0) {
-    const versions = readSymbolVersions(image, found.names, {
+  // (Not spread into a new object: that would read a lazy table's entries and names, which a screen never needs.)
+  const input = found;
+  const entryBytes = found.onDisk?.entries.size ?? found.entries.length;
+  if (dynamic && entryBytes > 0) {
+    const versions = readSymbolVersions(image, found.sparseNames?.() ?? found.names, {
       versymAddr: dynamic.value(DT_VERSYM),
       verdefAddr: dynamic.value(DT_VERDEF),
       verdefCount: Number(dynamic.value(DT_VERDEFNUM) ?? 0n),
       verneedAddr: dynamic.value(DT_VERNEED),
       verneedCount: Number(dynamic.value(DT_VERNEEDNUM) ?? 0n),
-    }, Math.floor(found.entries.length / SYMBOL_ENTRY_SIZE));
+    }, Math.floor(entryBytes / SYMBOL_ENTRY_SIZE));
     if (versions) {
       input.versionOf = versions.nameOf;
       input.versionHidden = versions.isHidden;

@@ -7,7 +7,7 @@ import { VirtualImage } from './image.js';
 import { locateDynsym, readDynamicTable, type DynamicTable } from './dynamic.js';
 import { readRelocations } from './relocations.js';
 import { readBuildId, readDebugLink } from './notes.js';
-import { parseAllSymbols, parseNamedSymbols, symbolsHolding, StringTable, StringsAtOffsets, type NameScreen, type SymbolTableInput } from './symtab.js';
+import { parseAllSymbols, parseNamedSymbols, symbolsHolding, lazyTableInput, StringsAtOffsets, type NameScreen, type SymbolTableInput } from './symtab.js';
 import { mergeSymbolTables, mergedSymbols } from './merge.js';
 import { finish, type Sliced } from '../slices.js';
 
@@ -29,11 +29,7 @@ function symtabInput(source: ByteSource, sections: ElfSection[]): SymbolTableInp
   if (!table) return undefined;
   const strings = sections[table.link];
   if (!strings) throw elfBad(source.path, `.symtab links to section ${table.link}, which does not exist`);
-  return {
-    entries: sectionBytes(source, table),
-    names: new StringTable(sectionBytes(source, strings), source.path, strings.name || 'the symbol string table'),
-    table: 'symtab',
-  };
+  return lazyTableInput(source, table, strings, 'symtab', strings.name || 'the symbol string table');
 }
 
 /** A copy, so a caller that writes into it changes neither the image nor the read cache. */

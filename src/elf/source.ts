@@ -12,6 +12,8 @@ export interface ByteSource {
   read(offset: bigint | number, length: bigint | number, what: string): Buffer;
   /** Run `work` with the file held open, so its reads cost no open/close each. */
   batch<T>(work: () => T): T;
+  /** For a file: which one it is, so that code reading it by path (the addon mapping it) can check it is the same. */
+  readonly file?: FileIdentity;
 }
 
 /** The error for a malformed image: one line, the path first. */
@@ -44,7 +46,7 @@ export function memorySource(bytes: Buffer, path: string): ByteSource {
   };
 }
 
-interface FileIdentity {
+export interface FileIdentity {
   sizeBytes: number;
   mtimeMs: number;
   ino: number;
@@ -112,6 +114,7 @@ export function withFileSource<T>(path: string, work: (source: ByteSource) => T)
   const source: ByteSource = {
     path,
     sizeBytes: identity.sizeBytes,
+    file: identity,
     read(offset, length, what) {
       const [start, size] = checkedRange(source, offset, length, what);
       return source.batch(() => readFully(fd as number, path, start, size, what));

@@ -2,12 +2,13 @@
 import { isAscii } from 'node:buffer';
 import {
   STB_GLOBAL, STB_GNU_UNIQUE, STB_LOCAL, STB_WEAK, STT_COMMON, STT_FILE, STT_FUNC, STT_GNU_IFUNC,
-  STT_NOTYPE, STT_OBJECT, STT_SECTION, STT_TLS, SYMBOL_ENTRY_SIZE,
+  STT_NOTYPE, STT_OBJECT, STT_SECTION, STT_TLS, SYMBOL_ENTRY_SIZE, SHT_NOBITS,
 } from './constants.js';
-import type { ElfSymbol, SymbolBind, SymbolType } from './types.js';
-import { elfBad } from './source.js';
+import type { ElfSection, ElfSymbol, SymbolBind, SymbolType } from './types.js';
+import { elfBad, type ByteSource, type FileIdentity } from './source.js';
+import { sectionBytes } from './headers.js';
 import { finish, ENTRIES_PER_YIELD, type Sliced } from '../slices.js';
-import { nativeHolderScan, nativeSymbolScan } from '../native.js';
+import { nativeHolderScan, nativeSymbolFileScan, nativeSymbolScan } from '../native.js';
 
 /**
  * Names out of a string table. Most tables are pure ASCII: when many names are wanted (a whole index), the table is
@@ -206,10 +207,48 @@ export interface SymbolTableInput {
   entries: Buffer;
   names: StringTable;
   table: 'symtab' | 'dynsym';
+  /**
+   * Where the table and its names lie in a file, for the addon to map and screen them there (screenedSymbols): then
+   * `entries` and `names` are read only when something else asks for them.
+   */
+  onDisk?: TableOnDisk;
+  /** The names read a few at a time (file labels, version names), not the whole table: for those few look-ups. */
+  sparseNames?: () => StringTable;
   /** Version of the symbol at a dynsym index, when the file has version tables. */
   versionOf?: (index: number) => string | undefined;
   /** Whether that version is a non-default one (VERSYM_HIDDEN: `name@VER`, not `name@@VER`). */
   versionHidden?: (index: number) => boolean;
+}
+
+export interface TableOnDisk {
+  path: string;
+  file: FileIdentity;
+  entries: { offset: number; size: number };
+  strings: { offset: number; size: number };
+}
+
+/**
+ * A symbol table whose entries and names are read on first use: a screen with the addon maps them instead
+ * (screenedSymbols), and node's tables are 17 MB. `sparseNames` reads names a few bytes at a time.
+ */
+export function lazyTableInput(source: ByteSource, table: ElfSection, strings: ElfSection, kind: 'symtab' | 'dynsym', what: string): SymbolTableInput {
+  let entries: Buffer | undefined;
+  let names: StringTable | undefined;
+  const onDisk: TableOnDisk | undefined = source.file && table.type !== SHT_NOBITS && strings.type !== SHT_NOBITS
+    ? { path: source.path, file: source.file, entries: { offset: Number(table.offset), size: Number(table.size) }, strings: { offset: Number(strings.offset), size: Number(strings.size) } }
+    : undefined;
+  return {
+    get entries() {
+      return (entries ??= source.batch(() => sectionBytes(source, table)));
+    },
+    get names() {
+      return (names ??= new StringTable(source.batch(() => sectionBytes(source, strings)), source.path, what));
+    },
+    table: kind,
+    ...(onDisk ? { onDisk } : {}),
+    sparseNames: () => names ?? new StringsAtOffsets((offset, length) => source.batch(() => source.read(strings.offset + BigInt(offset), length, what)),
+      Number(strings.size), source.path, what),
+  };
 }
 
 /**
@@ -382,12 +421,17 @@ function switchable<T>(look: () => T | undefined): { get(): T | undefined; use(o
 }
 
 const symbolScanner = switchable(nativeSymbolScan);
+const symbolFileScanner = switchable(nativeSymbolFileScan);
+const symbolFileScan = () => symbolFileScanner.get();
 const holderScanner = switchable(nativeHolderScan);
 const symbolScan = () => symbolScanner.get();
 const holderScan = () => holderScanner.get();
 
 /** Turns the native name screen off (false) or back on: the tests compare the two paths. */
-export const useNativeSymbolScan = (on: boolean): void => symbolScanner.use(on);
+export const useNativeSymbolScan = (on: boolean): void => {
+  symbolScanner.use(on);
+  symbolFileScanner.use(on);
+};
 /** Turns the native address-holder scan off (false) or back on: the tests compare the two paths. */
 export const useNativeHolderScan = (on: boolean): void => holderScanner.use(on);
 
@@ -403,6 +447,8 @@ export const useNativeHolderScan = (on: boolean): void => holderScanner.use(on);
  */
 function screenedSymbols(input: SymbolTableInput, screen: NameScreen,
   onSymbol?: (symbol: ElfSymbol, entries: SymbolEntries, index: number) => void): ElfSymbol[] {
+  const mapped = onSymbol ? undefined : screenedOnDisk(input, screen);
+  if (mapped) return mapped;
   const entries = new SymbolEntries(input.entries);
   const symbols: ElfSymbol[] = [];
   const names = input.names;
@@ -455,6 +501,43 @@ function screenedSymbols(input: SymbolTableInput, screen: NameScreen,
     const symbol = symbolAt(input, entries, index, name);
     labels.label(symbol);
     onSymbol?.(symbol, entries, index);
+    symbols.push(symbol);
+  }
+  return symbols;
+}
+
+/**
+ * screenedSymbols over a table the addon maps from its file (SymbolTableInput.onDisk): only the passing entries come
+ * back, with their raw bytes, so the table and its names are never read here. Undefined when there is no literal to
+ * screen by, no such addon, or the file cannot be mapped (changed since, say): the caller reads the tables.
+ */
+function screenedOnDisk(input: SymbolTableInput, screen: NameScreen): ElfSymbol[] | undefined {
+  const literal = screen.prefix || screen.contains;
+  const disk = input.onDisk;
+  const scan = literal && disk ? symbolFileScan() : undefined;
+  if (!scan || !disk) return undefined;
+  const got = scan(disk.path, disk.file.ino, disk.file.mtimeMs, disk.file.sizeBytes, disk.entries.offset, disk.entries.size, disk.strings.offset,
+    disk.strings.size, Buffer.from(literal!, 'utf8'), screen.prefix !== '');
+  if (!got) return undefined;
+  const [found, text, raw] = got;
+  // Entry k of `raw` is entry found[2k] of the table: versions are looked up by the table's own index.
+  const compact: SymbolTableInput = {
+    entries: raw,
+    names: input.sparseNames?.() ?? input.names,
+    table: input.table,
+    ...(input.versionOf ? { versionOf: (k: number) => input.versionOf!(found[2 * k]!) } : {}),
+    ...(input.versionHidden ? { versionHidden: (k: number) => input.versionHidden!(found[2 * k]!) } : {}),
+  };
+  const entries = new SymbolEntries(raw);
+  const labels = new FileLabels(compact.names);
+  const passing = text.split('\0');
+  const symbols: ElfSymbol[] = [];
+  for (let i = 0; i < found.length; i += 2) {
+    const name = passing[i >> 1]!;
+    if (!screen.loose.test(name)) continue;
+    const symbol = symbolAt(compact, entries, i >> 1, name);
+    labels.fileOffset = found[i + 1]! - 1;
+    labels.label(symbol);
     symbols.push(symbol);
   }
   return symbols;
