@@ -218,6 +218,24 @@ test('a screened parse gives the same symbols with the native screen (the file m
   }
 });
 
+test('a screened parse lists what the whole merged list holds of those names (the .dynsym twins it skips change nothing)', () => {
+  const screens = [
+    nameScreen('[^\\0]*ount[^\\0]*', '', 'ount'), nameScreen('run_[^\\0]*', 'run_'), nameScreen('[^\\0]*ver[^\\0]*', '', 'ver'),
+    nameScreen('[^\\0]*Heap[^\\0]*', '', 'Heap'), nameScreen('uv_[^\\0]*', 'uv_'), nameScreen('[^\\0]*mem[^\\0]*', '', 'mem'),
+    // libver.so's versioned definitions: lib_call@@VER_1, lib_other@@VER_2, compat@VER_1 and compat@@VER_2.
+    nameScreen('[^\\0]*ib_[^\\0]*', '', 'ib_'), nameScreen('compat[^\\0]*', 'compat'),
+  ];
+  const each = (symbols: ElfSymbol[]) => symbols.map((s) => JSON.stringify(s, (_, v) => (typeof v === 'bigint' ? v.toString() : v))).sort();
+  const libc = '/lib/x86_64-linux-gnu/libc.so.6';
+  for (const file of [built['prog'], built['lib.so'], built['libver.so'], process.execPath, libc]) {
+    const whole = openElf(file).symbols();
+    for (const screen of screens) {
+      const screened = openElf(file).symbolsMatching!(screen);
+      assert.deepEqual(each(screened), each(whole.filter((s) => screen.loose.test(s.name))), `${file}: ${screen.loose.source}`);
+    }
+  }
+});
+
 test('the symbols holding addresses are the same with the native scan as without it (node and libc: statics, unsized, none)', () => {
   const plain = (symbols: ElfSymbol[][]) => JSON.stringify(symbols, (_, v) => (typeof v === 'bigint' ? v.toString() : v));
   const libc = '/lib/x86_64-linux-gnu/libc.so.6';

@@ -2,7 +2,7 @@
 import { STT_FILE, STT_SECTION } from './constants.js';
 import type { ElfSymbol } from './types.js';
 import { finish, ENTRIES_PER_YIELD, type Sliced } from '../slices.js';
-import { namedSymbols, symbolAt, SymbolEntries, type NameScreen, type StringTable, type SymbolTableInput } from './symtab.js';
+import { namedSymbols, symbolAt, SymbolEntries, type NameScreen, type SkipEntry, type StringTable, type SymbolTableInput } from './symtab.js';
 
 /*
  * ld writes a versioned symbol into .symtab as "printf@GLIBC_2.2.5" (or "name@@VER" for the default
@@ -173,6 +173,41 @@ export function* mergedSymbols(symtab: SymbolTableInput, dynsym: SymbolTableInpu
     merged.push(index.symbolAt(position));
   }
   return merged;
+}
+
+/**
+ * For a screened .dynsym about to be merged with `symtab` (mergeSymbolTables): the entries that would change nothing,
+ * so that they need not become symbols (node's `*Heap*` has 4,000 twins, each only to be found and dropped). Such an
+ * entry is defined, has no version, is the first passing entry of its name and value, and a non-local .symtab symbol
+ * has that name and value: the merge would take it as that symbol's twin and copy nothing from it. Kept: an entry
+ * with a version, an undefined one, a later one of the same name and value, one whose name a .symtab `name@VER`
+ * splits to (the merge renames on such a twin). `collides` says when the skipping changed the merge after all (a
+ * later entry of a skipped entry's name and value was kept: the merge would now take that one as the twin), and the
+ * caller parses again without skipping.
+ */
+export function redundantTwins(symtab: readonly ElfSymbol[]): { skip: SkipEntry; collides(kept: readonly ElfSymbol[]): boolean } {
+  const keys = new Set<string>();
+  const splitBases = new Set<string>();
+  for (const s of symtab) {
+    if (s.bind === 'local') continue;
+    keys.add(`${s.name}\0${s.value}`);
+    const split = s.name.includes('@') ? splitVersionedName(s.name) : undefined;
+    if (split) splitBases.add(split.base);
+  }
+  const seen = new Set<string>();
+  const skipped = new Set<string>();
+  return {
+    skip: (name, entries, index, input) => {
+      if (entries.shndx(index) === 0) return false;
+      const key = `${name}\0${entries.value(index)}`;
+      const first = !seen.has(key);
+      seen.add(key);
+      if (!first || !keys.has(key) || splitBases.has(name) || input.versionOf?.(index) !== undefined) return false;
+      skipped.add(key);
+      return true;
+    },
+    collides: (kept) => skipped.size > 0 && kept.some((s) => s.defined && skipped.has(`${s.name}\0${s.value}`)),
+  };
 }
 
 /**

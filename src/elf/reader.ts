@@ -8,7 +8,7 @@ import { locateDynsym, readDynamicTable, type DynamicTable } from './dynamic.js'
 import { readRelocations } from './relocations.js';
 import { readBuildId, readDebugLink } from './notes.js';
 import { parseAllSymbols, parseNamedSymbols, symbolsHolding, lazyTableInput, StringsAtOffsets, type NameScreen, type SymbolTableInput } from './symtab.js';
-import { mergeSymbolTables, mergedSymbols } from './merge.js';
+import { mergeSymbolTables, mergedSymbols, redundantTwins } from './merge.js';
 import { finish, type Sliced } from '../slices.js';
 
 /** Computes on first call, then answers from the cache; a failure is not cached, so it repeats the same way. */
@@ -81,7 +81,11 @@ function buildElfFile(source: ByteSource, layout: ElfLayout): ElfFile {
     return source.batch(() => {
       const dynsym = dynsymInput();
       const fromSymtab = parseNamedSymbols(symtab, undefined, screen);
-      return dynsym ? mergeSymbolTables(fromSymtab, parseNamedSymbols(dynsym, undefined, screen)) : fromSymtab;
+      if (!dynsym) return fromSymtab;
+      const twins = redundantTwins(fromSymtab);
+      let fromDynsym = parseNamedSymbols(dynsym, undefined, screen, twins.skip);
+      if (twins.collides(fromDynsym)) fromDynsym = parseNamedSymbols(dynsym, undefined, screen);
+      return mergeSymbolTables(fromSymtab, fromDynsym);
     });
   };
   // The raw .symtab entries and its names read one by one: naming a few addresses reads 2.6 MB of node, not 10.

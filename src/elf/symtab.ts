@@ -349,9 +349,15 @@ export function parseAllSymbols(input: SymbolTableInput): ElfSymbol[] {
  * b.c are told apart. `onSymbol` may adjust each symbol before it is kept.
  */
 export function parseNamedSymbols(input: SymbolTableInput,
-  onSymbol?: (symbol: ElfSymbol, entries: SymbolEntries, index: number) => void, screen?: NameScreen): ElfSymbol[] {
-  return screen ? screenedSymbols(input, screen, onSymbol) : finish(namedSymbols(input, onSymbol));
+  onSymbol?: (symbol: ElfSymbol, entries: SymbolEntries, index: number) => void, screen?: NameScreen, skip?: SkipEntry): ElfSymbol[] {
+  return screen ? screenedSymbols(input, screen, onSymbol, skip) : finish(namedSymbols(input, onSymbol));
 }
+
+/**
+ * With a screen: an entry that passes it but need not become a symbol (a .dynsym twin that would add nothing to its
+ * .symtab entry, see redundantTwins); `input` is the one whose versionOf takes `index`.
+ */
+export type SkipEntry = (name: string, entries: SymbolEntries, index: number, input: SymbolTableInput) => boolean;
 
 /** parseNamedSymbols in slices (see slices.ts): it yields every ENTRIES_PER_YIELD entries (a screened pass: none). */
 export function* namedSymbols(input: SymbolTableInput,
@@ -446,8 +452,8 @@ export const useNativeHolderScan = (on: boolean): void => holderScanner.use(on);
  * With the addon, either literal is screened natively instead (symbolScan) and only its survivors are decoded here.
  */
 function screenedSymbols(input: SymbolTableInput, screen: NameScreen,
-  onSymbol?: (symbol: ElfSymbol, entries: SymbolEntries, index: number) => void): ElfSymbol[] {
-  const mapped = onSymbol ? undefined : screenedOnDisk(input, screen);
+  onSymbol?: (symbol: ElfSymbol, entries: SymbolEntries, index: number) => void, skip?: SkipEntry): ElfSymbol[] {
+  const mapped = onSymbol ? undefined : screenedOnDisk(input, screen, skip);
   if (mapped) return mapped;
   const entries = new SymbolEntries(input.entries);
   const symbols: ElfSymbol[] = [];
@@ -463,6 +469,7 @@ function screenedSymbols(input: SymbolTableInput, screen: NameScreen,
       const index = found[i]!;
       const name = passing[i >> 1]!;
       if (!screen.loose.test(name)) continue;
+      if (skip?.(name, entries, index, input)) continue;
       const symbol = symbolAt(input, entries, index, name);
       labels.fileOffset = found[i + 1]! - 1;
       labels.label(symbol);
@@ -498,6 +505,7 @@ function screenedSymbols(input: SymbolTableInput, screen: NameScreen,
       name = names.passingAt(nameOffset, screen);
       if (name === undefined) continue;
     }
+    if (skip?.(name, entries, index, input)) continue;
     const symbol = symbolAt(input, entries, index, name);
     labels.label(symbol);
     onSymbol?.(symbol, entries, index);
@@ -511,7 +519,7 @@ function screenedSymbols(input: SymbolTableInput, screen: NameScreen,
  * back, with their raw bytes, so the table and its names are never read here. Undefined when there is no literal to
  * screen by, no such addon, or the file cannot be mapped (changed since, say): the caller reads the tables.
  */
-function screenedOnDisk(input: SymbolTableInput, screen: NameScreen): ElfSymbol[] | undefined {
+function screenedOnDisk(input: SymbolTableInput, screen: NameScreen, skip?: SkipEntry): ElfSymbol[] | undefined {
   const literal = screen.prefix || screen.contains;
   const disk = input.onDisk;
   const scan = literal && disk ? symbolFileScan() : undefined;
@@ -534,7 +542,7 @@ function screenedOnDisk(input: SymbolTableInput, screen: NameScreen): ElfSymbol[
   const symbols: ElfSymbol[] = [];
   for (let i = 0; i < found.length; i += 2) {
     const name = passing[i >> 1]!;
-    if (!screen.loose.test(name)) continue;
+    if (!screen.loose.test(name) || skip?.(name, entries, i >> 1, compact)) continue;
     const symbol = symbolAt(compact, entries, i >> 1, name);
     labels.fileOffset = found[i + 1]! - 1;
     labels.label(symbol);
