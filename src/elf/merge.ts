@@ -186,27 +186,40 @@ export function* mergedSymbols(symtab: SymbolTableInput, dynsym: SymbolTableInpu
  * caller parses again without skipping.
  */
 export function redundantTwins(symtab: readonly ElfSymbol[]): { skip: SkipEntry; collides(kept: readonly ElfSymbol[]): boolean } {
-  const keys = new Set<string>();
+  // By value as a number (exact below 2^53, every address a file uses), then by name: no BigInt turned into text.
+  // A value has one name almost always: kept as the name itself, an array only when a second comes.
+  type Names = Map<number, string | string[]>;
+  const keys: Names = new Map();
   const splitBases = new Set<string>();
+  const has = (map: Names, value: number, name: string) => {
+    const names = map.get(value);
+    return names === name || (Array.isArray(names) && names.includes(name));
+  };
+  const add = (map: Names, value: number, name: string) => {
+    const names = map.get(value);
+    if (names === undefined) map.set(value, name);
+    else if (Array.isArray(names)) names.push(name);
+    else if (names !== name) map.set(value, [names, name]);
+  };
   for (const s of symtab) {
     if (s.bind === 'local') continue;
-    keys.add(`${s.name}\0${s.value}`);
+    add(keys, Number(s.value), s.name);
     const split = s.name.includes('@') ? splitVersionedName(s.name) : undefined;
     if (split) splitBases.add(split.base);
   }
-  const seen = new Set<string>();
-  const skipped = new Set<string>();
+  const seen: Names = new Map();
+  const skipped: Names = new Map();
   return {
     skip: (name, entries, index, input) => {
       if (entries.shndx(index) === 0) return false;
-      const key = `${name}\0${entries.value(index)}`;
-      const first = !seen.has(key);
-      seen.add(key);
-      if (!first || !keys.has(key) || splitBases.has(name) || input.versionOf?.(index) !== undefined) return false;
-      skipped.add(key);
+      const value = entries.valueNumber(index);
+      const first = !has(seen, value, name);
+      add(seen, value, name);
+      if (!first || !has(keys, value, name) || splitBases.has(name) || input.versionOf?.(index) !== undefined) return false;
+      add(skipped, value, name);
       return true;
     },
-    collides: (kept) => skipped.size > 0 && kept.some((s) => s.defined && skipped.has(`${s.name}\0${s.value}`)),
+    collides: (kept) => skipped.size > 0 && kept.some((s) => s.defined && has(skipped, Number(s.value), s.name)),
   };
 }
 
