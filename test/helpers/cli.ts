@@ -34,9 +34,12 @@ export interface CliResult {
 
 /**
  * Runs `node dist/src/cli/bin.cjs ...args` and resolves with its exit code and output. A run that does not exit at all
- * is reported (its threads, below) and run once more: about one run in a thousand of a full suite has hung so, an open
- * defect (see the closing notes), and the report is kept in hangs.log at the repository's root for finding its cause.
- * A second hang fails the test.
+ * is reported (its threads, below) and run once more; a second hang fails the test. About one run in a thousand of a
+ * full suite has hung so on these machines. The reports kept in hangs.log (at the repository's root) show the kernel
+ * holding the process, not our code: one run had printed everything and was exiting (main thread a zombie, the last
+ * one in D state in unlink_anon_vmas), another was in D state in folio_wait_bit_common before its first output. Both
+ * came while the host was slow, and these VMs page out cold memory (DAMON's pageout scheme, kdamond): a page of node
+ * or of the bundle read back from a busy disk.
  */
 export async function runCli(args: string[], opts: CliOptions = {}): Promise<CliResult> {
   try {
