@@ -63,6 +63,10 @@ test('plain tables: a very long cell makes its own row long, not every row; colu
   assert.ok(out[1]!.length < 20 + PLAIN_PAD_CAP, `a short row is not padded to the long name: ${out[1]!.length}`);
   assert.ok(out[2]!.includes(long) && out[2]!.endsWith('node'), 'the long cell whole, the row going on after it');
   assert.equal(out[3], '0x3      -      node', 'an empty cell is "-", so every row has the same fields');
+  // After a cell past its column the row cannot line up: the cells after it are separated, not padded.
+  const four = plainTable(['address', 'name', 'file', 'module'], [['0x1', 'short', 'objects-printer.cc', 'node'], ['0x2', long, 'a.c', 'node']]).split('\n');
+  assert.equal(four[1], '0x1      short  objects-printer.cc  node');
+  assert.ok(four[2]!.endsWith(`${long}  a.c  node`), four[2]!.slice(-40));
 });
 
 test('--format table|plain|json choose the batch output; a bad value is one line on stderr and exit 2', async () => {

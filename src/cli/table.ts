@@ -34,13 +34,20 @@ export function plainTable(columns: string[], rows: string[][], alignRight: numb
   // optimised per-cell closures and arrays.
   const last = columns.length - 1;
   const right = columns.map((_, i) => alignRight.includes(i));
+  // Once a cell runs past its column (a name longer than the cap), the rest of that row cannot line up any more:
+  // its cells are only separated, not padded (node's `syms *Heap*` printed 150 KB of such spaces).
   const line = (cells: readonly (string | undefined)[], blank: boolean): string => {
     let text = '';
+    let aligned = true;
     for (let i = 0; i <= last; i++) {
       const raw = cells[i];
       const c = blank && (raw === undefined || raw === '') ? EMPTY_CELL : raw ?? '';
       if (i === last) text += c;
-      else text += (right[i] ? c.padStart(widths[i]!) : c.padEnd(widths[i]!)) + '  ';
+      else if (!aligned) text += c + '  ';
+      else {
+        text += (right[i] ? c.padStart(widths[i]!) : c.padEnd(widths[i]!)) + '  ';
+        if (c.length > widths[i]!) aligned = false;
+      }
     }
     return text;
   };

@@ -452,6 +452,17 @@ function byAddressThenPreference(a: RuntimeSymbol, b: RuntimeSymbol): number {
   return a.address < b.address ? -1 : a.address > b.address ? 1 : preference(a, b);
 }
 
+/**
+ * The same order for a one-off list (a `syms` glob's 4,000 results): the addresses compared as numbers first, the
+ * BigInts only where those are equal. Rounding keeps the order (a smaller number is a smaller address), and BigInt
+ * comparisons in a process too young for the JIT were 9 ms of such a sort.
+ */
+export function sortByAddress(symbols: RuntimeSymbol[]): RuntimeSymbol[] {
+  const keyed = symbols.map((symbol) => ({ symbol, key: Number(symbol.address) }));
+  keyed.sort((a, b) => a.key - b.key || byAddressThenPreference(a.symbol, b.symbol));
+  return keyed.map((k) => k.symbol);
+}
+
 /** Defined symbols that name a place in memory (not files, sections, TLS offsets or imports). */
 export function isAddressable(sym: ElfSymbol): boolean {
   if (!sym.defined || sym.shndx === 0 || sym.name === '' || sym.value === 0n) return false;

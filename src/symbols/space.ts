@@ -10,7 +10,7 @@ import type { ElfFile, ElfSymbol } from '../elf/types.js';
 import { finish, type Sliced } from '../slices.js';
 import { readMaps, modulesFromMaps } from './maps.js';
 import { namePattern } from './pattern.js';
-import { SymbolIndex, isAddressable, toRuntimeSymbol, byAddressThenPreference, type LookupFilter, type MatchFilter } from './index.js';
+import { SymbolIndex, isAddressable, toRuntimeSymbol, byAddressThenPreference, sortByAddress, type LookupFilter, type MatchFilter } from './index.js';
 import type { MapEntry, Module, RuntimeSymbol, Symbolized, ThreadLocalSymbol } from './types.js';
 
 /** A module the kernel's maps cannot name: a library we mapped ourselves into anonymous memory. */
@@ -236,7 +236,7 @@ export class SpaceCache {
             out.push(toRuntimeSymbol(m, sym));
           }
         }
-        return out.sort(byAddressThenPreference);
+        return sortByAddress(out);
       },
       *matching(pattern, filter = {}) {
         return index ? yield* index.matching(pattern, filter) : space.match(pattern, filter);
