@@ -13,6 +13,7 @@
 #include <algorithm>
 #include <cmath>
 #include <string>
+#include <unordered_set>
 #include <vector>
 
 namespace {
@@ -105,8 +106,96 @@ Napi::Value ScanSymbols(const Napi::CallbackInfo& info) {
   return result;
 }
 
+// What a .dynsym screen is given to drop the twins the merge with .symtab would take and copy nothing from (the
+// rule and the reasons are src/elf/merge.ts redundantTwins', which does the same in TypeScript): the non-local
+// .symtab results as names and values, the base names of their `name@VER` ones, and where .gnu.version lies.
+struct Twins {
+  std::unordered_set<std::string> keys;  // name NUL value
+  std::unordered_set<std::string> splitBases;
+  uint64_t versymOffset = 0;
+  uint64_t versymSize = 0;
+};
+
+std::string twinKey(const char* name, size_t length, uint64_t value) {
+  std::string key(name, length);
+  key.push_back('\0');
+  key.append(std::to_string(value));
+  return key;
+}
+
+bool readTwins(const Napi::Object& o, Twins& twins) {
+  if (!o.Get("names").IsString() || !o.Get("values").IsTypedArray() || !o.Get("splitBases").IsString()) return false;
+  const std::string names = o.Get("names").As<Napi::String>().Utf8Value();
+  auto values = o.Get("values").As<Napi::Float64Array>();
+  size_t at = 0;
+  for (size_t i = 0; i < values.ElementLength(); i++) {
+    size_t end = names.find('\0', at);
+    if (end == std::string::npos) end = names.size();
+    twins.keys.insert(twinKey(names.data() + at, end - at, static_cast<uint64_t>(values[i])));
+    at = end + 1;
+  }
+  const std::string bases = o.Get("splitBases").As<Napi::String>().Utf8Value();
+  for (size_t start = 0; start < bases.size();) {
+    size_t end = bases.find('\0', start);
+    if (end == std::string::npos) end = bases.size();
+    if (end > start) twins.splitBases.insert(bases.substr(start, end - start));
+    start = end + 1;
+  }
+  twins.versymOffset = static_cast<uint64_t>(o.Get("versymOffset").As<Napi::Number>().Int64Value());
+  twins.versymSize = static_cast<uint64_t>(o.Get("versymSize").As<Napi::Number>().Int64Value());
+  return true;
+}
+
+// Drops from a scan's results (pairs and names) each entry that is defined, unversioned (.gnu.version index 0 or 1,
+// or no such table), the first of its name and value, not a split base, and whose name and value a .symtab result
+// has. False (nothing dropped) when a later entry has the name and value of a dropped one: the merge would take that
+// one as the twin instead, and the caller decides with the whole list.
+bool dropRedundantTwins(const Twins& twins, const uint8_t* raw, const uint8_t* versym, size_t versymCount, std::vector<uint32_t>& out, std::string& text) {
+  std::unordered_set<std::string> seen, dropped;
+  std::vector<uint32_t> keptPairs;
+  std::string keptText;
+  size_t at = 0;
+  for (size_t i = 0; i < out.size(); i += 2) {
+    const size_t end = text.find('\0', at);
+    const char* name = text.data() + at;
+    const size_t length = end - at;
+    const uint32_t index = out[i];
+    const uint8_t* e = raw + size_t(index) * kEntrySize;
+    uint16_t shndx;
+    uint64_t value;
+    memcpy(&shndx, e + 6, 2);
+    memcpy(&value, e + 8, 8);
+    bool drop = false;
+    if (shndx != 0) {
+      const std::string key = twinKey(name, length, value);
+      const bool first = seen.insert(key).second;
+      if (!first) {
+        if (dropped.count(key)) return false;
+      } else {
+        uint16_t version = 0;
+        if (versym && index < versymCount) memcpy(&version, versym + size_t(index) * 2, 2);
+        if ((version & 0x7fff) <= 1 && twins.keys.count(key) && !twins.splitBases.count(std::string(name, length))) {
+          dropped.insert(key);
+          drop = true;
+        }
+      }
+    }
+    if (!drop) {
+      keptPairs.push_back(out[i]);
+      keptPairs.push_back(out[i + 1]);
+      keptText.append(name, length);
+      keptText.push_back('\0');
+    }
+    at = end + 1;
+  }
+  out.swap(keptPairs);
+  text.swap(keptText);
+  return true;
+}
+
 // scanSymbolsFile(path, ino, mtimeMs, size, entriesOffset, entriesSize, stringsOffset, stringsSize, literal, prefix)
-// -> [pairs, names, Buffer of the passing entries' 24 bytes, in the pairs' order], or null when the file cannot be
+// [, twins] -> [pairs, names, Buffer of the passing entries' 24 bytes, in the pairs' order, whether twins were given
+// but a collision kept them all (see dropRedundantTwins)], or null when the file cannot be
 // mapped, is no longer the one the caller opened (inode, modification time, size), or the ranges do not lie in it
 // (the caller reads the tables then). The tables are mapped, not read: node's .symtab and
 // .strtab are 10 MB, and reading them into fresh buffers (a copy, and a page fault every 4 KiB) was the biggest part
@@ -123,6 +212,9 @@ Napi::Value ScanSymbolsFile(const Napi::CallbackInfo& info) {
   const uint64_t stringsSize = static_cast<uint64_t>(info[7].As<Napi::Number>().Int64Value());
   auto literal = info[8].As<Napi::Buffer<uint8_t>>();
   const bool prefix = info[9].As<Napi::Boolean>().Value();
+  // Optional: the .symtab twins to drop from a .dynsym's results (see dropRedundantTwins).
+  Twins twins;
+  const bool withTwins = info.Length() > 10 && info[10].IsObject() && readTwins(info[10].As<Napi::Object>(), twins);
 
   const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return env.Null();
@@ -139,9 +231,17 @@ Napi::Value ScanSymbolsFile(const Napi::CallbackInfo& info) {
     close(fd);
     return env.Null();
   }
+  if (withTwins && (twins.versymOffset > fileSize || twins.versymSize > fileSize - twins.versymOffset)) {
+    close(fd);
+    return env.Null();
+  }
   const uint64_t page = static_cast<uint64_t>(sysconf(_SC_PAGESIZE));
-  const uint64_t from = std::min(entriesOffset, stringsOffset) / page * page;
-  const uint64_t to = std::max(entriesOffset + entriesSize, stringsOffset + stringsSize);
+  uint64_t from = std::min(entriesOffset, stringsOffset) / page * page;
+  uint64_t to = std::max(entriesOffset + entriesSize, stringsOffset + stringsSize);
+  if (withTwins && twins.versymSize > 0) {
+    from = std::min(from, twins.versymOffset / page * page);
+    to = std::max(to, twins.versymOffset + twins.versymSize);
+  }
   if (to <= from) {
     close(fd);
     return env.Null();
@@ -156,13 +256,19 @@ Napi::Value ScanSymbolsFile(const Napi::CallbackInfo& info) {
   std::string text;
   scanTable(raw, count, reinterpret_cast<const char*>(base + (stringsOffset - from)), stringsSize,
             reinterpret_cast<const char*>(literal.Data()), literal.Length(), prefix, out, text);
+  bool collided = false;
+  if (withTwins) {
+    const uint8_t* versym = twins.versymSize > 0 ? base + (twins.versymOffset - from) : nullptr;
+    collided = !dropRedundantTwins(twins, raw, versym, twins.versymSize / 2, out, text);
+  }
   auto entries = Napi::Buffer<uint8_t>::New(env, out.size() / 2 * kEntrySize);
   for (size_t i = 0; i < out.size(); i += 2) memcpy(entries.Data() + i / 2 * kEntrySize, raw + size_t(out[i]) * kEntrySize, kEntrySize);
   munmap(map, to - from);
-  auto result = Napi::Array::New(env, 3);
+  auto result = Napi::Array::New(env, 4);
   result.Set(0u, toUint32Array(env, out));
   result.Set(1u, Napi::String::New(env, text));
   result.Set(2u, entries);
+  result.Set(3u, Napi::Boolean::New(env, collided));
   return result;
 }
 

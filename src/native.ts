@@ -125,7 +125,7 @@ interface NativeModule {
    * (inode, mtime, size), or the ranges do not lie in it.
    */
   scanSymbolsFile?(path: string, ino: number, mtimeMs: number, size: number, entriesOffset: number, entriesSize: number, stringsOffset: number,
-    stringsSize: number, literal: Buffer, prefix: boolean): [Uint32Array, string, Buffer] | null;
+    stringsSize: number, literal: Buffer, prefix: boolean, twins?: NativeTwins): [Uint32Array, string, Buffer, boolean] | null;
   /**
    * The entries of a raw symbol table that hold each of `wanted` (sorted addresses), else the nearest unsized one
    * below (native/symscan.cc): triples (wanted index, entry index, st_name of the nearest STT_FILE before it + 1, or
@@ -134,6 +134,19 @@ interface NativeModule {
   holdSymbols?(entries: Uint8Array, wanted: Float64Array): Uint32Array;
 }
 
+
+/**
+ * For a .dynsym screen: the .symtab results' names (joined by NULs) and values, the bases of their `name@VER` names,
+ * and where .gnu.version lies (size 0: none); the scan drops the twins the merge would copy nothing from
+ * (src/elf/merge.ts redundantTwins), and says `true` in its fourth element when a collision made it keep them all.
+ */
+export interface NativeTwins {
+  names: string;
+  values: Float64Array;
+  splitBases: string;
+  versymOffset: number;
+  versymSize: number;
+}
 
 let loaded: NativeModule | undefined;
 

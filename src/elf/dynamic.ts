@@ -3,7 +3,7 @@ import {
   DF_TEXTREL, DT_FLAGS, DT_FLAGS_1, DT_GNU_HASH, DT_HASH, DT_INIT, DT_INIT_ARRAY, DT_INIT_ARRAYSZ,
   DT_NEEDED, DT_NULL, DT_RUNPATH, DT_SONAME, DT_STRSZ, DT_STRTAB, DT_SYMTAB, DT_TEXTREL, DT_VERDEF,
   DT_VERDEFNUM, DT_VERNEED, DT_VERNEEDNUM, DT_VERSYM, DYNAMIC_ENTRY_SIZE, PT_DYNAMIC, SHT_DYNAMIC,
-  SHT_DYNSYM, SYMBOL_ENTRY_SIZE,
+  SHT_DYNSYM, SHT_GNU_VERSYM, SYMBOL_ENTRY_SIZE,
 } from './constants.js';
 import type { ElfDynamic, ElfSection, ElfSegment } from './types.js';
 import { elfBad, type ByteSource } from './source.js';
@@ -136,7 +136,9 @@ function dynsymFromSections(source: ByteSource, sections: ElfSection[]): RawDyns
   const strings = sections[table.link];
   if (!strings) throw elfBad(source.path, `.dynsym links to section ${table.link}, which does not exist`);
   // Read on first use: a screen with the addon maps them from the file instead (node's are 7 MB).
-  return lazyTableInput(source, table, strings, 'dynsym', strings.name || 'the dynamic string table');
+  const index = sections.indexOf(table);
+  const versym = sections.find((s) => s.type === SHT_GNU_VERSYM && s.link === index);
+  return lazyTableInput(source, table, strings, 'dynsym', strings.name || 'the dynamic string table', versym);
 }
 
 type RawDynsym = SymbolTableInput;

@@ -209,16 +209,21 @@ export function redundantTwins(symtab: readonly ElfSymbol[]): { skip: SkipEntry;
   }
   const seen: Names = new Map();
   const skipped: Names = new Map();
+  const nonLocal = symtab.filter((s) => s.bind !== 'local');
+  const skip: SkipEntry = Object.assign((name: string, entries: SymbolEntries, index: number, input: SymbolTableInput) => {
+    if (entries.shndx(index) === 0) return false;
+    const value = entries.valueNumber(index);
+    const first = !has(seen, value, name);
+    add(seen, value, name);
+    if (!first || !has(keys, value, name) || splitBases.has(name) || input.versionOf?.(index) !== undefined) return false;
+    add(skipped, value, name);
+    return true;
+  }, {
+    // The same rule for the addon, as it screens a mapped .dynsym (native/symscan.cc dropRedundantTwins).
+    twins: { names: nonLocal.map((s) => s.name).join('\0'), values: Float64Array.from(nonLocal, (s) => Number(s.value)), splitBases: [...splitBases].join('\0') },
+  });
   return {
-    skip: (name, entries, index, input) => {
-      if (entries.shndx(index) === 0) return false;
-      const value = entries.valueNumber(index);
-      const first = !has(seen, value, name);
-      add(seen, value, name);
-      if (!first || !has(keys, value, name) || splitBases.has(name) || input.versionOf?.(index) !== undefined) return false;
-      add(skipped, value, name);
-      return true;
-    },
+    skip,
     collides: (kept) => skipped.size > 0 && kept.some((s) => s.defined && has(skipped, Number(s.value), s.name)),
   };
 }

@@ -8,7 +8,7 @@ import type { ElfSection, ElfSymbol, SymbolBind, SymbolType } from './types.js';
 import { elfBad, type ByteSource, type FileIdentity } from './source.js';
 import { sectionBytes } from './headers.js';
 import { finish, ENTRIES_PER_YIELD, type Sliced } from '../slices.js';
-import { nativeHolderScan, nativeSymbolFileScan, nativeSymbolScan } from '../native.js';
+import { nativeHolderScan, nativeSymbolFileScan, nativeSymbolScan, type NativeTwins } from '../native.js';
 
 /**
  * Names out of a string table. Most tables are pure ASCII: when many names are wanted (a whole index), the table is
@@ -225,17 +225,23 @@ export interface TableOnDisk {
   file: FileIdentity;
   entries: { offset: number; size: number };
   strings: { offset: number; size: number };
+  /** A .dynsym's .gnu.version, when the file has one. */
+  versym?: { offset: number; size: number };
 }
 
 /**
  * A symbol table whose entries and names are read on first use: a screen with the addon maps them instead
  * (screenedSymbols), and node's tables are 17 MB. `sparseNames` reads names a few bytes at a time.
  */
-export function lazyTableInput(source: ByteSource, table: ElfSection, strings: ElfSection, kind: 'symtab' | 'dynsym', what: string): SymbolTableInput {
+export function lazyTableInput(source: ByteSource, table: ElfSection, strings: ElfSection, kind: 'symtab' | 'dynsym', what: string,
+  versym?: ElfSection): SymbolTableInput {
   let entries: Buffer | undefined;
   let names: StringTable | undefined;
   const onDisk: TableOnDisk | undefined = source.file && table.type !== SHT_NOBITS && strings.type !== SHT_NOBITS
-    ? { path: source.path, file: source.file, entries: { offset: Number(table.offset), size: Number(table.size) }, strings: { offset: Number(strings.offset), size: Number(strings.size) } }
+    ? {
+      path: source.path, file: source.file, entries: { offset: Number(table.offset), size: Number(table.size) }, strings: { offset: Number(strings.offset), size: Number(strings.size) },
+      ...(versym && versym.type !== SHT_NOBITS ? { versym: { offset: Number(versym.offset), size: Number(versym.size) } } : {}),
+    }
     : undefined;
   return {
     get entries() {
@@ -357,7 +363,10 @@ export function parseNamedSymbols(input: SymbolTableInput,
  * With a screen: an entry that passes it but need not become a symbol (a .dynsym twin that would add nothing to its
  * .symtab entry, see redundantTwins); `input` is the one whose versionOf takes `index`.
  */
-export type SkipEntry = (name: string, entries: SymbolEntries, index: number, input: SymbolTableInput) => boolean;
+export type SkipEntry = ((name: string, entries: SymbolEntries, index: number, input: SymbolTableInput) => boolean) & {
+  /** The same rule for the addon to apply while it screens a mapped .dynsym (see NativeTwins). */
+  twins?: Omit<NativeTwins, 'versymOffset' | 'versymSize'>;
+};
 
 /** parseNamedSymbols in slices (see slices.ts): it yields every ENTRIES_PER_YIELD entries (a screened pass: none). */
 export function* namedSymbols(input: SymbolTableInput,
@@ -524,10 +533,17 @@ function screenedOnDisk(input: SymbolTableInput, screen: NameScreen, skip?: Skip
   const disk = input.onDisk;
   const scan = literal && disk ? symbolFileScan() : undefined;
   if (!scan || !disk) return undefined;
+  // A .dynsym's redundant twins are dropped by the addon as it screens, reading .gnu.version where versionOf reads the
+  // versions (a file with versions but no such section keeps the rule here); when it could not (a collision), the
+  // rule runs here on the whole list.
+  const twins: NativeTwins | undefined = skip?.twins && input.table === 'dynsym' && (disk.versym || !input.versionOf)
+    ? { ...skip.twins, versymOffset: disk.versym?.offset ?? 0, versymSize: disk.versym?.size ?? 0 }
+    : undefined;
   const got = scan(disk.path, disk.file.ino, disk.file.mtimeMs, disk.file.sizeBytes, disk.entries.offset, disk.entries.size, disk.strings.offset,
-    disk.strings.size, Buffer.from(literal!, 'utf8'), screen.prefix !== '');
+    disk.strings.size, Buffer.from(literal!, 'utf8'), screen.prefix !== '', twins);
   if (!got) return undefined;
-  const [found, text, raw] = got;
+  const [found, text, raw, collided] = got;
+  if (twins && !collided) skip = undefined;
   // Entry k of `raw` is entry found[2k] of the table: versions are looked up by the table's own index.
   const compact: SymbolTableInput = {
     entries: raw,
