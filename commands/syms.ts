@@ -37,28 +37,35 @@ export const syms: CommandSpec = {
       threadLocals.sort((a, b) => Number(asked.exact(b.name)) - Number(asked.exact(a.name)));
     }
     const names = await demangleAllAsync(found.map((s) => s.name), signal, `syms ${pattern} cancelled`);
-    const tlsData = threadLocals.map((t) => ({
-      name: t.name,
-      tlsOffset: hex(t.offset),
-      size: t.size,
-      type: 'tls',
-      bind: t.bind,
-      file: t.file,
-      module: t.module,
-    }));
-    const data: object[] = found.map((s) => ({
-      name: s.name,
-      demangled: names.get(s.name) !== s.name ? names.get(s.name) : undefined,
-      address: hex(s.address),
-      size: s.size,
-      type: s.type,
-      bind: s.bind,
-      file: s.file,
-      module: s.module,
-    }));
+    // Made when asked for (--json, the console's data): a plain batch run prints the table alone, and node's
+    // `*Heap*` makes 4,000 of these.
+    const asData = (): object[] => [
+      ...found.map((s) => ({
+        name: s.name,
+        demangled: names.get(s.name) !== s.name ? names.get(s.name) : undefined,
+        address: hex(s.address),
+        size: s.size,
+        type: s.type,
+        bind: s.bind,
+        file: s.file,
+        module: s.module,
+      })),
+      ...threadLocals.map((t) => ({
+        name: t.name,
+        tlsOffset: hex(t.offset),
+        size: t.size,
+        type: 'tls',
+        bind: t.bind,
+        file: t.file,
+        module: t.module,
+      })),
+    ];
+    let data: object[] | undefined;
     const total = found.length + threadLocals.length;
     return {
-      data: [...data, ...tlsData],
+      get data() {
+        return (data ??= asData());
+      },
       blocks: [
         ...(total === 0 ? [] : [{
           type: 'table' as const,

@@ -39,13 +39,15 @@ export async function runLine(session: Session, line: string, signal?: AbortSign
     target?.beginCommand();
     session.beginCommand();
     let whole: Pause | undefined;
-    let result = await Promise.resolve(spec.run({ session, signal }, input)).finally(() => {
+    const result = await Promise.resolve(spec.run({ session, signal }, input)).finally(() => {
       whole = target?.endCommand();
       session.endCommand();
     });
     // The pause is what the tracer measured over the whole command, every stop of it, and nothing else: no command
     // reports one of its own (`stop` says in its result how long stopping took; the process stays stopped).
-    result = { ...result, pause: whole && spec.name !== 'stop' ? whole : undefined };
+    // (Set on the command's own result, not a copy: a copy would read every property, and `syms` makes its --json
+    // data only when asked.)
+    result.pause = whole && spec.name !== 'stop' ? whole : undefined;
     if (result.pause) session.lastPauses.set(spec.name, result.pause);
     if (asGdb) result.notes = [`gdb's "${trimmed}" is \`${asGdb}\` in hotpatch`, ...(result.notes ?? [])];
     return { line: trimmed, command: trimmed, ok: true, result, quit: spec.name === 'quit' };
