@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // The hotpatch binary: batch mode for scripts, or the interactive console. Never leaves a process stopped or traced.
-import { readFileSync } from 'node:fs';
+import { fstatSync, readFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { packageRoot } from '../paths.js';
 import { readline } from '../builtins.js';
@@ -28,16 +28,16 @@ async function main(): Promise<number> {
     opts = parseCli(process.argv.slice(2));
   } catch (err) {
     // One line, as every error: its hint says where the options are (hotpatch --help).
-    process.stderr.write(errorText(toHotpatchError(err)) + '\n');
+    useStream('stderr').write(errorText(toHotpatchError(err)) + '\n');
     return 2;
   }
   if (opts.help) {
-    process.stdout.write(USAGE + '\n');
+    useStream('stdout').write(USAGE + '\n');
     return 0;
   }
   if (opts.version) {
     const pkg = JSON.parse(readFileSync(join(packageRoot(), 'package.json'), 'utf8'));
-    process.stdout.write(`hotpatch ${pkg.version}\n`);
+    useStream('stdout').write(`hotpatch ${pkg.version}\n`);
     return 0;
   }
   if (isFleet(opts)) return fleet(opts);
@@ -51,7 +51,7 @@ async function main(): Promise<number> {
     try {
       for (const f of opts.files) lines.push(...readCommandFile(f));
     } catch (err) {
-      process.stderr.write(errorText(toHotpatchError(err)) + '\n');
+      useStream('stderr').write(errorText(toHotpatchError(err)) + '\n');
       return 2;
     }
     lines.push(...opts.commands);
@@ -63,14 +63,17 @@ async function main(): Promise<number> {
       const iterator = rl[Symbol.asyncIterator]();
       lines = { [Symbol.asyncIterator]: () => iterator };
     }
-    const out = (s: string) => process.stdout.write(s);
-    const code = await runBatch({ opening: openingLine(opts), notice: (m) => notices.push(m), lines, format: outputFormat(opts, process.stdout.isTTY === true), width: process.stdout.columns }, session, out);
+    // To a file or a pipe: written straight to the descriptor (see writeOut); to a terminal, through the stream.
+    output.raw = !couldBeTerminal(1);
+    const terminal = output.raw ? undefined : useStream('stdout');
+    const code = await runBatch({ opening: openingLine(opts), notice: (m) => notices.push(m), lines, format: outputFormat(opts, terminal?.isTTY === true), width: terminal?.columns },
+      session, writeOut);
     // A failed command ends the batch: stop reading stdin, or an open pipe would keep the process alive.
     if (rl) {
       rl.close();
       process.stdin.destroy();
     }
-    for (const n of notices) process.stderr.write(`note: ${n}\n`);
+    for (const n of notices) useStream('stderr').write(`note: ${n}\n`);
     return code;
   }
   const { runInteractive } = await import('./interactive.js');
@@ -103,20 +106,20 @@ async function fleet(opts: CliOptions): Promise<number> {
     chosen = opts.all !== undefined ? chooseNamed(opts.all) : mapping !== undefined ? chooseMapping(mapping) : choosePids(opts.pids ?? [opts.pid!]);
   } catch (err) {
     const e = toHotpatchError(err);
-    process.stderr.write(errorText(e) + '\n');
+    useStream('stderr').write(errorText(e) + '\n');
     return e.code === 'E_USAGE' ? 2 : 1;
   }
   return runChosen(opts, chosen, lines, live);
 }
 
 async function runChosen(opts: CliOptions, chosen: Chosen[], lines: BatchLine[], live: Set<Session>): Promise<number> {
-  const format = outputFormat(opts, process.stdout.isTTY === true);
+  const format = outputFormat(opts, useStream('stdout').isTTY === true);
   if (chosen.length === 0) {
     const what = opts.all !== undefined ? `named ${opts.all}` : opts.mapping !== undefined ? `maps ${opts.mapping}` : 'was chosen';
-    process.stderr.write(errorText(new HotpatchError('E_NO_PROCESS', `no process ${what}`, 'ps -e lists the processes; pgrep NAME or grep MODULE /proc/*/maps shows what would be chosen')) + '\n');
+    useStream('stderr').write(errorText(new HotpatchError('E_NO_PROCESS', `no process ${what}`, 'ps -e lists the processes; pgrep NAME or grep MODULE /proc/*/maps shows what would be chosen')) + '\n');
     return 1;
   }
-  return runFleet({ chosen, lines, format, width: process.stdout.columns, jobs: opts.jobs ?? DEFAULT_JOBS, allOrNone: opts.allOrNone, live, procs: opts.procs }, (s) => process.stdout.write(s));
+  return runFleet({ chosen, lines, format, width: useStream('stdout').columns, jobs: opts.jobs ?? DEFAULT_JOBS, allOrNone: opts.allOrNone, live, procs: opts.procs }, (s) => useStream('stdout').write(s));
 }
 
 /** Several choices in one list, each pid once (the first reason to skip it kept). */
@@ -150,18 +153,80 @@ function exitNow(code: number): never {
   return process.exit(code);
 }
 
-/** Exits with `code` after stdout and stderr have taken everything written to them. */
+/**
+ * How the batch writes its output. To a file or a pipe (`raw`): straight to the descriptor with writeSync, with no
+ * stream object: making process.stdout (a net.Socket for a pipe) loads Node's stream and net modules, 2-3 ms of a
+ * run that prints 4,000 symbols in 140. A terminal gets the stream, as before (its width, whether it is one).
+ */
+const output = { raw: false };
+
+/** Whether descriptor `fd` may be a terminal (a character device: a tty, or /dev/null): only then is it asked. */
+function couldBeTerminal(fd: number): boolean {
+  try {
+    return fstatSync(fd).isCharacterDevice();
+  } catch {
+    return true;
+  }
+}
+
+/**
+ * The batch's output. Raw: writeSync until all is written; a reader gone (EPIPE) ends the run as the stream's error
+ * handler would (detach, 141); a descriptor left non-blocking by whoever made it (EAGAIN) gets the rest, and all
+ * that follows, through process.stdout, which waits for room.
+ */
+function writeOut(s: string): void {
+  if (!output.raw) {
+    useStream('stdout').write(s);
+    return;
+  }
+  const bytes = Buffer.from(s, 'utf8');
+  let done = 0;
+  try {
+    while (done < bytes.length) done += writeSync(1, bytes, done);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'EAGAIN') {
+      output.raw = false;
+      useStream('stdout').write(bytes.subarray(done));
+      return;
+    }
+    if (!readerGone(err)) throw err;
+    void leave(141);
+  }
+}
+
+/** The streams made so far, each with the guard that ends the run when its reader goes away. */
+const guarded = new Set<'stdout' | 'stderr'>();
+
+function useStream(which: 'stdout' | 'stderr'): NodeJS.WriteStream {
+  const stream = process[which];
+  if (!guarded.has(which)) {
+    guarded.add(which);
+    // Writing to a closed pipe fails with EPIPE on the stream, later: without a listener that error would be thrown,
+    // its report written to the same closed stream, and so on, a loop that starved the detach (seen: a batch whose
+    // test runner was killed spun at 60% CPU for 17 minutes). Leave as a process killed by SIGPIPE would (128 + 13).
+    stream.on('error', (err) => {
+      if (readerGone(err)) void leave(141);
+      else throw err;
+    });
+  }
+  return stream;
+}
+
+/** Exits with `code` after the streams in use have taken everything written to them (raw output is written already). */
 function exitWhenFlushed(code: number): void {
-  let pending = 2;
+  // The console (and a run whose output was not raw) writes to process.stdout, made by useStream or not.
+  const streams = [...new Set([...(output.raw ? [] : ['stdout' as const]), ...guarded])];
+  if (streams.length === 0) exitNow(code);
+  let pending = streams.length;
   let gone = false;
   // A write that fails because nobody reads any more (| head) ends as the stream's error handler would: 141.
   const done = (err?: Error | null) => {
     if (err && readerGone(err)) gone = true;
     if (--pending === 0) exitNow(gone ? 141 : code);
   };
-  process.stdout.write('', done);
-  process.stderr.write('', done);
+  for (const which of streams) useStream(which).write('', done);
 }
+
 
 /** Set once a signal or a crash makes us leave: that exit, with its code, wins over the batch's own. */
 let leaving = false;
@@ -172,9 +237,12 @@ const DETACH_GRACE_MS = 5000;
 /** The reader of our output went away: a closed pipe (`| head`) or a dead parent's socket. */
 const readerGone = (err: unknown) => ['EPIPE', 'ECONNRESET', 'ERR_STREAM_DESTROYED'].includes((err as NodeJS.ErrnoException)?.code ?? '');
 
+/** Detach what is attached, then exit with `code` (installExitGuards sets it up; before that: exit at once). */
+let leave: (code: number) => Promise<void> = async (code) => exitNow(code);
+
 /** Ctrl-C, SIGTERM, SIGHUP, a crash, nobody reading our output any more: detach first, then go. */
 function installExitGuards(sessions: () => Session[]): void {
-  const leave = async (code: number) => {
+  leave = async (code: number) => {
     if (leaving) return;
     leaving = true;
     setTimeout(() => exitNow(code), DETACH_GRACE_MS).unref();
@@ -188,20 +256,12 @@ function installExitGuards(sessions: () => Session[]): void {
       exitNow(code);
     }
   };
-  // Writing to a closed pipe fails with EPIPE on the stream, later: without a listener that error would be thrown,
-  // its report written to the same closed stream, and so on, a loop that starved the detach (seen: a batch whose test
-  // runner was killed spun at 60% CPU for 17 minutes). Leave as a process killed by SIGPIPE would (128 + 13).
-  for (const stream of [process.stdout, process.stderr]) {
-    stream.on('error', (err) => {
-      if (readerGone(err)) void leave(141);
-      else throw err;
-    });
-  }
+  // The streams get their EPIPE guard when they are first used (useStream).
   const crashed = (err: unknown) => {
     if (leaving) return;
     if (!readerGone(err)) {
       try {
-        process.stderr.write(`hotpatch: internal error: ${(err as Error)?.message ?? err}\n`);
+        useStream('stderr').write(`hotpatch: internal error: ${(err as Error)?.message ?? err}\n`);
       } catch {
         // stderr is gone too
       }
@@ -225,7 +285,7 @@ main().then(
     exitWhenFlushed(code);
   },
   (err) => {
-    process.stderr.write(errorText(toHotpatchError(err)) + '\n');
+    useStream('stderr').write(errorText(toHotpatchError(err)) + '\n');
     exitWhenFlushed(1);
   },
 );
