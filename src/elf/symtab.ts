@@ -271,6 +271,11 @@ export interface NameScreen {
    * table, so that only the names holding it are decoded and tested (`*Heap*` over node's 7 MB of names).
    */
   contains?: string;
+  /**
+   * Having the literal (`prefix`, or `contains` without one) is passing `loose`: the pattern is that literal alone
+   * (`uv_*`, `*Heap*`, a word), so a name the addon found by the literal needs no regular expression run on it.
+   */
+  decides?: boolean;
 }
 
 /** A screen from a regular-expression source for one whole name (no anchors); "name@VER" forms pass too. */
@@ -477,7 +482,7 @@ function screenedSymbols(input: SymbolTableInput, screen: NameScreen,
     for (let i = 0; i < found.length; i += 2) {
       const index = found[i]!;
       const name = passing[i >> 1]!;
-      if (!screen.loose.test(name)) continue;
+      if (!screen.decides && !screen.loose.test(name)) continue;
       if (skip?.(name, entries, index, input)) continue;
       const symbol = symbolAt(input, entries, index, name);
       labels.fileOffset = found[i + 1]! - 1;
@@ -558,7 +563,7 @@ function screenedOnDisk(input: SymbolTableInput, screen: NameScreen, skip?: Skip
   const symbols: ElfSymbol[] = [];
   for (let i = 0; i < found.length; i += 2) {
     const name = passing[i >> 1]!;
-    if (!screen.loose.test(name) || skip?.(name, entries, i >> 1, compact)) continue;
+    if ((!screen.decides && !screen.loose.test(name)) || skip?.(name, entries, i >> 1, compact)) continue;
     const symbol = symbolAt(compact, entries, i >> 1, name);
     labels.fileOffset = found[i + 1]! - 1;
     labels.label(symbol);

@@ -76,7 +76,19 @@ function literalRuns(pieces: GlobPiece[]): { runs: string[]; prefix: string } {
 export function namePattern(pattern: string): NamePattern {
   if (!isGlob(pattern)) {
     const screen = nameScreen(`[^\\0]*?${escapeRegExp(pattern)}[^\\0]*`, '', pattern);
+    // Non-empty: an empty literal screens nothing.
+    if (pattern) screen.decides = true;
     return { glob: false, test: (name) => name.includes(pattern), exact: (name) => name === pattern, screen };
+  }
+  // One literal after a star and before one (`*Heap*`), or before one alone (`uv_*`): containing it, or starting
+  // with it, is the whole test, with no regular expression (4,000 names tested twice in a cold process).
+  const simple = /^(\*?)([^*?[\]]+)\*$/.exec(pattern);
+  if (simple) {
+    const literal = simple[2]!;
+    const contains = simple[1] === '*';
+    const screen = contains ? nameScreen(`[^\\0]*${escapeRegExp(literal)}[^\\0]*`, '', literal) : nameScreen(`${escapeRegExp(literal)}[^\\0]*`, literal, literal);
+    screen.decides = true;
+    return { glob: true, test: contains ? (name) => name.includes(literal) : (name) => name.startsWith(literal), exact: () => false, screen };
   }
   const whole = new RegExp(`^${globPieces(pattern, '.').map((p) => p.source).join('')}$`, 's');
   const pieces = globPieces(pattern, '[^\\0]');
