@@ -159,18 +159,24 @@ export function locateDynsym(source: ByteSource, sections: ElfSection[], dynamic
   // (Not spread into a new object: that would read a lazy table's entries and names, which a screen never needs.)
   const input = found;
   const entryBytes = found.onDisk?.entries.size ?? found.entries.length;
-  if (dynamic && entryBytes > 0) {
-    const versions = readSymbolVersions(image, found.sparseNames?.() ?? found.names, {
-      versymAddr: dynamic.value(DT_VERSYM),
-      verdefAddr: dynamic.value(DT_VERDEF),
-      verdefCount: Number(dynamic.value(DT_VERDEFNUM) ?? 0n),
-      verneedAddr: dynamic.value(DT_VERNEED),
-      verneedCount: Number(dynamic.value(DT_VERNEEDNUM) ?? 0n),
-    }, Math.floor(entryBytes / SYMBOL_ENTRY_SIZE));
-    if (versions) {
-      input.versionOf = versions.nameOf;
-      input.versionHidden = versions.isHidden;
-    }
+  if (dynamic && entryBytes > 0 && dynamic.value(DT_VERSYM) !== undefined) {
+    // Read when a symbol first asks: a screen whose .dynsym twins the addon dropped may ask for none (node's
+    // .gnu.version is 150 KB).
+    let versions: ReturnType<typeof readSymbolVersions> | null | undefined;
+    const read = () => {
+      if (versions === undefined) {
+        versions = readSymbolVersions(image, found.sparseNames?.() ?? found.names, {
+          versymAddr: dynamic.value(DT_VERSYM),
+          verdefAddr: dynamic.value(DT_VERDEF),
+          verdefCount: Number(dynamic.value(DT_VERDEFNUM) ?? 0n),
+          verneedAddr: dynamic.value(DT_VERNEED),
+          verneedCount: Number(dynamic.value(DT_VERNEEDNUM) ?? 0n),
+        }, Math.floor(entryBytes / SYMBOL_ENTRY_SIZE)) ?? null;
+      }
+      return versions ?? undefined;
+    };
+    input.versionOf = (index) => read()?.nameOf(index);
+    input.versionHidden = (index) => read()?.isHidden(index) ?? false;
   }
   return input;
 }
