@@ -321,6 +321,19 @@ static pid_t tracerOf(pid_t pid, pid_t tid) {
   return tracer;
 }
 
+// Whether a thread of `pid` has exited or is exiting: gone from /proc, or a zombie (Z) or dead (X) there.
+static bool threadExiting(pid_t pid, pid_t tid) {
+  std::string path = "/proc/" + std::to_string(pid) + "/task/" + std::to_string(tid) + "/stat";
+  FILE* f = fopen(path.c_str(), "re");
+  if (!f) return true;
+  char buf[512];
+  size_t n = fread(buf, 1, sizeof buf - 1, f);
+  fclose(f);
+  buf[n] = 0;
+  const char* close = strrchr(buf, ')');  // the name may hold spaces and parentheses: the state follows the last ')'
+  return !close || close[1] == 0 || close[2] == 'Z' || close[2] == 'X';
+}
+
 bool Tracer::seizeThread(pid_t tid) {
   if (ptrace(PTRACE_SEIZE, tid, nullptr, reinterpret_cast<void*>(kSeizeOptions)) == 0) {
     thread(tid);
@@ -333,6 +346,9 @@ bool Tracer::seizeThread(pid_t tid) {
     thread(tid);
     return true;
   }
+  // A thread in the middle of exiting refuses PTRACE_SEIZE with EPERM (the kernel's ptrace_attach, exit_state set):
+  // it is gone, as with ESRCH. (Seen when a target creates and ends threads every few hundred microseconds.)
+  if (err == EPERM && tid != pid_ && threadExiting(pid_, tid)) return false;
   fail(err, "PTRACE_SEIZE", tid);
 }
 
