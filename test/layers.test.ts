@@ -8,7 +8,7 @@ import { repoRoot } from './helpers/fixtures.js';
 
 /** Lowest first; a file may import from its own layer and those below. */
 export const LAYERS: [string, RegExp][] = [
-  ['base (errors and the table of codes, hex, paths, slices, words, lazy built-ins)', /^src\/((builtins|errors|hex|paths|slices|words)\.ts$|errors\/)/],
+  ['base (errors and the table of codes, hex, paths, slices, sorted, words, lazy built-ins)', /^src\/((builtins|errors|hex|paths|slices|sorted|words)\.ts$|errors\/)/],
   ['native, elf, arch, dwarf', /^src\/(native\.ts|elf\/|arch\/|dwarf\/)/],
   ['process', /^src\/process\//],
   ['symbols', /^src\/symbols\//],

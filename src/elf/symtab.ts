@@ -8,6 +8,7 @@ import type { ElfSection, ElfSymbol, SymbolBind, SymbolType } from './types.js';
 import { elfBad, type ByteSource, type FileIdentity } from './source.js';
 import { sectionBytes } from './headers.js';
 import { finish, ENTRIES_PER_YIELD, type Sliced } from '../slices.js';
+import { partitionPoint } from '../sorted.js';
 import { nativeHolderScan, nativeSymbolFileScan, nativeSymbolScan, type NativeTwins } from '../native.js';
 
 /**
@@ -154,14 +155,8 @@ export class NameRanges {
   /** Whether `offset` lies in a range (for an offset whose block is marked). */
   holds(offset: number): boolean {
     const ends = this.ends;
-    let lo = 0;
-    let hi = ends.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      if (ends[mid]! < offset) lo = mid + 1;
-      else hi = mid;
-    }
-    return lo < ends.length && offset >= this.starts[lo]!;
+    const r = partitionPoint(ends.length, (i) => ends[i]! < offset);
+    return r < ends.length && offset >= this.starts[r]!;
   }
 }
 
@@ -626,16 +621,7 @@ function holdersInScript(entries: SymbolEntries, wanted: number[]): number[] {
   const highest = wanted[wanted.length - 1]!;
   const out: number[] = [];
   const held = wanted.map(() => false);
-  const firstAtOrAbove = (value: number): number => {
-    let lo = 0;
-    let hi = wanted.length;
-    while (lo < hi) {
-      const mid = (lo + hi) >>> 1;
-      if (wanted[mid]! < value) lo = mid + 1;
-      else hi = mid;
-    }
-    return lo;
-  };
+  const firstAtOrAbove = (value: number): number => partitionPoint(wanted.length, (i) => wanted[i]! < value);
   eachNameable(entries, (index, value, size, file) => {
     // Most entries hold none of the addresses: turned away before anything else is read.
     if (size === 0 || value === 0 || value > highest || value + size <= lowest) return;

@@ -3,6 +3,7 @@ import type { ElfSymbol, SymbolType } from '../elf/types.js';
 import type { Module, RuntimeSymbol, Symbolized } from './types.js';
 import { namePattern } from './pattern.js';
 import { finish, sortInSlices, ENTRIES_PER_YIELD, type Sliced } from '../slices.js';
+import { partitionPoint } from '../sorted.js';
 
 const SHN_ABS = 0xfff1;
 /** How far back symbolize looks for a sized symbol that holds the address, past smaller symbols nested inside it. */
@@ -345,27 +346,9 @@ function preference(a: RuntimeSymbol, b: RuntimeSymbol): number {
 }
 
 /** Index of the first symbol with an address above `address`. */
-function upperBound(sorted: readonly RuntimeSymbol[], address: bigint): number {
-  let lo = 0;
-  let hi = sorted.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    if (sorted[mid]!.address <= address) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
-}
+const upperBound = (sorted: readonly RuntimeSymbol[], address: bigint): number => partitionPoint(sorted.length, (i) => sorted[i]!.address <= address);
 
-function lowerBoundString(sorted: readonly string[], key: string): number {
-  let lo = 0;
-  let hi = sorted.length;
-  while (lo < hi) {
-    const mid = (lo + hi) >>> 1;
-    if (sorted[mid]! < key) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
-}
+const lowerBoundString = (sorted: readonly string[], key: string): number => partitionPoint(sorted.length, (i) => sorted[i]! < key);
 
 
 /** The characters a string holds, folded into 32 bits (two characters may share a bit). */
