@@ -2,6 +2,7 @@
 import type { CommandSpec } from '../src/command.js';
 import { parseNumber } from '../src/command.js';
 import { HotpatchError } from '../src/errors.js';
+import { counted } from '../src/words.js';
 import { text, type CommandResult } from '../src/result.js';
 import { processesNamed, type ProcessEntry } from '../src/process/find.js';
 import type { Target } from '../src/process/target.js';
@@ -28,7 +29,7 @@ export const attach: CommandSpec = {
 /** What attach and spawn say once attached. */
 export function attachedResult(t: Target, started?: { log: string }): CommandResult {
   const threads = t.threads().length;
-  const count = `${threads} thread${threads === 1 ? '' : 's'}`;
+  const count = counted(threads, 'thread');
   return {
     data: { pid: t.pid, name: t.name, exe: t.exe, threads, ...(started ? { log: started.log } : {}) },
     blocks: started

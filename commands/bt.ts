@@ -49,7 +49,6 @@ export const bt: CommandSpec = {
       ownCode,
       deferDemangling: true,
     };
-    // Every thread's C++ names are demangled in one batch at the end (node's frames are C++).
     const snapshots = await target.snapshotThreads(stackBytes, which === 'all' ? undefined : Number(which));
     const threads = snapshots
       .sort((a, b) => (a.tid === target.pid ? -1 : b.tid === target.pid ? 1 : a.tid - b.tid))
@@ -60,6 +59,7 @@ export const bt: CommandSpec = {
           : backtrace({ registers: session.arch.decodeRegs(snap.regs).values, stack: snap.stack, stackBytesAsked: stackBytes }, sources, limit);
         return { tid: snap.tid, ...info, ...(snap.groupStopped ? { jobStopped: true } : {}), ...trace, mangled: mangled ?? [] };
       });
+    // Every thread's C++ names are demangled in one batch (node's frames are C++).
     const mangled = threads.flatMap((t) => t.mangled);
     demangleFrames(mangled, demangleAll(mangled.map((m) => m.linkage)));
     // The names are demangled in place: what is left to show is each thread and its frames.

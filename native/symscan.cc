@@ -362,9 +362,7 @@ Napi::Value HoldSymbols(const Napi::CallbackInfo& info) {
       out.push_back(nearestFile[i]);
     }
   }
-  auto found = Napi::Uint32Array::New(env, out.size());
-  if (!out.empty()) memcpy(found.Data(), out.data(), out.size() * sizeof(uint32_t));
-  return found;
+  return toUint32Array(env, out);
 }
 
 }  // namespace

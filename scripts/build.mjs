@@ -63,7 +63,7 @@ const compiled = Math.max(
   newest(join(dist, 'commands'), (n) => n.endsWith('.js')),
   mtime(join(root, 'scripts', 'bundle.mjs')),
 );
-const bundles = ['batch.js', 'main.js', 'console.js'].map((f) => mtime(join(dist, 'bundle', f)));
+const bundles = ['batch.cjs', 'main.js', 'console.js'].map((f) => mtime(join(dist, 'bundle', f)));
 if (force || bundles.some((t) => t === 0 || t < compiled)) {
   const t0 = Date.now();
   run([join(root, 'scripts', 'bundle.mjs')]);

@@ -13,8 +13,9 @@ import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-// Node 20 can deadlock at exit while a concurrent TurboFan job waits for a main-thread GC (nodejs/node#54918): every
-// node we start compiles on its main thread instead, as the test script and the hotpatch bin do.
+// Node 20 can deadlock at exit while a concurrent TurboFan job waits for a main-thread GC (nodejs/node#54918): the
+// test files this runs exit through Node's own exit, so they compile on their main thread, as `npm test` does. (The
+// hotpatch bin leaves through _exit and needs no such flag.)
 const NODE_FLAGS = ['--no-concurrent-recompilation'];
 
 const repoRoot = dirname(dirname(fileURLToPath(import.meta.url)));

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { HotpatchError } from '../src/errors.js';
 import { openElf, parseElf } from '../src/elf/reader.js';
-import { native } from '../src/native.js';
+import { native, nativeHolderScan, nativeSymbolFileScan, nativeSymbolScan } from '../src/native.js';
 import { crc32, crc32OfFile, findDebugFile, mergeDebugSymbols } from '../src/elf/debugfile.js';
 import {
   R_X86_64_GLOB_DAT, R_X86_64_JUMP_SLOT, R_X86_64_RELATIVE, relocationTypeName,
@@ -198,6 +198,8 @@ test('static symbols of two files keep apart by their STT_FILE', () => {
 });
 
 test('a screened parse gives the same symbols with the native screen (the file mapped, or bytes in memory) as without it', () => {
+  // Both scans present, or "native" below would be the TypeScript loop compared with itself.
+  assert.ok(nativeSymbolScan() && nativeSymbolFileScan(), 'the addon has scanSymbols and scanSymbolsFile');
   const screens = [
     nameScreen('[^\\0]*ount[^\\0]*', '', 'ount'), nameScreen('run_[^\\0]*', 'run_'), nameScreen('[^\\0]*elp[^\\0]*', '', 'elp'),
     nameScreen('[^\\0]*Heap[^\\0]*', '', 'Heap'), nameScreen('uv_[^\\0]*', 'uv_'), nameScreen('[^\\0]*zzqq[^\\0]*', '', 'zzqq'),
@@ -237,6 +239,7 @@ test('a screened parse lists what the whole merged list holds of those names (th
 });
 
 test('the symbols holding addresses are the same with the native scan as without it (node and libc: statics, unsized, none)', () => {
+  assert.ok(nativeHolderScan(), 'the addon has holdSymbols');
   const plain = (symbols: ElfSymbol[][]) => JSON.stringify(symbols, (_, v) => (typeof v === 'bigint' ? v.toString() : v));
   const libc = '/lib/x86_64-linux-gnu/libc.so.6';
   for (const file of [built['prog'], built['lib.so'], process.execPath, libc]) {

@@ -2,6 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { HotpatchError } from '../src/errors.js';
+import { demangleAll, demangleAllAsync } from '../src/symbols/demangle.js';
 import type { ElfFile, ElfSegment, ElfSymbol } from '../src/elf/types.js';
 import type { Module } from '../src/symbols/types.js';
 import { parseMaps, readMaps, modulesFromMaps, moduleNameOf, moduleAt } from '../src/symbols/maps.js';
@@ -757,4 +758,24 @@ test('readLinkMap follows DT_DEBUG → r_debug → link_map in the target\'s mem
   assert.equal(readLinkMap(main, elf, read), undefined, 'a chain that loops');
   layout(0x5000n, 0x9000n);
   assert.equal(readLinkMap(main, elf, read), undefined, 'a chain into unmapped memory');
+});
+
+test('demangling: C++ names in gdb\'s spelling, other names as they are, clones named; a cancelled batch says E_CANCELLED', async () => {
+  const names = ['_ZN4node5StartEiPPc', 'main', '_ZNK2v88internal4Heap7IsLargeENS0_10HeapObjectE.cold', '_Z', 'i',
+    '_ZN2v88internal10HeapObject11PrintHeaderERSoPKc'];
+  const out = demangleAll(names);
+  assert.equal(out.get('_ZN4node5StartEiPPc'), 'node::Start(int, char**)');
+  assert.equal(out.get('main'), 'main', 'not a C++ name: unchanged');
+  assert.equal(out.get('i'), 'i', 'a type code alone is not a symbol name: unchanged, not "int"');
+  assert.equal(out.get('_Z'), '_Z', 'a name that does not demangle: unchanged');
+  assert.equal(out.get('_ZNK2v88internal4Heap7IsLargeENS0_10HeapObjectE.cold'), 'v8::internal::Heap::IsLarge(v8::internal::HeapObject) const [clone .cold]');
+  assert.equal(out.get('_ZN2v88internal10HeapObject11PrintHeaderERSoPKc'), 'v8::internal::HeapObject::PrintHeader(std::ostream&, char const*)', 'gdb\'s std::ostream');
+  // More than one slice of names (ns::f0() … ns::f8999()), to cancel between slices.
+  const many = Array.from({ length: 9000 }, (_, i) => `_ZN2ns${String(i).length + 1}f${i}Ev`);
+  const aborted = new AbortController();
+  aborted.abort();
+  await assert.rejects(demangleAllAsync(many, aborted.signal, 'cancelled here'), (e: HotpatchError) => e.code === 'E_CANCELLED' && e.message === 'cancelled here');
+  const all = await demangleAllAsync(many, new AbortController().signal, 'cancelled');
+  assert.equal(all.size, many.length);
+  assert.equal(all.get('_ZN2ns5f1234Ev'), 'ns::f1234()');
 });

@@ -89,7 +89,7 @@ async function fleet(opts: CliOptions): Promise<number> {
   try {
     for (const f of opts.files) lines.push(...readCommandFile(f));
     lines.push(...opts.commands);
-    let mapping = opts.mapping;
+    const mapping = opts.mapping;
     if (opts.apply) {
       const manifest = readManifest(opts.apply.file);
       lines = [`apply ${opts.apply.revert ? '--revert ' : ''}${quoteWord(manifest.file)}`];

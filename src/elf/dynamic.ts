@@ -130,7 +130,7 @@ function dynsymCount(image: VirtualImage, dynamic: DynamicTable, symtabAddr: big
   return 0;
 }
 
-function dynsymFromSections(source: ByteSource, sections: ElfSection[]): RawDynsym | undefined {
+function dynsymFromSections(source: ByteSource, sections: ElfSection[]): SymbolTableInput | undefined {
   const table = sections.find((s) => s.type === SHT_DYNSYM);
   if (!table) return undefined;
   const strings = sections[table.link];
@@ -141,9 +141,7 @@ function dynsymFromSections(source: ByteSource, sections: ElfSection[]): RawDyns
   return lazyTableInput(source, table, strings, 'dynsym', strings.name || 'the dynamic string table', versym);
 }
 
-type RawDynsym = SymbolTableInput;
-
-function dynsymFromDynamic(image: VirtualImage, dynamic: DynamicTable, fileSize: number): RawDynsym | undefined {
+function dynsymFromDynamic(image: VirtualImage, dynamic: DynamicTable, fileSize: number): SymbolTableInput | undefined {
   const addr = dynamic.value(DT_SYMTAB);
   if (addr === undefined) return undefined;
   const count = dynsymCount(image, dynamic, addr, Math.floor(fileSize / SYMBOL_ENTRY_SIZE));
@@ -154,18 +152,18 @@ function dynsymFromDynamic(image: VirtualImage, dynamic: DynamicTable, fileSize:
 /** .dynsym as a parse input: from the section headers, or from DT_SYMTAB and a hash table when they are gone. */
 export function locateDynsym(source: ByteSource, sections: ElfSection[], dynamic: DynamicTable | undefined,
   image: VirtualImage): SymbolTableInput | undefined {
-  const found = dynsymFromSections(source, sections) ?? (dynamic && dynsymFromDynamic(image, dynamic, source.sizeBytes));
-  if (!found) return undefined;
-  // (Not spread into a new object: that would read a lazy table's entries and names, which a screen never needs.)
-  const input = found;
-  const entryBytes = found.onDisk?.entries.size ?? found.entries.length;
+  // (Changed in place, not spread into a new object: that would read a lazy table's entries and names, which a screen
+  // never needs.)
+  const input = dynsymFromSections(source, sections) ?? (dynamic && dynsymFromDynamic(image, dynamic, source.sizeBytes));
+  if (!input) return undefined;
+  const entryBytes = input.onDisk?.entries.size ?? input.entries.length;
   if (dynamic && entryBytes > 0 && dynamic.value(DT_VERSYM) !== undefined) {
     // Read when a symbol first asks: a screen whose .dynsym twins the addon dropped may ask for none (node's
     // .gnu.version is 150 KB).
     let versions: ReturnType<typeof readSymbolVersions> | null | undefined;
     const read = () => {
       if (versions === undefined) {
-        versions = readSymbolVersions(image, found.sparseNames?.() ?? found.names, {
+        versions = readSymbolVersions(image, input.sparseNames?.() ?? input.names, {
           versymAddr: dynamic.value(DT_VERSYM),
           verdefAddr: dynamic.value(DT_VERDEF),
           verdefCount: Number(dynamic.value(DT_VERDEFNUM) ?? 0n),

@@ -1,7 +1,7 @@
 // Merging .symtab with .dynsym: a symbol in both is reported once, as .symtab's entry carrying .dynsym's version.
 import { STT_FILE, STT_SECTION } from './constants.js';
 import type { ElfSymbol } from './types.js';
-import { finish, ENTRIES_PER_YIELD, type Sliced } from '../slices.js';
+import { ENTRIES_PER_YIELD, type Sliced } from '../slices.js';
 import { namedSymbols, symbolAt, SymbolEntries, type NameScreen, type SkipEntry, type StringTable, type SymbolTableInput } from './symtab.js';
 
 /*
@@ -142,14 +142,10 @@ function adoptTwin(symbol: ElfSymbol, dynsym: RawDynsymIndex, twin: Twin): void 
 }
 
 /**
- * .symtab and .dynsym parsed and merged straight from the raw tables. With a `screen`, only names that pass it
- * are made into symbols (a .dynsym twin passes whenever its .symtab entry does: same name, or name@VER).
+ * .symtab and .dynsym parsed and merged straight from the raw tables, in slices (see slices.ts). With a `screen`,
+ * only names that pass it are made into symbols (a .dynsym twin passes whenever its .symtab entry does: same name,
+ * or name@VER).
  */
-export function parseMergedSymbols(symtab: SymbolTableInput, dynsym: SymbolTableInput | undefined, screen?: NameScreen): ElfSymbol[] {
-  return finish(mergedSymbols(symtab, dynsym, screen));
-}
-
-/** parseMergedSymbols in slices (see slices.ts). */
 export function* mergedSymbols(symtab: SymbolTableInput, dynsym: SymbolTableInput | undefined, screen?: NameScreen): Sliced<ElfSymbol[]> {
   if (!dynsym) return yield* namedSymbols(symtab, undefined, screen);
   const index = new RawDynsymIndex(dynsym);

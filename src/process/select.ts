@@ -3,6 +3,7 @@
 import { readFileSync, readdirSync } from 'node:fs';
 import { basename } from 'node:path';
 import { readStat, readStatus } from './procfs.js';
+import { DELETED_SUFFIX } from './maps.js';
 import { processesNamed, listProcesses } from './find.js';
 
 export interface Chosen {
@@ -112,7 +113,7 @@ export function mapsHave(maps: string, module: string, byPath = module.includes(
   for (const line of maps.split('\n')) {
     const slash = line.indexOf('/');
     if (slash < 0) continue;
-    const path = line.slice(slash).replace(/ \(deleted\)$/, '');
+    const path = line.endsWith(DELETED_SUFFIX) ? line.slice(slash, -DELETED_SUFFIX.length) : line.slice(slash);
     if (byPath ? path === module : basename(path) === module) return true;
   }
   return false;

@@ -174,6 +174,7 @@ export class Target {
       this.stub = { known: false };
       this.libcSyscall = undefined;
       this.reservations = [];
+      this.mapsKept = undefined;
       this.name = processName(this.pid);
       this.exe = executablePath(this.pid);
     }

@@ -352,12 +352,12 @@ function nameFrames(physical: Physical[], sources: BacktraceSources): { frames: 
   return { frames };
 }
 
-/** `node::Start(int, char**)` → `node::Start`: gdb puts the arguments' values there, we put nothing. */
 /** C++ names demangled (in one batch), without the parameter list gdb fills with values. */
 export function demangleFrames(pending: readonly MangledFrame[], demangled: Map<string, string>): void {
   for (const { frame, linkage } of pending) frame.function = withoutParameters(demangled.get(linkage) ?? linkage);
 }
 
+/** `node::Start(int, char**)` → `node::Start`: gdb puts the arguments' values there, we put nothing. */
 export function withoutParameters(name: string): string {
   if (!name.endsWith(')') && !name.endsWith(') const')) return name;
   let depth = 0;

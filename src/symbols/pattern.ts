@@ -15,9 +15,9 @@ export interface NamePattern {
 
 const GLOB_CHARS = /[*?[]/;
 
-export const isGlob = (pattern: string): boolean => GLOB_CHARS.test(pattern);
+const isGlob = (pattern: string): boolean => GLOB_CHARS.test(pattern);
 
-const escapeRegExp = (text: string) => text.replace(/[.+^${}()|[\]\\*?]/g, '\\$&');
+export const escapeRegExp = (text: string) => text.replace(/[.+^${}()|[\]\\*?]/g, '\\$&');
 
 interface GlobPiece {
   /** Regular-expression source of the piece. */

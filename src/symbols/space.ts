@@ -9,7 +9,7 @@ import { PT_TLS } from '../elf/constants.js';
 import type { ElfFile, ElfSymbol } from '../elf/types.js';
 import { finish, type Sliced } from '../slices.js';
 import { readMaps, modulesFromMaps } from './maps.js';
-import { namePattern } from './pattern.js';
+import { escapeRegExp, namePattern } from './pattern.js';
 import { SymbolIndex, isAddressable, toRuntimeSymbol, byAddressThenPreference, sortByAddress, type LookupFilter, type MatchFilter } from './index.js';
 import type { MapEntry, Module, RuntimeSymbol, Symbolized, ThreadLocalSymbol } from './types.js';
 
@@ -126,8 +126,6 @@ function symbolsScreened(elf: ElfFile, screen: ReturnType<typeof nameScreen>): E
   return found;
 }
 
-const escape = (text: string) => text.replace(/[.+^${}()|[\]\\*?]/g, '\\$&');
-
 /** What an index holds of a module: its symbol tables, and a name for each PLT stub. */
 const indexedSymbols = (elf: ElfFile) => [...elf.symbols(), ...pltSymbols(elf, archForMachine(elf.machine)?.pltSlot)];
 
@@ -180,7 +178,7 @@ export class SpaceCache {
       let one = perName.get(bare);
       if (!one) {
         one = new SymbolIndex();
-        const screen = nameScreen(escape(bare), bare);
+        const screen = nameScreen(escapeRegExp(bare), bare);
         for (const m of modules) {
           const elf = loadElf(m.path);
           if (!elf) continue;
@@ -279,7 +277,7 @@ export class SpaceCache {
       elfOf: (m) => loadElf(m.path),
       threadLocals(name, filter = {}) {
         const file = filter.file === undefined ? undefined : filter.file.slice(filter.file.lastIndexOf('/') + 1);
-        const screen = nameScreen(escape(name), name);
+        const screen = nameScreen(escapeRegExp(name), name);
         return modules
           .filter((m) => filter.module === undefined || m.name === filter.module)
           .flatMap((m) => threadLocalsIn(m, screen, (n) => n === name))
