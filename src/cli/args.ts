@@ -44,7 +44,7 @@ export const USAGE = `usage: hotpatch [-p PID|NAME | PID | NAME | -- PROG ARGS..
   hotpatch -p 10,11,12 -e CMD   the same commands in each process, several at a time (see docs/fleet.md)
   --all NAME                 every process pgrep NAME finds      --mapping MODULE   every process mapping it
   --jobs N                   processes worked on at once (default 8)
-  --procs N                  worker processes a big run is shared among (default: one a core; 1: none)
+  --procs N                  worker processes to share the run among (default: one a core for a big run; 1: none)
   --all-or-none              one process failing undoes what the run did in the others
   hotpatch apply [--revert] FIX.json [-p …|--all NAME|--mapping M]   bring processes to a declared fix (or take it off)
 exit status: 0 all commands succeeded (in every process), 1 one failed (the rest is not run), 2 usage error`;

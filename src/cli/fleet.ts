@@ -89,7 +89,9 @@ export async function runFleet(input: FleetInput, write: (s: string) => void): P
     write(skipLine(r, input.format) + '\n');
   }
   const queue = input.chosen.filter((c) => !c.skip);
-  const procs = Math.min(input.procs ?? availableParallelism(), Math.floor(queue.length / PROCESSES_A_WORKER));
+  // --procs given: that many workers (at most one a process), however small the run; otherwise one a core once
+  // there are enough processes to pay for them.
+  const procs = input.procs !== undefined ? Math.min(input.procs, queue.length) : Math.min(availableParallelism(), Math.floor(queue.length / PROCESSES_A_WORKER));
   if (procs > 1) reports.push(...await runWorkers(input, queue, procs, write));
   else reports.push(...await runQueue({ ...input, chosen: queue }, write, {}));
   write(summaryLine(reports, input) + '\n');
