@@ -1,21 +1,18 @@
 // The Ink console in-process with ink-testing-library: typing, completion, history, paging, Ctrl-C, tour, a live target.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { render, cleanup } from 'ink-testing-library';
 import { App } from '../src/ui/App.js';
 import { memoryHistory } from '../src/ui/history.js';
 import { Session } from '../src/session.js';
-import { fixturePath } from './helpers/fixtures.js';
+import { killAllFixtures, startDetachedFixture } from './helpers/fixtures.js';
 import { prepareThenRun } from '../src/ui/hooks.js';
 
 const KEYS = { enter: '\r', tab: '\t', up: '\x1b[A', pageDown: '\x1b[6~', pageUp: '\x1b[5~', ctrlC: '\x03', ctrlR: '\x12', ctrlU: '\x15' };
 
-const detached: number[] = [];
 after(async () => {
   cleanup();
-  for (const pid of detached) kill(pid);
+  await killAllFixtures();
 });
 
 function kill(pid: number) {
@@ -57,21 +54,6 @@ function consoleFor(session = new Session(), opts: { history?: string[]; rows?: 
   return { ui, history, frame, waitFor, type, promptLine, waitPrompt, session };
 }
 
-/** A fixture started through sh and setsid, so that it is not our child: a tracer cannot trace its own children here. */
-async function startDetached(name: string, arg = ''): Promise<number> {
-  const out = execFileSync('sh', ['-c', `setsid "$0" ${arg} >/dev/null 2>&1 </dev/null & echo $!`, fixturePath(name)], { encoding: 'utf8' });
-  const pid = Number(out.trim());
-  detached.push(pid);
-  for (let i = 0; i < 200; i++) {
-    try {
-      if (readFileSync(`/proc/${pid}/comm`, 'utf8').trim() === name) return pid;
-    } catch {
-      // not there yet
-    }
-    await new Promise((r) => setTimeout(r, 10));
-  }
-  throw new Error(`${name} (pid ${pid}) did not start`);
-}
 
 test('without a target the status line says so, and the prompt is ready', async () => {
   const c = consoleFor();
@@ -163,7 +145,7 @@ test('tour: refused without the demo; on the demo, stage by stage on Enter, and 
   // Without its demo target the tour would run failing commands: one error that says how to start it, and no tour.
   await c.waitFor((f) => f.includes('E_NO_TARGET') && f.includes('the tour patches the demo target'), 'the refusal');
   assert.doesNotMatch(c.frame(), /Tour 1\/8|hotpatch> syms rate_limit|Enter runs the next stage/);
-  const pid = await startDetached('demo');
+  const pid = await startDetachedFixture('demo');
   await c.type(`attach ${pid}`, KEYS.enter);
   await c.waitFor((f) => f.includes(`attached to ${pid} (demo)`), 'attached');
   await c.type('tour', KEYS.enter);
@@ -180,7 +162,7 @@ test('tour: refused without the demo; on the demo, stage by stage on Enter, and 
 });
 
 test('at 80x24 the end of a long result stays in view, its paused line included; PgUp reaches its top', async () => {
-  const pid = await startDetached('demo');
+  const pid = await startDetachedFixture('demo');
   const session = new Session();
   const c = consoleFor(session, { initialLines: [`attach ${pid}`], columns: 80, rows: 24 });
   await c.waitFor((f) => f.includes(`pid ${pid} demo`), 'attached');
@@ -201,7 +183,7 @@ test('at 80x24 the end of a long result stays in view, its paused line included;
 });
 
 test('attached to a live process: status, symbol completion, explain lines, and the exit notice', async () => {
-  const pid = await startDetached('demo');
+  const pid = await startDetachedFixture('demo');
   const session = new Session();
   const c = consoleFor(session, { initialLines: ['explain on', `attach ${pid}`], columns: 100, rows: 40 });
   let f = await c.waitFor((f) => f.includes(`pid ${pid} demo`), 'the status line names the target');
@@ -221,7 +203,7 @@ test('attached to a live process: status, symbol completion, explain lines, and 
 });
 
 test('the first command after attaching builds the symbol tables step by step, saying so; Ctrl-C stops it before it runs', async () => {
-  const pid = await startDetached('counter');
+  const pid = await startDetachedFixture('counter');
   const session = new Session();
   await session.attach(pid);
   try {

@@ -107,8 +107,9 @@ export function parseAddress(text: string): AddressExpr {
 }
 
 /** Index of the first ':' that is not half of '::', or -1. */
-function findLoneColon(text: string): number {
-  for (let i = 0; i < text.length; i++) {
+/** The first `:` of `text` at or after `from` that is not half of a `::` (C++ scope): -1 when there is none. */
+export function findLoneColon(text: string, from = 0): number {
+  for (let i = from; i < text.length; i++) {
     if (text[i] !== ':') continue;
     if (text[i + 1] === ':') {
       i++;

@@ -2,6 +2,7 @@
 import { readdirSync, statSync } from 'node:fs';
 import { homedir } from 'node:os';
 import type { ArgSpec, CommandSpec, OptionSpec } from '../command.js';
+import { findLoneColon } from '../symbols/expr.js';
 
 /** Where names come from; the console builds one over the live session (see source.ts). */
 export interface CompletionSource {
@@ -151,7 +152,7 @@ function symbolWords(word: string, src: CompletionSource): string[] {
   if (/^(0x|\d)/i.test(word) || word.includes('+')) return [];
   // `module!file.c:name`, as the address parser reads it: the module ends at '!', the file at a lone ':' ('::' is C++).
   const bang = word.indexOf('!');
-  const colon = loneColon(word, bang + 1);
+  const colon = findLoneColon(word, bang + 1);
   const cut = Math.max(bang, colon);
   const head = word.slice(0, cut + 1);
   const scope = cut < 0 ? undefined : { module: bang >= 0 ? word.slice(0, bang) : undefined, file: colon >= 0 ? word.slice(bang + 1, colon) : undefined };
@@ -159,16 +160,6 @@ function symbolWords(word: string, src: CompletionSource): string[] {
   if (cut >= 0 || word === '') return names;
   // A word that may be a module name also offers `module!`, after the symbols.
   return [...names, ...src.modules().filter((m) => m.startsWith(word)).sort().map((m) => m + '!')];
-}
-
-/** The first ':' at or after `from` that is not half of '::', or -1. */
-function loneColon(text: string, from: number): number {
-  for (let i = from; i < text.length; i++) {
-    if (text[i] !== ':') continue;
-    if (text[i + 1] === ':') i++;
-    else return i;
-  }
-  return -1;
 }
 
 /** Choices written into the usage line, as `explain on|off` or `tour [next|stop]`, for positional `index`. */
