@@ -2,23 +2,21 @@
 // once, the console goes on, and the target is left running and untraced.
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { status, isAlive, repoRoot } from './helpers/fixtures.js';
+import { status, isAlive } from './helpers/fixtures.js';
 import { cliPath } from './helpers/cli.js';
-import { until } from './helpers/tmux.js';
+import { tmuxServer, tmuxSkip as skip, until } from './helpers/tmux.js';
 
-const hasTmux = spawnSync('tmux', ['-V']).status === 0;
-const skip = hasTmux ? false : 'tmux is not installed: this end-to-end test runs the console inside tmux (apt-get install tmux)';
 // A server of our own: the test never touches another tmux, and killing it ends only what it started.
-const SOCKET = `hotpatch-cancel-${process.pid}`;
+const server = tmuxServer('hotpatch-cancel');
 const stateDir = mkdtempSync(join(tmpdir(), 'hotpatch-cancel-'));
 const started: number[] = [];
 
 after(() => {
-  if (hasTmux) spawnSync('tmux', ['-L', SOCKET, 'kill-server']);
+  server.kill();
   rmSync(stateDir, { recursive: true, force: true });
   for (const pid of started) {
     try {
@@ -29,20 +27,13 @@ after(() => {
   }
 });
 
-const tmux = (...args: string[]) => execFileSync('tmux', ['-L', SOCKET, ...args], { encoding: 'utf8' });
-
 test('Ctrl-C while node\'s symbols are read cancels the command at once; the console goes on; the target runs on untraced', { skip }, async (t) => {
   // A fresh node, as in the issue: 107k symbols in its binary, none of them read yet by anyone.
   const target = spawn(process.execPath, ['-e', 'setInterval(() => {}, 1000)'], { stdio: 'ignore' });
   started.push(target.pid!);
   const pid = target.pid!;
 
-  const name = 'cancel';
-  tmux('new-session', '-d', '-s', name, '-x', '80', '-y', '24', '-c', repoRoot,
-    `exec env NO_COLOR=1 XDG_STATE_HOME=${stateDir} ${process.execPath} ${cliPath} ${pid}`);
-  tmux('set-option', '-t', name, 'remain-on-exit', 'on');
-  const screen = () => tmux('capture-pane', '-p', '-t', name);
-  const keys = (...k: string[]) => tmux('send-keys', '-t', name, ...k);
+  const { screen, keys, exited } = server.open('cancel', 80, 24, `exec env NO_COLOR=1 XDG_STATE_HOME=${stateDir} ${process.execPath} ${cliPath} ${pid}`);
 
   await until(() => screen().includes(`attached to ${pid} (node)`), 'the console to attach', screen);
   keys('syms uv_loop_fork', 'Enter');
@@ -71,7 +62,7 @@ test('Ctrl-C while node\'s symbols are read cancels the command at once; the con
   keys('C-c');
   await until(() => screen().includes('press Ctrl-C again to quit'), 'Ctrl-C at an empty prompt to ask first', screen);
   keys('C-c');
-  await until(() => tmux('display-message', '-p', '-t', name, '#{pane_dead}').trim() === '1', 'the console to exit', screen);
+  await until(exited, 'the console to exit', screen);
   assert.match(screen(), new RegExp(`detached from ${pid} \\(node\\); it runs on`));
   await until(() => status(pid).tracerPid === 0, 'the target to be untraced', screen);
   assert.ok(isAlive(pid), 'the target runs on');

@@ -5,18 +5,13 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync, rmSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { startFixture, killAllFixtures, status, parseFields, patchPath, type Fixture } from './helpers/fixtures.js';
+import { startFixture, killAllFixtures, status, parseFields, patchPath, freshLine as fresh, type Fixture } from './helpers/fixtures.js';
 import { hotpatchOn } from './helpers/cli.js';
 
 after(killAllFixtures);
 
 const hp = (f: Fixture, ...cmds: string[]) => hotpatchOn(f.pid, ...cmds);
 
-async function fresh(f: Fixture, re: RegExp): Promise<Record<string, number>> {
-  // Skip one line: it may have been computed before the change.
-  await f.waitForLine(re, 3000, f.lines.length);
-  return parseFields(await f.waitForLine(re, 3000, f.lines.length));
-}
 
 async function countStep(f: Fixture): Promise<number> {
   const a = await fresh(f, /^count=/);

@@ -300,8 +300,8 @@ export function isAlive(pid: number): boolean {
   return state !== undefined && state !== "Z" && state !== "X";
 }
 
-/** The fields of a `n=…` line printed after now (one skipped: it may have been computed before a change). */
-export async function freshLine(f: Fixture): Promise<Record<string, number>> {
-  await f.waitForLine(/^n=/, 3000, f.lines.length);
-  return parseFields(await f.waitForLine(/^n=/, 3000, f.lines.length));
+/** The fields of a line matching `re` printed after now (one skipped: it may have been computed before a change). */
+export async function freshLine(f: Fixture, re: RegExp = /^n=/): Promise<Record<string, number>> {
+  await f.waitForLine(re, 3000, f.lines.length);
+  return parseFields(await f.waitForLine(re, 3000, f.lines.length));
 }
