@@ -1,6 +1,7 @@
 // Where this package's files are, found from the running file: the same answer from dist/src/*.js, dist/commands/*.js
 // and from one bundled file, wherever it sits.
 import { existsSync, readFileSync } from 'node:fs';
+import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -20,4 +21,13 @@ export function packageRoot(): string {
     }
     if (dirname(dir) === dir) throw new Error('hotpatch: cannot find its package.json above ' + fileURLToPath(import.meta.url));
   }
+}
+
+/**
+ * hotpatch's own state of this user (history, started programs' logs, fixes written at the prompt):
+ * $XDG_STATE_HOME/hotpatch when that is an absolute path, else ~/.local/state/hotpatch.
+ */
+export function stateDir(env: NodeJS.ProcessEnv = process.env): string {
+  const base = env.XDG_STATE_HOME && env.XDG_STATE_HOME.startsWith('/') ? env.XDG_STATE_HOME : join(env.HOME || homedir(), '.local', 'state');
+  return join(base, 'hotpatch');
 }

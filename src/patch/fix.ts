@@ -8,7 +8,7 @@
 // the target before the compile and the binding plan succeeded; a later failure takes out what got in.
 import { childProcess, crypto } from '../builtins.js';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { homedir } from 'node:os';
+import { stateDir } from '../paths.js';
 import { basename, dirname, join, resolve as resolvePath } from 'node:path';
 import { HotpatchError, toHotpatchError } from '../errors.js';
 import { hex } from '../hex.js';
@@ -58,8 +58,7 @@ export interface FixOutcome {
 
 /** $XDG_STATE_HOME/hotpatch/fixes (default ~/.local/state/hotpatch/fixes): templates, and under build/ what they compile to. */
 export function fixesDir(env: NodeJS.ProcessEnv = process.env): string {
-  const state = env.XDG_STATE_HOME && env.XDG_STATE_HOME.startsWith('/') ? env.XDG_STATE_HOME : join(env.HOME || homedir(), '.local', 'state');
-  return join(state, 'hotpatch', 'fixes');
+  return join(stateDir(env), 'fixes');
 }
 
 /** The function a fix replaces: its symbol, module, source file (for a static, where its siblings live) and prototype. */

@@ -1,7 +1,7 @@
 // Starting a program to attach to (hotpatch -- PROG ARGS, Frida's spawn): stopped before its exec, and not our child.
 import { childProcess } from '../builtins.js';
 import { accessSync, constants, mkdirSync, statSync } from 'node:fs';
-import { homedir } from 'node:os';
+import { stateDir } from '../paths.js';
 import { delimiter, join } from 'node:path';
 import { HotpatchError } from '../errors.js';
 import { readStat } from './procfs.js';
@@ -95,6 +95,5 @@ export function killStarted(pid: number, startTime: bigint): boolean {
 
 /** Where started programs' logs go: $XDG_STATE_HOME/hotpatch/logs (as the console's history), else ~/.local/state. */
 export function spawnLogDir(env: NodeJS.ProcessEnv = process.env): string {
-  const base = env.XDG_STATE_HOME && env.XDG_STATE_HOME.startsWith('/') ? env.XDG_STATE_HOME : join(homedir(), '.local', 'state');
-  return join(base, 'hotpatch', 'logs');
+  return join(stateDir(env), 'logs');
 }

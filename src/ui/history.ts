@@ -1,6 +1,6 @@
 // Command history: kept per user in $XDG_STATE_HOME/hotpatch/history, browsed with ↑/↓ and searched with Ctrl-R.
 import { appendFileSync, mkdirSync, readFileSync } from 'node:fs';
-import { homedir } from 'node:os';
+import { stateDir } from '../paths.js';
 import { dirname, join } from 'node:path';
 
 const KEPT_LINES = 1000;
@@ -12,8 +12,7 @@ export interface HistoryStore {
 }
 
 export function historyPath(env: NodeJS.ProcessEnv = process.env): string {
-  const base = env.XDG_STATE_HOME && env.XDG_STATE_HOME.startsWith('/') ? env.XDG_STATE_HOME : join(homedir(), '.local', 'state');
-  return join(base, 'hotpatch', 'history');
+  return join(stateDir(env), 'history');
 }
 
 /** History in a file; a file we cannot read or write means no history, never a failing console. */
